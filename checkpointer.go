@@ -1,0 +1,344 @@
+package pgcheckpoint
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// DBTX is what a Checkpointer runs its statements on: a *sql.DB, a *sql.Conn or a *sql.Tx (or anything with
+// the same methods). With a *sql.DB or *sql.Conn the Checkpointer runs its own short transactions and
+// retries them; with a *sql.Tx everything joins the caller's transaction and nothing is retried (see
+// WithTx).
+type DBTX interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// txBeginner is the part of *sql.DB and *sql.Conn that lets the Checkpointer own transactions.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// Defaults for the zero values of Options.
+const (
+	DefaultSchema                  = "public"
+	DefaultTable                   = "ziro_checkpoints"
+	DefaultMaxCheckpointsPerThread = 100
+	DefaultMaxAttempts             = 10
+
+	// NoLimit, as MaxCheckpointsPerThread or MaxSnapshotBytes, disables that limit.
+	NoLimit = -1
+
+	// maxListAll bounds List with a negative limit.
+	maxListAll = 10000
+)
+
+// Options configure a Checkpointer. The zero value means PostgreSQL, table public.ziro_checkpoints,
+// 100 checkpoints per thread and the dialect's snapshot size limit.
+type Options struct {
+	// Dialect is PostgreSQL (the default when nil) or CockroachDB; DetectDialect asks the server.
+	Dialect Dialect
+	// Schema and Table name the checkpoint table: [A-Za-z_][A-Za-z0-9_]*, at most 63 bytes, including the
+	// derived index name (Table + "_thread_seq_key"). Defaults: "public", "ziro_checkpoints".
+	Schema, Table string
+	// MaxCheckpointsPerThread is the retention cap: after a put returns, the thread keeps its newest this
+	// many checkpoints. 0 means 100; NoLimit (any negative value) keeps everything.
+	MaxCheckpointsPerThread int
+	// MaxSnapshotBytes rejects larger snapshots with ErrSnapshotTooLarge before anything is sent. 0 means
+	// the dialect's default (PostgreSQL 16 MiB, CockroachDB 1 MiB); NoLimit (negative) disables the check.
+	MaxSnapshotBytes int
+	// MaxAttempts bounds how often a put or delete runs when the server reports a retryable conflict
+	// (SQLSTATE 40001) or another writer takes the same position in the thread. 0 means 10.
+	MaxAttempts int
+	// Clock replaces time.Now for the timestamps inside checkpoint ids (tests, determinism). Ids stay
+	// strictly increasing whatever it returns.
+	Clock func() time.Time
+	// Observer, when set, hears about every operation (see Event).
+	Observer Observer
+}
+
+// Checkpointer stores agent snapshots in one table. It is safe for concurrent use.
+type Checkpointer struct {
+	db       DBTX
+	dialect  Dialect
+	names    names
+	q        statements
+	cap      int // 0: no trim
+	maxBytes int // 0: no limit
+	attempts int
+	ids      *idGen
+	observer Observer
+	inTx     bool
+}
+
+// New returns a Checkpointer over db. It checks the options (ErrInvalidIdentifier, ErrInvalidOptions)
+// and does not touch the database.
+func New(db DBTX, opts Options) (*Checkpointer, error) {
+	if db == nil {
+		return nil, fmt.Errorf("pgcheckpoint: nil database handle: %w", ErrInvalidOptions)
+	}
+	d := opts.Dialect
+	if d == nil {
+		d = PostgreSQL
+	}
+	n, err := newNames(orDefault(opts.Schema, DefaultSchema), orDefault(opts.Table, DefaultTable))
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpointer{
+		db:       db,
+		dialect:  d,
+		names:    n,
+		q:        d.statements(n),
+		cap:      opts.MaxCheckpointsPerThread,
+		maxBytes: opts.MaxSnapshotBytes,
+		attempts: opts.MaxAttempts,
+		observer: opts.Observer,
+		ids:      &idGen{clock: opts.Clock},
+	}
+	switch {
+	case c.cap == 0:
+		c.cap = DefaultMaxCheckpointsPerThread
+	case c.cap < 0:
+		c.cap = 0
+	}
+	switch {
+	case c.maxBytes == 0:
+		c.maxBytes = d.defaultMaxSnapshotBytes()
+	case c.maxBytes < 0:
+		c.maxBytes = 0
+	}
+	if c.attempts <= 0 {
+		c.attempts = DefaultMaxAttempts
+	}
+	if c.ids.clock == nil {
+		c.ids.clock = time.Now
+	}
+	_, owns := db.(txBeginner)
+	c.inTx = !owns
+	return c, nil
+}
+
+// WithTx returns a Checkpointer that runs every statement inside tx, sharing this one's options and id
+// sequence, so a checkpoint commits or rolls back together with the caller's own writes. Inside a caller's
+// transaction pgcheckpoint never retries: a retryable error (see Retryable) or ErrConflict is returned
+// and the caller's own loop should run the whole transaction again.
+func (c *Checkpointer) WithTx(tx *sql.Tx) *Checkpointer {
+	cp := *c
+	cp.db = tx
+	cp.inTx = true
+	return &cp
+}
+
+// Dialect returns the dialect the Checkpointer speaks.
+func (c *Checkpointer) Dialect() Dialect { return c.dialect }
+
+// Checkpoint is one stored snapshot and its metadata. List leaves Snapshot nil.
+type Checkpoint struct {
+	ID        string          // UUIDv7, canonical lower case
+	ThreadID  string          // the conversation thread
+	CreatedAt time.Time       // the server's time of the insert
+	Version   int32           // the snapshot's top-level "version" (0 when absent)
+	SizeBytes int32           // length of the snapshot JSON as it was sent
+	Snapshot  json.RawMessage // the snapshot as PostgreSQL returns it: equivalent JSON in JSONB's normal form
+}
+
+// Put stores snapshot (a JSON object) as the newest checkpoint of the thread, trims the thread to the
+// retention cap in the same atomic step, and returns the new checkpoint's id.
+func (c *Checkpointer) Put(ctx context.Context, threadID string, snapshot []byte) (string, error) {
+	return c.put(ctx, "put", threadID, snapshot, nil)
+}
+
+// PutAfter is Put with writer fencing: it stores the snapshot only if head is still the thread's newest
+// checkpoint (or, when head is "", only if the thread has none). Otherwise, also when head is unknown or
+// malformed, it writes nothing and returns ErrConflict. Of concurrent PutAfter calls naming the same
+// head, exactly one succeeds.
+func (c *Checkpointer) PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
+	return c.put(ctx, "put", threadID, snapshot, &head)
+}
+
+// Get returns the checkpoint id of the thread, or its newest when id is "". It returns ErrNotFound when
+// the thread has no such checkpoint, including when id is not a UUID.
+func (c *Checkpointer) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
+	start := time.Now()
+	cp, err := c.get(ctx, threadID, id)
+	c.observe(ctx, Event{Op: "get", ThreadID: threadID, Start: start, Bytes: len(cp.Snapshot), Err: err})
+	return cp, err
+}
+
+func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint, error) {
+	if err := checkThread(threadID); err != nil {
+		return Checkpoint{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Checkpoint{}, interpret("get", err)
+	}
+	var row *sql.Row
+	if id == "" {
+		row = c.db.QueryRowContext(ctx, c.q.getLatest, threadID)
+	} else {
+		if _, ok := parseID(id); !ok {
+			return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: checkpoint id %q is not a UUID: %w", id, ErrNotFound)
+		}
+		row = c.db.QueryRowContext(ctx, c.q.getByID, threadID, id)
+	}
+	cp := Checkpoint{ThreadID: threadID}
+	var snap []byte
+	err := row.Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes, &snap)
+	if err == sql.ErrNoRows {
+		if id == "" {
+			return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint: %w", threadID, ErrNotFound)
+		}
+		return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint %s: %w", threadID, id, ErrNotFound)
+	}
+	if err != nil {
+		return Checkpoint{}, interpret("get", err)
+	}
+	cp.Snapshot = snap
+	return cp, nil
+}
+
+// ListOptions page through a thread's checkpoints.
+type ListOptions struct {
+	// Limit is the most checkpoints returned: 0 means the retention cap (100 when retention is off), a
+	// negative value means all of them, up to 10,000.
+	Limit int
+	// Before, when set, returns only checkpoints older than this id: pass the last id of the previous
+	// page. It must be a UUID (ErrInvalidCheckpointID).
+	Before string
+}
+
+// List returns the metadata of a thread's checkpoints, newest first, without snapshots. An unknown
+// thread has an empty list.
+func (c *Checkpointer) List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
+	start := time.Now()
+	out, err := c.list(ctx, threadID, opts)
+	c.observe(ctx, Event{Op: "list", ThreadID: threadID, Start: start, Rows: len(out), Err: err})
+	return out, err
+}
+
+func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
+	if err := checkThread(threadID); err != nil {
+		return nil, err
+	}
+	limit := listLimit(opts.Limit, c.cap)
+	if err := ctx.Err(); err != nil {
+		return nil, interpret("list", err)
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if opts.Before == "" {
+		rows, err = c.db.QueryContext(ctx, c.q.list, threadID, limit)
+	} else {
+		if _, ok := parseID(opts.Before); !ok {
+			return nil, fmt.Errorf("pgcheckpoint: list: cursor %q is not a UUID: %w", opts.Before, ErrInvalidCheckpointID)
+		}
+		rows, err = c.db.QueryContext(ctx, c.q.listBefore, threadID, opts.Before, limit)
+	}
+	if err != nil {
+		return nil, interpret("list", err)
+	}
+	defer rows.Close()
+	out := make([]Checkpoint, 0, min(limit, 128))
+	for rows.Next() {
+		cp := Checkpoint{ThreadID: threadID}
+		if err := rows.Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes); err != nil {
+			return nil, interpret("list", err)
+		}
+		out = append(out, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpret("list", err)
+	}
+	return out, nil
+}
+
+// Delete removes checkpoint id of the thread, or the whole thread when id is "". Deleting nothing
+// (unknown thread, unknown or malformed id) is not an error.
+func (c *Checkpointer) Delete(ctx context.Context, threadID, id string) error {
+	start := time.Now()
+	n, err := c.delete(ctx, threadID, id)
+	c.observe(ctx, Event{Op: "delete", ThreadID: threadID, Start: start, Rows: int(n), Err: err})
+	return err
+}
+
+func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, error) {
+	if err := checkThread(threadID); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, interpret("delete", err)
+	}
+	if id == "" {
+		res, err := c.db.ExecContext(ctx, c.q.deleteAll, threadID)
+		if err != nil {
+			return 0, interpret("delete", err)
+		}
+		n, _ := res.RowsAffected()
+		return n, nil
+	}
+	if _, ok := parseID(id); !ok {
+		return 0, nil
+	}
+	// Removing one row can open a gap in the thread's numbering, which would make the next trim keep
+	// one checkpoint too few; renumbering in the same transaction keeps it dense.
+	var n int64
+	_, err := c.runTx(ctx, func(q DBTX) error {
+		res, err := q.ExecContext(ctx, c.q.deleteOne, threadID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		_, err = q.ExecContext(ctx, c.q.renumber, threadID)
+		return err
+	})
+	return n, interpret("delete", err)
+}
+
+// checkThread enforces the thread id rules: 1 to 1024 bytes of valid UTF-8 without NUL.
+func checkThread(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("pgcheckpoint: thread id is empty: %w", ErrInvalidThreadID)
+	case len(id) > 1024:
+		return fmt.Errorf("pgcheckpoint: thread id is %d bytes, the limit is 1024: %w", len(id), ErrInvalidThreadID)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("pgcheckpoint: thread id is not valid UTF-8: %w", ErrInvalidThreadID)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] == 0 {
+			return fmt.Errorf("pgcheckpoint: thread id holds a NUL byte: %w", ErrInvalidThreadID)
+		}
+	}
+	return nil
+}
+
+// listLimit turns a page size option into a LIMIT: 0 means the retention cap (or 100 without one),
+// negative means all, up to 10,000.
+func listLimit(limit, cap int) int {
+	switch {
+	case limit == 0 && cap > 0:
+		return cap
+	case limit == 0:
+		return DefaultMaxCheckpointsPerThread
+	case limit < 0 || limit > maxListAll:
+		return maxListAll
+	}
+	return limit
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,112 @@
+package pgcheckpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every error pgcheckpoint returns wraps at most one of them, so callers test with
+// errors.Is and never match strings. Errors from the database driver are wrapped as they are (with %w)
+// after classification, so their SQLSTATE stays reachable through errors.As.
+var (
+	// ErrNotFound means Get found no checkpoint: the thread is unknown, or the id is unknown or malformed.
+	ErrNotFound = errors.New("checkpoint not found")
+
+	// ErrConflict means a fenced put lost: the thread's newest checkpoint is no longer the one the caller
+	// named (or the thread is no longer empty), or, inside a caller's transaction, another writer stored a
+	// checkpoint for the same thread at the same moment. Nothing was written; read the head and decide again.
+	ErrConflict = errors.New("checkpoint conflict: thread head moved")
+
+	// ErrInvalidSnapshot means the snapshot is not storable: not valid UTF-8 JSON, not a JSON object, a
+	// top-level "version" that is not an integer within int32, or a string holding the NUL character
+	// (\u0000), which PostgreSQL's JSONB cannot store. Nothing was written.
+	ErrInvalidSnapshot = errors.New("invalid snapshot")
+
+	// ErrSnapshotTooLarge means the snapshot is larger than Options.MaxSnapshotBytes. Nothing was written.
+	ErrSnapshotTooLarge = errors.New("snapshot too large")
+
+	// ErrInvalidThreadID means the thread id is empty, longer than 1024 bytes, not valid UTF-8, or holds a
+	// NUL byte. Nothing was written.
+	ErrInvalidThreadID = errors.New("invalid thread id")
+
+	// ErrInvalidCheckpointID means a checkpoint id given as a cursor (List's Before) is not a UUID.
+	ErrInvalidCheckpointID = errors.New("invalid checkpoint id")
+
+	// ErrInvalidIdentifier means a schema or table name (or an index name derived from them) is not a
+	// plain SQL identifier of at most 63 bytes. New returns it; nothing touches the database.
+	ErrInvalidIdentifier = errors.New("invalid identifier")
+
+	// ErrInvalidOptions means an Options or ListOptions field has a value that has no meaning.
+	ErrInvalidOptions = errors.New("invalid options")
+
+	// ErrSchemaMissing means the checkpoint table (or its schema) does not exist: run EnsureSchema or the
+	// CLI's migrate first.
+	ErrSchemaMissing = errors.New("checkpoint table missing: run EnsureSchema or `pgcheckpoint migrate`")
+
+	// ErrPermission means the database role lacks a privilege the operation needs; the wrapped driver
+	// error names it.
+	ErrPermission = errors.New("insufficient privilege")
+
+	// ErrRetriesExhausted means a transaction kept failing with a retryable error (SQLSTATE 40001) for
+	// Options.MaxAttempts attempts; the last driver error is wrapped too. Nothing was written.
+	ErrRetriesExhausted = errors.New("retries exhausted")
+)
+
+// sqlStater is implemented by both drivers' error types (*pq.Error and *pgconn.PgError).
+type sqlStater interface{ SQLState() string }
+
+// SQLState returns the five-character SQLSTATE code of the first database error in err's chain, or "" when
+// err carries none. It understands lib/pq's and pgx's error types.
+func SQLState(err error) string {
+	var s sqlStater
+	if errors.As(err, &s) {
+		return s.SQLState()
+	}
+	return ""
+}
+
+// Retryable reports whether err is a transaction conflict that the whole transaction may simply be run
+// again for: SQLSTATE 40001 (serialization_failure; every CockroachDB retry error) or 40P01 (deadlock).
+// Callers that run pgcheckpoint inside their own transactions use it in their retry loop.
+func Retryable(err error) bool {
+	switch SQLState(err) {
+	case "40001", "40P01":
+		return true
+	}
+	return false
+}
+
+// The SQLSTATE codes interpreted below.
+const (
+	stateUniqueViolation  = "23505"
+	stateAmbiguousCommit  = "40003"
+	stateUndefinedTable   = "42P01"
+	stateUndefinedSchema  = "3F000"
+	stateInsufficientPriv = "42501"
+	stateUntranslatable   = "22P05" // unsupported Unicode escape: \u0000 in JSONB
+)
+
+// interpret is the one place where driver errors become pgcheckpoint errors. op names the operation for
+// the message.
+func interpret(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("pgcheckpoint: %s: %w", op, err)
+	}
+	switch SQLState(err) {
+	case stateUndefinedTable, stateUndefinedSchema:
+		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrSchemaMissing, err)
+	case stateInsufficientPriv:
+		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrPermission, err)
+	case stateUntranslatable:
+		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrInvalidSnapshot, err)
+	}
+	if strings.HasPrefix(err.Error(), "pgcheckpoint:") {
+		return err
+	}
+	return fmt.Errorf("pgcheckpoint: %s: %w", op, err)
+}

@@ -1,0 +1,201 @@
+package pgcheckpoint
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Memory is an in-memory Store with the same behaviour contract as a Checkpointer: validation, ids,
+// ordering, retention, fencing, paging. It keeps everything in one process, so it suits tests, demos and
+// single-process deployments that may lose their state. Snapshots are stored as given (PostgreSQL
+// returns them in JSONB's normal form instead). The zero value is not usable: call NewMemory.
+type Memory struct {
+	mu       sync.Mutex
+	threads  map[string][]Checkpoint // oldest first
+	cap      int
+	maxBytes int
+	ids      *idGen
+}
+
+// NewMemory returns an empty Memory store. It uses MaxCheckpointsPerThread, MaxSnapshotBytes (0 means
+// the PostgreSQL default) and Clock from opts and ignores the rest.
+func NewMemory(opts Options) *Memory {
+	m := &Memory{threads: map[string][]Checkpoint{}, cap: opts.MaxCheckpointsPerThread, maxBytes: opts.MaxSnapshotBytes,
+		ids: &idGen{clock: opts.Clock}}
+	switch {
+	case m.cap == 0:
+		m.cap = DefaultMaxCheckpointsPerThread
+	case m.cap < 0:
+		m.cap = 0
+	}
+	switch {
+	case m.maxBytes == 0:
+		m.maxBytes = PostgreSQL.defaultMaxSnapshotBytes()
+	case m.maxBytes < 0:
+		m.maxBytes = 0
+	}
+	if m.ids.clock == nil {
+		m.ids.clock = time.Now
+	}
+	return m
+}
+
+// Put implements Store.
+func (m *Memory) Put(ctx context.Context, threadID string, snapshot []byte) (string, error) {
+	return m.put(ctx, threadID, snapshot, nil)
+}
+
+// PutAfter implements Store.
+func (m *Memory) PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
+	return m.put(ctx, threadID, snapshot, &head)
+}
+
+func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fence *string) (string, error) {
+	if err := checkThread(threadID); err != nil {
+		return "", err
+	}
+	f, err := inspectSnapshot(snapshot, m.maxBytes)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", interpret("put", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows := m.threads[threadID]
+	head := ""
+	if len(rows) > 0 {
+		head = rows[len(rows)-1].ID
+	}
+	if fence != nil && *fence != head {
+		return "", fmt.Errorf("pgcheckpoint: put: thread %q is at %q, not at %q: %w", threadID, head, *fence, ErrConflict)
+	}
+	id := m.ids.next()
+	if head != "" && head >= id.String() {
+		floor, _ := parseID(head)
+		id = m.ids.nextAfter(floor)
+	}
+	rows = append(rows, Checkpoint{
+		ID: id.String(), ThreadID: threadID, CreatedAt: time.Now(), Version: f.version, SizeBytes: int32(f.size),
+		Snapshot: append(json.RawMessage(nil), snapshot...),
+	})
+	if m.cap > 0 && len(rows) > m.cap {
+		rows = append([]Checkpoint(nil), rows[len(rows)-m.cap:]...)
+	}
+	m.threads[threadID] = rows
+	return id.String(), nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
+	if err := checkThread(threadID); err != nil {
+		return Checkpoint{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Checkpoint{}, interpret("get", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows := m.threads[threadID]
+	for i := len(rows) - 1; i >= 0; i-- {
+		if id == "" || rows[i].ID == id {
+			cp := rows[i]
+			cp.Snapshot = append(json.RawMessage(nil), cp.Snapshot...)
+			return cp, nil
+		}
+	}
+	return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint %q: %w", threadID, id, ErrNotFound)
+}
+
+// List implements Store.
+func (m *Memory) List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
+	if err := checkThread(threadID); err != nil {
+		return nil, err
+	}
+	if opts.Before != "" {
+		if _, ok := parseID(opts.Before); !ok {
+			return nil, fmt.Errorf("pgcheckpoint: list: cursor %q is not a UUID: %w", opts.Before, ErrInvalidCheckpointID)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, interpret("list", err)
+	}
+	limit := listLimit(opts.Limit, m.cap)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows := m.threads[threadID]
+	out := []Checkpoint{}
+	for i := len(rows) - 1; i >= 0 && len(out) < limit; i-- {
+		if opts.Before != "" && rows[i].ID >= opts.Before {
+			continue
+		}
+		cp := rows[i]
+		cp.Snapshot = nil
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, threadID, id string) error {
+	if err := checkThread(threadID); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return interpret("delete", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id == "" {
+		delete(m.threads, threadID)
+		return nil
+	}
+	rows := m.threads[threadID]
+	for i := range rows {
+		if rows[i].ID == id {
+			rows = append(rows[:i:i], rows[i+1:]...)
+			break
+		}
+	}
+	if len(rows) == 0 {
+		delete(m.threads, threadID)
+	} else {
+		m.threads[threadID] = rows
+	}
+	return nil
+}
+
+// Threads implements Store.
+func (m *Memory) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, interpret("threads", err)
+	}
+	limit := listLimit(opts.Limit, 0)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.threads))
+	for t := range m.threads {
+		if t > opts.After {
+			ids = append(ids, t)
+		}
+	}
+	sort.Strings(ids)
+	out := []ThreadInfo{}
+	for _, t := range ids[:min(limit, len(ids))] {
+		rows := m.threads[t]
+		info := ThreadInfo{ThreadID: t, Checkpoints: len(rows), NewestID: rows[len(rows)-1].ID}
+		for _, r := range rows {
+			info.TotalBytes += int64(r.SizeBytes)
+			if r.CreatedAt.After(info.NewestAt) {
+				info.NewestAt = r.CreatedAt
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}

@@ -1,0 +1,154 @@
+package pgcheckpoint
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// ThreadInfo summarises one thread.
+type ThreadInfo struct {
+	ThreadID    string
+	Checkpoints int
+	NewestID    string
+	NewestAt    time.Time // the latest created_at of the thread
+	TotalBytes  int64     // sum of size_bytes
+}
+
+// ThreadsOptions page through threads in byte order of their ids.
+type ThreadsOptions struct {
+	// After returns only threads whose id sorts after it: pass the last id of the previous page.
+	After string
+	// Limit is the most threads returned: 0 means 100, a negative value 10,000.
+	Limit int
+}
+
+// Threads lists threads with their checkpoint counts. It walks the primary key in order and stops after
+// Limit threads, so a page costs O(Limit x checkpoints per thread), whatever the table's size.
+func (c *Checkpointer) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	start := time.Now()
+	out, err := c.threads(ctx, opts.After, listLimit(opts.Limit, 0))
+	c.observe(ctx, Event{Op: "threads", Start: start, Rows: len(out), Err: err})
+	return out, err
+}
+
+func (c *Checkpointer) threads(ctx context.Context, after string, limit int) ([]ThreadInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, interpret("threads", err)
+	}
+	rows, err := c.db.QueryContext(ctx, c.q.threads, after, limit)
+	if err != nil {
+		return nil, interpret("threads", err)
+	}
+	defer rows.Close()
+	var out []ThreadInfo
+	for rows.Next() {
+		var t ThreadInfo
+		if err := rows.Scan(&t.ThreadID, &t.Checkpoints, &t.NewestID, &t.NewestAt, &t.TotalBytes); err != nil {
+			return nil, interpret("threads", err)
+		}
+		out = append(out, t)
+	}
+	return out, interpret("threads", rows.Err())
+}
+
+// PruneOptions select what Prune deletes.
+type PruneOptions struct {
+	// OlderThan: checkpoints whose created_at is older than the server's now minus this are deleted.
+	// It must be positive.
+	OlderThan time.Duration
+	// IncludeNewest also deletes a thread's newest checkpoint when it is old enough; by default every
+	// thread keeps its newest.
+	IncludeNewest bool
+	// BatchThreads is how many threads one short DELETE covers: 0 means 100.
+	BatchThreads int
+	// Progress, when set, is called after every batch with the totals so far.
+	Progress func(PruneResult)
+}
+
+// PruneResult counts what Prune did.
+type PruneResult struct {
+	Deleted  int64         // checkpoints deleted
+	Threads  int64         // threads that lost at least one checkpoint
+	Duration time.Duration // wall time
+}
+
+// Prune deletes old checkpoints of every thread in bounded batches: each batch reads the next
+// BatchThreads thread ids through the primary key, then deletes their old rows in one short statement,
+// so no lock is held for long and the work is index-backed. It can be stopped (ctx) and rerun at any
+// time.
+func (c *Checkpointer) Prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
+	start := time.Now()
+	res, err := c.prune(ctx, opts)
+	res.Duration = time.Since(start)
+	c.observe(ctx, Event{Op: "prune", Start: start, Rows: int(res.Deleted), Err: err})
+	return res, err
+}
+
+func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
+	var res PruneResult
+	if opts.OlderThan <= 0 {
+		return res, fmt.Errorf("pgcheckpoint: prune: older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
+	}
+	batch := opts.BatchThreads
+	if batch <= 0 {
+		batch = 100
+	}
+	var now time.Time
+	if err := c.db.QueryRowContext(ctx, "SELECT now()").Scan(&now); err != nil {
+		return res, interpret("prune", err)
+	}
+	cutoff := now.Add(-opts.OlderThan)
+	after := ""
+	for {
+		ids, err := c.pruneBatch(ctx, after, batch)
+		if err != nil || len(ids) == 0 {
+			return res, err
+		}
+		first, last := ids[0], ids[len(ids)-1]
+		rows, err := c.db.QueryContext(ctx, c.q.pruneRun, first, last, cutoff, opts.IncludeNewest)
+		if err != nil {
+			return res, interpret("prune", err)
+		}
+		touched := map[string]bool{}
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return res, interpret("prune", err)
+			}
+			touched[t] = true
+			res.Deleted++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, interpret("prune", err)
+		}
+		res.Threads += int64(len(touched))
+		if opts.Progress != nil {
+			opts.Progress(res)
+		}
+		if len(ids) < batch {
+			return res, nil
+		}
+		after = last
+	}
+}
+
+func (c *Checkpointer) pruneBatch(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, c.q.pruneThreads, after, limit)
+	if err != nil {
+		return nil, interpret("prune", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var s sql.NullString
+		if err := rows.Scan(&s); err != nil {
+			return nil, interpret("prune", err)
+		}
+		ids = append(ids, s.String)
+	}
+	return ids, interpret("prune", rows.Err())
+}
