@@ -1,0 +1,161 @@
+package pgcheckpoint_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // or _ "github.com/lib/pq"
+	"github.com/ziroagent/pgcheckpoint"
+)
+
+// A service opens its pool once, creates the table at boot (or applies SchemaSQL with its migration
+// tool), and checkpoints after every agent step.
+func ExampleNew() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	db.SetMaxOpenConns(10)
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{MaxCheckpointsPerThread: 50})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := cp.EnsureSchema(ctx); err != nil {
+		log.Fatal(err)
+	}
+	id, err := cp.Put(ctx, "support-42", []byte(`{"version": 2, "messages": []}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("stored", id)
+}
+
+// Resuming after a crash: read the newest checkpoint, or start fresh when the thread has none.
+func ExampleCheckpointer_Get() {
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{}) // a *Checkpointer behaves the same
+	if _, err := store.Put(ctx, "support-42", []byte(`{"version": 2, "step": 3}`)); err != nil {
+		log.Fatal(err)
+	}
+	latest, err := store.Get(ctx, "support-42", "")
+	switch {
+	case errors.Is(err, pgcheckpoint.ErrNotFound):
+		fmt.Println("new conversation")
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Printf("resume at version %d: %s\n", latest.Version, latest.Snapshot)
+	}
+	// Output: resume at version 2: {"version": 2, "step": 3}
+}
+
+// Two replicas resuming the same thread must not fork it: each names the head it resumed from, and
+// only one of them wins.
+func ExampleCheckpointer_PutAfter() {
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
+	head, _ := store.PutAfter(ctx, "t", "", []byte(`{"step": 1}`)) // "" : the thread must be empty
+
+	_, errA := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "a"}`))
+	_, errB := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "b"}`))
+	fmt.Println(errA == nil, errors.Is(errB, pgcheckpoint.ErrConflict))
+	// Output: true true
+}
+
+// Paging through a long thread, newest first, metadata only.
+func ExampleCheckpointer_List() {
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
+	for i := range 5 {
+		_, _ = store.Put(ctx, "t", fmt.Appendf(nil, `{"version": %d}`, i))
+	}
+	before := ""
+	for {
+		page, err := store.List(ctx, "t", pgcheckpoint.ListOptions{Limit: 2, Before: before})
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, cp := range page {
+			fmt.Print(cp.Version, " ")
+		}
+		if len(page) < 2 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	fmt.Println()
+	// Output: 4 3 2 1 0
+}
+
+// A checkpoint that commits or rolls back together with the caller's own writes. Inside the caller's
+// transaction nothing is retried: run the whole transaction again when Retryable(err).
+func ExampleCheckpointer_WithTx() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET status = 'waiting' WHERE id = $1`, 42); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := cp.WithTx(tx).Put(ctx, "ticket-42", []byte(`{"version": 2}`)); err != nil {
+		log.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Typed snapshots: encode and decode a Go value with encoding/json.
+func ExamplePutJSON() {
+	type state struct {
+		Version int      `json:"version"`
+		Steps   []string `json:"steps"`
+	}
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
+	if _, err := pgcheckpoint.PutJSON(ctx, store, "t", state{Version: 2, Steps: []string{"plan"}}); err != nil {
+		log.Fatal(err)
+	}
+	s, cp, err := pgcheckpoint.GetJSON[state](ctx, store, "t", "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(s.Steps, cp.Version)
+	// Output: [plan] 2
+}
+
+// The DDL for a migration tool, for a custom schema and table.
+func ExampleSchemaSQL() {
+	ddl, err := pgcheckpoint.SchemaSQL(pgcheckpoint.PostgreSQL, "agents", "checkpoints")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(ddl) > 0)
+	// Output: true
+}
+
+// Bad input is refused before anything is sent, with an error that says what is wrong.
+func ExampleErrInvalidSnapshot() {
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
+	_, err := store.Put(context.Background(), "t", []byte(`{"text": "a\u0000b"}`))
+	fmt.Println(errors.Is(err, pgcheckpoint.ErrInvalidSnapshot))
+	fmt.Println(err)
+	// Output:
+	// true
+	// pgcheckpoint: snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot
+}

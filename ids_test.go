@@ -1,0 +1,75 @@
+package pgcheckpoint
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// noDB fails every call: tests that must not reach a database use it.
+type noDB struct{}
+
+func (noDB) ExecContext(context.Context, string, ...any) (sql.Result, error) { panic("no database") }
+func (noDB) QueryContext(context.Context, string, ...any) (*sql.Rows, error) { panic("no database") }
+func (noDB) QueryRowContext(context.Context, string, ...any) *sql.Row        { panic("no database") }
+
+func TestIDsStrictlyIncreasing(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	clocks := map[string]func() time.Time{
+		"frozen": func() time.Time { return base },
+		"backward": func() func() time.Time {
+			now := base
+			return func() time.Time { now = now.Add(-time.Millisecond); return now }
+		}(),
+		"real": time.Now,
+	}
+	for name, clock := range clocks {
+		g := &idGen{clock: clock}
+		prev := ""
+		for i := range 100000 {
+			u := g.next()
+			s := u.String()
+			if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+				t.Fatalf("%s: id %s is not a UUIDv7", name, s)
+			}
+			if s <= prev {
+				t.Fatalf("%s: id %d %s does not sort after %s", name, i, s, prev)
+			}
+			prev = s
+		}
+	}
+}
+
+func TestIDTimestampFollowsClock(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	g := &idGen{clock: func() time.Time { return at }}
+	u := g.next()
+	sec, nsec := u.Time().UnixTime()
+	if got := time.Unix(sec, nsec).UTC(); !got.Equal(at) {
+		t.Fatalf("id time = %v, want %v", got, at)
+	}
+}
+
+func TestNextAfterFloor(t *testing.T) {
+	t.Parallel()
+	g := &idGen{clock: func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }}
+	for _, floor := range []string{
+		"01f00000-0000-7000-8000-000000000000",
+		"01f00000-0000-7fff-bfff-ffffffffffff", // counter exhausted: the millisecond must roll over
+		"ffffffff-fffe-7fff-bfff-ffffffffffff",
+	} {
+		f := uuid.MustParse(floor)
+		u := g.nextAfter(f)
+		if u.String() <= floor || u.Version() != 7 {
+			t.Fatalf("nextAfter(%s) = %s, want a UUIDv7 above it", floor, u)
+		}
+		if v := g.next(); v.String() <= u.String() {
+			t.Fatalf("next after nextAfter went back: %s <= %s", v, u)
+		}
+	}
+}
