@@ -397,4 +397,3 @@ func TestSQLInCallerTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
