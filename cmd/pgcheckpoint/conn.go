@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/lib/pq"
+	"github.com/ziroagent/pgcheckpoint"
+)
+
+// connectTimeout bounds every new connection unless the DSN or PGCONNECT_TIMEOUT sets one.
+const connectTimeout = 5 * time.Second
+
+// session is an open connection pool and the Checkpointer over it.
+type session struct {
+	db      *sql.DB
+	cp      *pgcheckpoint.Checkpointer
+	dialect pgcheckpoint.Dialect
+	target  string // user@host:port/database, never a password
+	driver  string
+}
+
+func (s *session) Close() error { return s.db.Close() }
+
+// dsn is the connection string the flags name: --dsn, else $DATABASE_URL, else "" (the driver applies
+// the libpq environment variables and defaults).
+func (cf connFlags) resolvedDSN() string {
+	if cf.dsn != "" {
+		return cf.dsn
+	}
+	return os.Getenv("DATABASE_URL")
+}
+
+// dialectFlag returns the dialect --dialect names; nil means auto.
+func (cf connFlags) dialectFlag() (pgcheckpoint.Dialect, error) {
+	switch cf.dialect {
+	case "auto", "":
+		return nil, nil
+	case "postgres", "postgresql":
+		return pgcheckpoint.PostgreSQL, nil
+	case "cockroach", "cockroachdb":
+		return pgcheckpoint.CockroachDB, nil
+	}
+	return nil, usageErrorf("--dialect must be auto, postgres or cockroach, got %q", cf.dialect)
+}
+
+// options are the Checkpointer options the flags name.
+func (cf connFlags) options(d pgcheckpoint.Dialect) pgcheckpoint.Options {
+	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread}
+}
+
+// checkNames validates --schema and --table without connecting (exit 2 before any network traffic).
+func (cf connFlags) checkNames() error {
+	_, err := pgcheckpoint.SchemaSQL(nil, cf.schema, cf.table)
+	return err
+}
+
+// openDB parses the DSN for the chosen driver (a malformed one is bad input), adds the default connect
+// timeout and returns a pool of at most maxConns connections. Nothing is sent yet.
+func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
+	dsn := cf.resolvedDSN()
+	rememberSecrets(dsn)
+	var (
+		db     *sql.DB
+		target string
+	)
+	switch cf.driver {
+	case "pgx":
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, "", usageErrorf("invalid connection string: %v", err)
+		}
+		rememberSecrets("password=" + cfg.Password)
+		if cfg.ConnectTimeout == 0 {
+			cfg.ConnectTimeout = connectTimeout
+		}
+		target = describeTarget(cfg.User, cfg.Host, fmt.Sprint(cfg.Port), cfg.Database)
+		db = stdlib.OpenDB(*cfg)
+	case "pq":
+		cfg, err := pq.NewConfig(dsn)
+		if err != nil {
+			return nil, "", usageErrorf("invalid connection string: %v", err)
+		}
+		rememberSecrets("password=" + cfg.Password)
+		if cfg.ConnectTimeout == 0 {
+			cfg.ConnectTimeout = connectTimeout
+		}
+		target = describeTarget(cfg.User, cfg.Host, fmt.Sprint(cfg.Port), cfg.Database)
+		c, err := pq.NewConnectorConfig(cfg)
+		if err != nil {
+			return nil, "", usageErrorf("invalid connection string: %v", err)
+		}
+		db = sql.OpenDB(c)
+	default:
+		return nil, "", usageErrorf("--driver must be pgx or pq, got %q", cf.driver)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	return db, target, nil
+}
+
+func describeTarget(user, host, port, database string) string {
+	if database == "" {
+		database = user
+	}
+	return fmt.Sprintf("%s@%s:%s/%s", user, host, port, database)
+}
+
+// connect opens a pool, checks that the server answers (asking it for its dialect when --dialect is
+// auto) and builds the Checkpointer. An unreachable server is a dbError naming the target.
+func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error) {
+	d, err := cf.dialectFlag()
+	if err != nil {
+		return nil, err
+	}
+	if err := cf.checkNames(); err != nil {
+		return nil, err
+	}
+	db, target, err := cf.openDB(maxConns)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{db: db, target: target, driver: cf.driver}
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
+	defer cancel()
+	if d == nil {
+		d, err = pgcheckpoint.DetectDialect(pctx, db)
+	} else {
+		err = db.PingContext(pctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, unreachable(target, err)
+	}
+	s.dialect = d
+	s.cp, err = pgcheckpoint.New(db, cf.options(d))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// unreachable explains a failed first contact with the server in one short line.
+func unreachable(target string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &dbError{msg: fmt.Sprintf("cannot reach the database at %s: %v (check --dsn, $DATABASE_URL or the PG* variables)", target, cause(err)), err: err}
+}
+
+// cause picks the informative part of a connection error: the network error or the server's error,
+// without the layers the drivers wrap around them.
+func cause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op
+	}
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		return pe.(error)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s", connectTimeout)
+	}
+	return err
+}
+
+// secrets holds every password seen in a connection string or the environment, so that redact can
+// remove them from any message, whatever the drivers put in their errors.
+var secrets struct {
+	sync.Mutex
+	values []string
+}
+
+var (
+	urlPassword = regexp.MustCompile(`(://[^:/@\s]*):[^@\s]*@`)
+	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+)
+
+func rememberSecrets(dsn string) {
+	var found []string
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			found = append(found, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+	}
+	for _, m := range kvPassword.FindAllStringSubmatch(dsn, -1) {
+		found = append(found, strings.Trim(m[2], "'"))
+	}
+	if p := os.Getenv("PGPASSWORD"); p != "" {
+		found = append(found, p)
+	}
+	secrets.Lock()
+	defer secrets.Unlock()
+	for _, p := range found {
+		if len(p) >= 3 {
+			secrets.values = append(secrets.values, p)
+		}
+	}
+}
+
+// redact removes passwords from a message: user:password@ in URLs, password=... pairs, and every
+// password seen by rememberSecrets.
+func redact(msg string) string {
+	msg = urlPassword.ReplaceAllString(msg, "$1:xxxxx@")
+	msg = kvPassword.ReplaceAllString(msg, "${1}xxxxx")
+	secrets.Lock()
+	defer secrets.Unlock()
+	for _, p := range secrets.values {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return msg
+}
