@@ -2,7 +2,6 @@ package main
 
 import "context"
 
-
 // cmdRm deletes one checkpoint or a whole thread; deleting nothing succeeds.
 func cmdRm(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "rm")
