@@ -379,4 +379,3 @@ func parseInts(flag, s string, lo, hi int) ([]int, error) {
 	}
 	return out, nil
 }
-
