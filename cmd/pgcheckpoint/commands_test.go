@@ -1,0 +1,219 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var uuidLine = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$`)
+
+// TestCommands walks every data command through its normal use with both drivers.
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			c := conn(t, driver, newSchema(t))
+			out := cli(t, "", args("migrate", c)...).must(t, exitOK)
+			if !strings.Contains(out.stdout, "is ready (postgres") {
+				t.Fatalf("migrate said %q", out.stdout)
+			}
+			cli(t, "", args("migrate", c)...).must(t, exitOK) // idempotent
+
+			// put from stdin and from a file
+			first := cli(t, `{"version": 3, "step": 1}`, args("put", c, []string{"t1"})...).must(t, exitOK).stdout
+			if !uuidLine.MatchString(first) {
+				t.Fatalf("put printed %q, want a UUIDv7 and a newline", first)
+			}
+			file := filepath.Join(t.TempDir(), "snap.json")
+			if err := os.WriteFile(file, []byte(`{"step": 2, "note": "from a file"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			second := strings.TrimSpace(cli(t, "", args("put", c, []string{"t1", file})...).must(t, exitOK).stdout)
+			// flags after the arguments are accepted too
+			third := strings.TrimSpace(cli(t, `{"step": 3}`, append([]string{"put", "t1", "-"}, c...)...).must(t, exitOK).stdout)
+			first = strings.TrimSpace(first)
+			if !(first < second && second < third) {
+				t.Fatalf("ids not increasing: %s %s %s", first, second, third)
+			}
+
+			// get: newest, by id, unknown, malformed
+			if got := cli(t, "", args("get", c, []string{"t1"})...).must(t, exitOK).stdout; got != "{\"step\": 3}\n" {
+				t.Fatalf("get newest = %q", got)
+			}
+			if got := cli(t, "", args("get", c, []string{"t1", first})...).must(t, exitOK).stdout; got != "{\"step\": 1, \"version\": 3}\n" {
+				t.Fatalf("get first = %q", got)
+			}
+			cli(t, "", args("get", c, []string{"nope"})...).must(t, exitNotFound)
+			cli(t, "", args("get", c, []string{"t1", "not-a-uuid"})...).must(t, exitNotFound)
+			cli(t, "", args("get", c, []string{"t1", "01a22823-b2f8-72cd-9625-d6aa73b0fac7"})...).must(t, exitNotFound)
+
+			// ls: human and --json
+			human := cli(t, "", args("ls", c, []string{"t1"})...).must(t, exitOK).stdout
+			lines := strings.Split(strings.TrimSpace(human), "\n")
+			if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID ") || !strings.Contains(lines[1], third) || !strings.Contains(lines[1], "just now") {
+				t.Fatalf("ls human output:\n%s", human)
+			}
+			objs := jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "t1"})...).must(t, exitOK).stdout,
+				"id", "thread_id", "created_at", "version", "size_bytes")
+			if len(objs) != 3 || objs[0]["id"] != third || objs[2]["id"] != first || objs[2]["version"] != float64(3) ||
+				objs[2]["thread_id"] != "t1" || objs[2]["size_bytes"] != float64(len(`{"version": 3, "step": 1}`)) {
+				t.Fatalf("ls --json: %v", objs)
+			}
+			if _, err := time.Parse(time.RFC3339, objs[0]["created_at"].(string)); err != nil {
+				t.Fatalf("created_at is not RFC 3339: %v", err)
+			}
+			page := jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "--limit", "1", "--before", third, "t1"})...).must(t, exitOK).stdout,
+				"id", "thread_id", "created_at", "version", "size_bytes")
+			if len(page) != 1 || page[0]["id"] != second {
+				t.Fatalf("ls --limit 1 --before: %v", page)
+			}
+			if out := cli(t, "", args("ls", c, []string{"--json", "empty-thread"})...).must(t, exitOK).stdout; out != "" {
+				t.Fatalf("ls --json of an empty thread printed %q", out)
+			}
+
+			// threads
+			cli(t, `{"a": 1}`, args("put", c, []string{"t2"})...).must(t, exitOK)
+			ths := jsonLines(t, cli(t, "", args("threads", c, []string{"--json"})...).must(t, exitOK).stdout,
+				"thread_id", "checkpoints", "newest_id", "newest_at", "total_bytes")
+			if len(ths) != 2 || ths[0]["thread_id"] != "t1" || ths[0]["checkpoints"] != float64(3) || ths[0]["newest_id"] != third {
+				t.Fatalf("threads --json: %v", ths)
+			}
+			if h := cli(t, "", args("threads", c)...).must(t, exitOK).stdout; !strings.HasPrefix(h, "THREAD ") || !strings.Contains(h, "t2 ") {
+				t.Fatalf("threads human output:\n%s", h)
+			}
+
+			// rm: one checkpoint, nothing, the whole thread
+			cli(t, "", args("rm", c, []string{"t1", third})...).must(t, exitOK)
+			if got := cli(t, "", args("get", c, []string{"t1"})...).must(t, exitOK).stdout; !strings.Contains(got, "from a file") {
+				t.Fatalf("after rm of the newest, get = %q", got)
+			}
+			cli(t, "", args("rm", c, []string{"t1", third})...).must(t, exitOK)
+			cli(t, "", args("rm", c, []string{"t1", "garbage"})...).must(t, exitOK)
+			cli(t, "", args("rm", c, []string{"t1"})...).must(t, exitOK)
+			cli(t, "", args("get", c, []string{"t1"})...).must(t, exitNotFound)
+			cli(t, "", args("rm", c, []string{"never-was"})...).must(t, exitOK)
+		})
+	}
+}
+
+// TestFencedPut checks writer fencing through the CLI: a lost fence is exit 4 and writes nothing.
+func TestFencedPut(t *testing.T) {
+	t.Parallel()
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			c := conn(t, driver, newSchema(t))
+			cli(t, "", args("migrate", c)...).must(t, exitOK)
+			head := strings.TrimSpace(cli(t, `{"n": 1}`, args("put", c, []string{"--expect-empty", "th"})...).must(t, exitOK).stdout)
+			cli(t, `{"n": 2}`, args("put", c, []string{"--expect-empty", "th"})...).must(t, exitConflict)
+			next := strings.TrimSpace(cli(t, `{"n": 2}`, args("put", c, []string{"--expect-head", head, "th"})...).must(t, exitOK).stdout)
+			r := cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", head, "th"})...).must(t, exitConflict)
+			if !strings.Contains(r.stderr, "conflict") {
+				t.Fatalf("stale head: stderr %q does not say conflict", r.stderr)
+			}
+			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", "not-an-id", "th"})...).must(t, exitConflict)
+			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", "01a22823-b2f8-72cd-9625-d6aa73b0fac7", "th"})...).must(t, exitConflict)
+			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", head, "--expect-empty", "th"})...).must(t, exitUsage)
+			objs := jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "th"})...).must(t, exitOK).stdout,
+				"id", "thread_id", "created_at", "version", "size_bytes")
+			if len(objs) != 2 || objs[0]["id"] != next {
+				t.Fatalf("after lost fences the thread holds %v, want 2 rows headed by %s", objs, next)
+			}
+		})
+	}
+}
+
+// TestRetentionFlag checks --max-per-thread reaches the library.
+func TestRetentionFlag(t *testing.T) {
+	t.Parallel()
+	c := conn(t, "pgx", newSchema(t))
+	cli(t, "", args("migrate", c)...).must(t, exitOK)
+	for i := 0; i < 5; i++ {
+		cli(t, `{"i": 1}`, args("put", c, []string{"--max-per-thread", "2", "th"})...).must(t, exitOK)
+	}
+	if n := len(jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "th"})...).must(t, exitOK).stdout,
+		"id", "thread_id", "created_at", "version", "size_bytes")); n != 2 {
+		t.Fatalf("cap 2, 5 puts: %d rows", n)
+	}
+}
+
+// TestThreadsPaging pages through more threads than one page holds.
+func TestThreadsPaging(t *testing.T) {
+	t.Parallel()
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			schema := newSchema(t)
+			c := conn(t, driver, schema)
+			cli(t, "", args("migrate", c)...).must(t, exitOK)
+			// 25 threads of 3 rows each, straight into the table.
+			if _, err := adminDB(t).ExecContext(testCtx(t), `INSERT INTO "`+schema+`".ziro_checkpoints
+				(thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
+				SELECT 'th-' || lpad(t::text, 3, '0'), '01a22823-0000-7000-8000-' || lpad(to_hex(r), 12, '0'), '{}', 0, 2, r
+				FROM generate_series(1, 25) t, generate_series(1, 3) r`); err != nil {
+				t.Fatal(err)
+			}
+			var seen []string
+			after := ""
+			for pages := 0; pages < 10; pages++ {
+				a := []string{"--json", "--limit", "10"}
+				if after != "" {
+					a = append(a, "--after", after)
+				}
+				objs := jsonLines(t, cli(t, "", args("threads", c, a)...).must(t, exitOK).stdout,
+					"thread_id", "checkpoints", "newest_id", "newest_at", "total_bytes")
+				if len(objs) == 0 {
+					break
+				}
+				for _, o := range objs {
+					if o["checkpoints"] != float64(3) || o["total_bytes"] != float64(6) {
+						t.Fatalf("thread %v", o)
+					}
+					seen = append(seen, o["thread_id"].(string))
+				}
+				after = seen[len(seen)-1]
+			}
+			if len(seen) != 25 || seen[0] != "th-001" || seen[24] != "th-025" {
+				t.Fatalf("paged through %d threads: %v", len(seen), seen)
+			}
+			h := cli(t, "", args("threads", c, []string{"--limit", "10"})...).must(t, exitOK).stdout
+			if !strings.Contains(h, "next page: pgcheckpoint threads --after th-010") {
+				t.Fatalf("threads human output lacks the next-page hint:\n%s", h)
+			}
+		})
+	}
+}
+
+// TestMigratePrint writes the DDL without connecting (the DSN points nowhere).
+func TestMigratePrint(t *testing.T) {
+	t.Parallel()
+	nowhere := []string{"--dsn", "postgres://u:pw@127.0.0.1:1/x"}
+	pg := cli(t, "", args("migrate", nowhere, []string{"--print", "--schema", "app", "--table", "cps"})...).must(t, exitOK).stdout
+	if !strings.Contains(pg, `CREATE TABLE IF NOT EXISTS "app"."cps"`) || !strings.Contains(pg, `COLLATE "C"`) || !strings.Contains(pg, "lz4") {
+		t.Fatalf("migrate --print (postgres):\n%s", pg)
+	}
+	crdb := cli(t, "", args("migrate", nowhere, []string{"--print", "--dialect", "cockroach"})...).must(t, exitOK).stdout
+	if !strings.Contains(crdb, `CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints"`) || strings.Contains(crdb, `COLLATE "C"`) {
+		t.Fatalf("migrate --print --dialect cockroach:\n%s", crdb)
+	}
+	cli(t, "", args("migrate", nowhere, []string{"--print", "--table", "bad-name"})...).must(t, exitUsage)
+}
+
+// TestHelp: -h prints usage on stdout and exits 0, for the program and for a command.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, a := range [][]string{{"-h"}, {"--help"}, {"help"}, {"put", "-h"}, {"bench", "--help"}} {
+		r := cli(t, "", a...).must(t, exitOK)
+		if !strings.Contains(r.stdout, "usage: pgcheckpoint") {
+			t.Fatalf("%v printed %q", a, r.stdout)
+		}
+	}
+	if r := cli(t, ""); r.code != exitUsage || !strings.Contains(r.stderr, "usage:") {
+		t.Fatalf("no arguments: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
