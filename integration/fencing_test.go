@@ -44,7 +44,7 @@ func TestFencingRace(t *testing.T) {
 					for {
 						line, ok := w.next()
 						if !ok {
-							t.Fatalf("worker exited: %v", w.err)
+							t.Fatalf("worker exited: %s", w.diag())
 						}
 						if line == "done" {
 							break

@@ -320,13 +320,18 @@ func (h *helper) next() (line string, ok bool) {
 	case line, ok = <-h.lines:
 		return line, ok
 	case <-time.After(time.Minute):
-		_ = h.cmd.Process.Kill()
-		for range h.lines {
-		}
-		<-h.waited
-		h.t.Fatalf("worker %d said nothing for a minute (killed it); stderr: %s", h.cmd.Process.Pid, h.stderr.String())
+		h.t.Fatalf("worker %d said nothing for a minute (killed it); %s", h.cmd.Process.Pid, h.diag())
 		return "", false
 	}
+}
+
+// diag kills the worker if it still runs, waits for it and describes how it ended, for failure messages.
+func (h *helper) diag() string {
+	_ = h.cmd.Process.Kill()
+	for range h.lines {
+	}
+	<-h.waited
+	return fmt.Sprintf("exit: %v; stderr: %s", h.err, h.stderr.String())
 }
 
 // send writes one line to the worker's stdin.
