@@ -19,8 +19,8 @@ import (
 // generator, while it writes two threads: one fenced (PutAfter its own head) with a retention cap, one
 // without a cap. The worker's driver and dialect are drawn per run too. After every kill:
 //   - every id the worker was told was stored is in the table, unless retention removed it, which is
-//     computed exactly: the thread holds precisely the newest cap of (what was there + acknowledged puts
-//   - at most the one put in flight when the process died);
+//     computed exactly: the thread holds precisely the newest cap of what was there, the acknowledged
+//     puts and at most the one put in flight when the process died;
 //   - no torn rows: every row holds exactly the snapshot that was sent for it, size and version agree,
 //     and the thread's numbering is dense;
 //   - the next put (from this process) holds the cap.
