@@ -24,7 +24,7 @@ type fakeConnector struct {
 }
 
 func (c fakeConnector) Connect(context.Context) (driver.Conn, error) { return fakeConn(c), nil }
-func (c fakeConnector) Driver() driver.Driver                         { return fakeDriver{} }
+func (c fakeConnector) Driver() driver.Driver                        { return fakeDriver{} }
 
 type fakeDriver struct{}
 
