@@ -174,4 +174,3 @@ func keysOf(m map[string]any) []string {
 	}
 	return ks
 }
-
