@@ -174,3 +174,12 @@ func keysOf(m map[string]any) []string {
 	}
 	return ks
 }
+
+func mustTime(t testing.TB, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
