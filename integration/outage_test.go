@@ -1,0 +1,245 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ziroagent/pgcheckpoint"
+)
+
+// TestOutage crashes a private PostgreSQL server (pg_ctl stop -m immediate) in the middle of a write load,
+// several times, for every driver x dialect, and checks, with the same *sql.DB throughout:
+//   - while the server is down, calls fail fast (well within their context timeout) with an error that
+//     names the operation and keeps the driver's cause;
+//   - after the restart, calls succeed again without reopening anything;
+//   - every acknowledged put is readable (unless retention removed it); every row is complete and holds
+//     what was sent; numbering stays dense; a put that failed during the outage either wrote its whole
+//     row or nothing.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	const restarts = 3
+	cl := startPrivateCluster(t)
+	base := postgresDSN(t)
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			tg.dsn = cl.dsn(base)
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			capped := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5})
+			all, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ld := startLoad(t, capped, all)
+			var firstErrs []string
+			recoveryFailures := 0
+			for cycle := range restarts {
+				ld.waitAcks(t, 20)
+				cl.crash()
+				ld.waitErrors(t, 3)
+
+				// While the server is down: every call fails fast with a clear error.
+				for _, op := range []struct {
+					name string
+					call func(ctx context.Context) error
+				}{
+					{"put", func(ctx context.Context) error { _, err := all.Put(ctx, "probe", []byte(`{}`)); return err }},
+					{"get", func(ctx context.Context) error { _, err := all.Get(ctx, "probe", ""); return err }},
+					{"list", func(ctx context.Context) error {
+						_, err := all.List(ctx, "probe", pgcheckpoint.ListOptions{})
+						return err
+					}},
+				} {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					start := time.Now()
+					err := op.call(ctx)
+					took := time.Since(start)
+					cancel()
+					switch {
+					case err == nil:
+						t.Fatalf("cycle %d: %s succeeded while the server is down", cycle, op.name)
+					case took > 2*time.Second:
+						t.Fatalf("cycle %d: %s took %v to fail while the server is down; want a fast failure", cycle, op.name, took)
+					case !strings.HasPrefix(err.Error(), "pgcheckpoint: "+op.name+": "):
+						t.Fatalf("cycle %d: %s error %q does not name the operation", cycle, op.name, err)
+					case errors.Is(err, pgcheckpoint.ErrNotFound), errors.Is(err, pgcheckpoint.ErrConflict),
+						errors.Is(err, pgcheckpoint.ErrSchemaMissing), errors.Is(err, context.DeadlineExceeded):
+						t.Fatalf("cycle %d: %s while the server is down: %v; want the connection error, not a sentinel", cycle, op.name, err)
+					}
+					if cycle == 0 {
+						firstErrs = append(firstErrs, fmt.Sprintf("%s failed in %v: %v", op.name, took.Round(time.Millisecond), err))
+					}
+				}
+
+				cl.start()
+				// The same *sql.DB recovers: its dead connections are dropped and new ones opened.
+				waitFor(t, "a put to succeed after the restart", func() bool {
+					_, err := all.Put(testCtx(t), "probe", []byte(`{}`))
+					if err != nil {
+						recoveryFailures++
+					}
+					return err == nil
+				})
+				ld.waitAcks(t, 20)
+			}
+			ld.stop()
+			for _, e := range firstErrs {
+				t.Log("while down: " + e)
+			}
+			ld.verify(t, db, schema)
+			t.Logf("FIGURES outage %s: %d restarts survived (crash stop, same *sql.DB); %d puts acknowledged, all found "+
+				"(%d of them trimmed by retention as designed); %d puts failed during outages, %d of which had committed "+
+				"(whole rows); %d failed calls after a restart before the first success",
+				tg.name, restarts, ld.acked.Load(), ld.trimmed, ld.failed.Load(), ld.ambiguous, recoveryFailures)
+		})
+	}
+}
+
+// load writes three threads continuously: capped (retention 5), all (no retention) and fenced (PutAfter
+// its own head, no retention), and remembers every attempt.
+type load struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	tries   map[string]map[int]*try // thread -> attempt number -> attempt
+	acked   atomic.Int64
+	failed  atomic.Int64
+	capped  *pgcheckpoint.Checkpointer
+	noLimit *pgcheckpoint.Checkpointer
+
+	trimmed, ambiguous int
+}
+
+type try struct {
+	snap []byte
+	id   string // set when acknowledged
+	err  error
+}
+
+func startLoad(t *testing.T, capped, noLimit *pgcheckpoint.Checkpointer) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	ld := &load{cancel: cancel, tries: map[string]map[int]*try{}, capped: capped, noLimit: noLimit}
+	t.Cleanup(ld.stop)
+	for _, thread := range []string{"capped", "all", "fenced"} {
+		ld.tries[thread] = map[int]*try{}
+		ld.wg.Add(1)
+		go func() {
+			defer ld.wg.Done()
+			cp := noLimit
+			if thread == "capped" {
+				cp = capped
+			}
+			head := ""
+			for n := 0; ctx.Err() == nil; n++ {
+				tr := &try{snap: []byte(fmt.Sprintf(`{"version": %d, "thread": %q, "pad": "%s"}`, n, thread, strings.Repeat("p", n%7*300)))}
+				c, cancelOne := context.WithTimeout(ctx, 3*time.Second)
+				if thread == "fenced" {
+					tr.id, tr.err = cp.PutAfter(c, thread, head, tr.snap)
+					if errors.Is(tr.err, pgcheckpoint.ErrConflict) || tr.err != nil {
+						// The failed put may have committed: continue from what the thread really holds.
+						if cur, err := cp.Get(c, thread, ""); err == nil {
+							head = cur.ID
+						}
+					} else {
+						head = tr.id
+					}
+				} else {
+					tr.id, tr.err = cp.Put(c, thread, tr.snap)
+				}
+				cancelOne()
+				ld.mu.Lock()
+				ld.tries[thread][n] = tr // also when stopped: a cancelled put may have committed
+				ld.mu.Unlock()
+				switch {
+				case ctx.Err() != nil:
+					return
+				case tr.err != nil:
+					ld.failed.Add(1)
+					time.Sleep(10 * time.Millisecond) // a client backs off after an error
+				default:
+					ld.acked.Add(1)
+				}
+			}
+		}()
+	}
+	return ld
+}
+
+func (ld *load) stop() {
+	ld.cancel()
+	ld.wg.Wait()
+}
+
+// waitAcks waits until n more puts have been acknowledged.
+func (ld *load) waitAcks(t *testing.T, n int64) {
+	t.Helper()
+	target := ld.acked.Load() + n
+	waitFor(t, fmt.Sprintf("%d more acknowledged puts", n), func() bool { return ld.acked.Load() >= target })
+}
+
+// waitErrors waits until the writers have seen n more failures.
+func (ld *load) waitErrors(t *testing.T, n int64) {
+	t.Helper()
+	target := ld.failed.Load() + n
+	waitFor(t, fmt.Sprintf("%d more failed puts", n), func() bool { return ld.failed.Load() >= target })
+}
+
+// verify checks the table against every attempt.
+func (ld *load) verify(t *testing.T, db *sql.DB, schema string) {
+	t.Helper()
+	for thread, tries := range ld.tries {
+		rows := readRows(t, db, schema, thread)
+		present := map[string]bool{}
+		for _, r := range rows {
+			var doc struct {
+				Version int `json:"version"`
+			}
+			if err := json.Unmarshal(r.snapshot, &doc); err != nil {
+				t.Fatalf("thread %q row %s: snapshot is not JSON: %v", thread, r.id, err)
+			}
+			tr := tries[doc.Version]
+			if tr == nil {
+				t.Fatalf("thread %q row %s: no put sent attempt %d", thread, r.id, doc.Version)
+			}
+			var want, have any
+			_ = json.Unmarshal(tr.snap, &want)
+			_ = json.Unmarshal(r.snapshot, &have)
+			if !reflect.DeepEqual(want, have) || int(r.size) != len(tr.snap) || int(r.version) != doc.Version {
+				t.Fatalf("thread %q row %s is not what attempt %d sent (size %d, sent %d bytes)", thread, r.id, doc.Version, r.size, len(tr.snap))
+			}
+			switch {
+			case tr.err == nil && tr.id != r.id:
+				t.Fatalf("thread %q: attempt %d was acknowledged as %s but stored as %s", thread, doc.Version, tr.id, r.id)
+			case tr.err != nil:
+				ld.ambiguous++ // failed during the outage, yet committed, whole
+			}
+			present[r.id] = true
+		}
+		checkSeq(t, thread, rows)
+		oldest := ""
+		if len(rows) > 0 {
+			oldest = rows[0].id
+		}
+		for n, tr := range tries {
+			if tr.err != nil || present[tr.id] {
+				continue
+			}
+			if thread != "capped" || tr.id >= oldest {
+				t.Fatalf("thread %q: acknowledged put %d (%s) is missing", thread, n, tr.id)
+			}
+			ld.trimmed++
+		}
+		if thread == "capped" && len(rows) != 5 {
+			t.Fatalf("capped thread holds %d rows, want 5", len(rows))
+		}
+	}
+}
