@@ -30,7 +30,7 @@ type helperSpec struct {
 	//           per goroutine ("win\tID", "conflict\tindex|head", "error\tMSG"), then "done".
 	//   crash:  writes forever, PutAfter its own head on Threads[0] (retention Cap) and Put on Threads[1]
 	//           (no retention); after each put returns, "ack\tTHREAD\tI\tID". Killed by the test.
-	//   write:  Goroutines writers, each Puts puts to every thread of Threads in turn; "id\tG\tTHREAD\tID"
+	//   write:  Goroutines writers, each Puts puts to every thread of Threads in turn; "id\tG\tTHREAD\tID\tATTEMPTS"
 	//           per put, exit status 1 after the first error ("error\tMSG").
 	//   ensure: prints "ready", waits for a stdin line, runs EnsureSchema, prints "ok" or "error\tMSG".
 	Mode       string
@@ -45,6 +45,7 @@ type helperSpec struct {
 	Iteration  int           // crash: tags the snapshots of this run
 	Seed       int64         // crash: snapshot sizes
 	ClockLag   time.Duration // write: ids are made from a clock this far behind
+	Attempts   int           // Options.MaxAttempts
 }
 
 func (tg target) spec(mode, schema string) helperSpec {
@@ -69,7 +70,8 @@ func runHelper(raw string) int {
 	if s.Dialect == pgcheckpoint.CockroachDB.Name() {
 		d = pgcheckpoint.CockroachDB
 	}
-	opts := pgcheckpoint.Options{Dialect: d, Schema: s.Schema, MaxCheckpointsPerThread: s.Cap}
+	opts := pgcheckpoint.Options{Dialect: d, Schema: s.Schema, MaxCheckpointsPerThread: s.Cap, MaxAttempts: s.Attempts,
+		Observer: attemptsObserver}
 	if s.ClockLag != 0 {
 		opts.Clock = func() time.Time { return time.Now().Add(-s.ClockLag) }
 	}
@@ -244,14 +246,15 @@ func helperWrite(ctx context.Context, cp *pgcheckpoint.Checkpointer, s helperSpe
 			for j := range s.Puts {
 				for _, thread := range s.Threads {
 					c, cancel := context.WithTimeout(ctx, time.Minute)
-					id, err := cp.Put(c, thread, []byte(fmt.Sprintf(`{"pid": %d, "g": %d, "j": %d}`, os.Getpid(), g, j)))
+					var attempts int
+					id, err := cp.Put(withAttempts(c, &attempts), thread, []byte(fmt.Sprintf(`{"pid": %d, "g": %d, "j": %d}`, os.Getpid(), g, j)))
 					cancel()
 					if err != nil {
 						out.line("error", err.Error())
 						failed.Do(func() { code = 1 })
 						return
 					}
-					out.line("id", fmt.Sprint(g), thread, id)
+					out.line("id", fmt.Sprint(g), thread, id, fmt.Sprint(attempts))
 				}
 			}
 		}()
@@ -363,3 +366,17 @@ func (h *helper) rest() []string {
 	<-h.waited
 	return out
 }
+
+type attemptsKey struct{}
+
+// withAttempts returns a context under which attemptsObserver stores the attempts a put took in *n.
+func withAttempts(ctx context.Context, n *int) context.Context {
+	return context.WithValue(ctx, attemptsKey{}, n)
+}
+
+// attemptsObserver reports Event.Attempts to the put's caller (see withAttempts).
+var attemptsObserver = pgcheckpoint.ObserverFunc(func(ctx context.Context, e pgcheckpoint.Event) {
+	if n, ok := ctx.Value(attemptsKey{}).(*int); ok {
+		*n = e.Attempts
+	}
+})
