@@ -1,0 +1,263 @@
+// Package pgcheckpointmock lets applications unit-test code that uses a pgcheckpoint.Checkpointer with
+// go-sqlmock alone: the exact statements a Checkpointer sends per dialect (Statements, PostgreSQL,
+// CockroachDB, StatementsFor) and helpers that register what each operation sends and what the database
+// answers (ExpectPut, ExpectGetLatest, ExpectList, ...).
+//
+// The helpers describe the usual path of each operation: a put that lands, a get that finds or does not
+// find, a delete. For anything else (a conflict, a driver error, the retry paths) register expectations
+// with the statement texts directly. The package's own tests run a real Checkpointer against these
+// expectations, so they change when the Checkpointer does.
+//
+// Expectations are SQL texts, not regular expressions: create the mock with New, or with
+// sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual).
+package pgcheckpointmock
+
+import (
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/ziroagent/pgcheckpoint"
+)
+
+// New returns a sqlmock database whose expectations match SQL text exactly (whitespace aside), as the
+// helpers of this package need.
+func New() (*sql.DB, sqlmock.Sqlmock, error) {
+	return sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+}
+
+// Option describes the Checkpointer under test or the answer the mock gives.
+type Option func(*config)
+
+type config struct {
+	schema, table string
+	cap           int
+	fence         *string
+	seq           int64
+	trimmed       int64
+	before        string
+}
+
+// Table names the schema and table the Checkpointer uses (Options.Schema, Options.Table).
+func Table(schema, table string) Option {
+	return func(c *config) { c.schema, c.table = schema, table }
+}
+
+// Cap is the Checkpointer's Options.MaxCheckpointsPerThread (0 means 100, negative means none).
+func Cap(n int) Option { return func(c *config) { c.cap = n } }
+
+// Fence makes ExpectPut expect a PutAfter naming head ("" for a thread that must be empty).
+func Fence(head string) Option { return func(c *config) { c.fence = &head } }
+
+// Seq is the row number the mock reports for the put's new checkpoint (default 1). On CockroachDB, a
+// Seq above the cap makes ExpectPut expect the trim too.
+func Seq(n int64) Option { return func(c *config) { c.seq = n } }
+
+// Trimmed is how many rows the mock reports the put's trim deleted (default 0).
+func Trimmed(n int64) Option { return func(c *config) { c.trimmed = n } }
+
+// Before makes ExpectList expect a page older than the cursor id (ListOptions.Before).
+func Before(id string) Option { return func(c *config) { c.before = id } }
+
+func newConfig(opts []Option) config {
+	c := config{seq: 1}
+	for _, o := range opts {
+		o(&c)
+	}
+	switch {
+	case c.cap == 0:
+		c.cap = pgcheckpoint.DefaultMaxCheckpointsPerThread
+	case c.cap < 0:
+		c.cap = 0
+	}
+	return c
+}
+
+func statements(d pgcheckpoint.Dialect, c config) Statements {
+	s, err := StatementsFor(d, c.schema, c.table)
+	if err != nil {
+		panic(fmt.Sprintf("pgcheckpointmock: %v", err))
+	}
+	return s
+}
+
+// ID matches the checkpoint id a put sends (a canonical lower-case UUIDv7) and remembers it.
+type ID struct{ id string }
+
+// Match implements sqlmock.Argument.
+func (a *ID) Match(v driver.Value) bool {
+	s, ok := v.(string)
+	if !ok || len(s) != 36 || s[14] != '7' || s != strings.ToLower(s) {
+		return false
+	}
+	a.id = s
+	return true
+}
+
+// String returns the id the put sent ("" before it ran): the id Put returned.
+func (a *ID) String() string { return a.id }
+
+// ExpectPut registers one Put (or, with Fence, PutAfter) of snapshot to thread that stores the
+// checkpoint, and returns the id the Checkpointer will send. snapshot must be a valid snapshot (a JSON
+// object); its bytes are expected as they are.
+func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snapshot []byte, opts ...Option) *ID {
+	c := newConfig(opts)
+	s := statements(d, c)
+	version, err := snapshotVersion(snapshot)
+	if err != nil {
+		panic(fmt.Sprintf("pgcheckpointmock: ExpectPut: %v", err))
+	}
+	id := &ID{}
+	var fence, capArg driver.Value
+	if c.fence != nil {
+		fence = *c.fence
+	}
+	if c.cap > 0 {
+		capArg = int64(c.cap)
+	}
+	var head driver.Value
+	if c.fence != nil && *c.fence != "" {
+		head = *c.fence
+	}
+	headKnown := driver.Value(nil)
+	if head != nil {
+		headKnown = true
+	}
+	args := []driver.Value{thread, id, snapshot, int64(version), int64(len(snapshot)), fence}
+	if s.Put != "" {
+		mock.ExpectQuery(s.Put).WithArgs(append(args, capArg)...).
+			WillReturnRows(sqlmock.NewRows([]string{"seq", "head_id", "head_seq_known", "trimmed"}).
+				AddRow(c.seq, head, headKnown, c.trimmed))
+		return id
+	}
+	if c.cap > 0 {
+		mock.ExpectBegin()
+	}
+	mock.ExpectQuery(s.Insert).WithArgs(args...).
+		WillReturnRows(sqlmock.NewRows([]string{"seq", "head_id", "head_seq_known"}).AddRow(c.seq, head, headKnown))
+	if c.cap > 0 {
+		if bound := c.seq - int64(c.cap); bound >= 1 {
+			mock.ExpectExec(s.Trim).WithArgs(thread, bound).WillReturnResult(sqlmock.NewResult(0, c.trimmed))
+		}
+		mock.ExpectCommit()
+	}
+	return id
+}
+
+var (
+	getColumns  = []string{"checkpoint_id", "created_at", "version", "size_bytes", "snapshot"}
+	listColumns = []string{"checkpoint_id", "created_at", "version", "size_bytes"}
+)
+
+// ExpectGetLatest registers a Get of the thread's newest checkpoint that returns cp, or finds nothing
+// (ErrNotFound) when cp is nil. Zero CreatedAt, Version and SizeBytes are filled in from the snapshot.
+func ExpectGetLatest(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, cp *pgcheckpoint.Checkpoint, opts ...Option) {
+	s := statements(d, newConfig(opts))
+	mock.ExpectQuery(s.GetLatest).WithArgs(thread).WillReturnRows(getRows(cp))
+}
+
+// ExpectGet registers a Get of checkpoint id that returns cp, or finds nothing when cp is nil. A
+// malformed id sends nothing: Get returns ErrNotFound without asking.
+func ExpectGet(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id string, cp *pgcheckpoint.Checkpoint, opts ...Option) {
+	s := statements(d, newConfig(opts))
+	mock.ExpectQuery(s.GetByID).WithArgs(thread, id).WillReturnRows(getRows(cp))
+}
+
+func getRows(cp *pgcheckpoint.Checkpoint) *sqlmock.Rows {
+	rows := sqlmock.NewRows(getColumns)
+	if cp != nil {
+		c := filled(*cp)
+		rows.AddRow(c.ID, c.CreatedAt, int64(c.Version), int64(c.SizeBytes), []byte(c.Snapshot))
+	}
+	return rows
+}
+
+// filled completes the metadata a test left out from the snapshot.
+func filled(cp pgcheckpoint.Checkpoint) pgcheckpoint.Checkpoint {
+	if cp.CreatedAt.IsZero() {
+		cp.CreatedAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if cp.SizeBytes == 0 {
+		cp.SizeBytes = int32(len(cp.Snapshot))
+	}
+	if cp.Version == 0 && cp.Snapshot != nil {
+		cp.Version, _ = snapshotVersion(cp.Snapshot)
+	}
+	return cp
+}
+
+// ExpectList registers a List of the thread that returns cps (newest first, snapshots ignored). limit
+// is the LIMIT the Checkpointer sends: ListOptions.Limit, or for 0 the cap (100 by default), or 10,000
+// for a negative limit. Before sets the cursor.
+func ExpectList(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, limit int, cps []pgcheckpoint.Checkpoint, opts ...Option) {
+	c := newConfig(opts)
+	s := statements(d, c)
+	rows := sqlmock.NewRows(listColumns)
+	for _, cp := range cps {
+		cp = filled(cp)
+		rows.AddRow(cp.ID, cp.CreatedAt, int64(cp.Version), int64(cp.SizeBytes))
+	}
+	if c.before != "" {
+		mock.ExpectQuery(s.ListBefore).WithArgs(thread, c.before, int64(limit)).WillReturnRows(rows)
+		return
+	}
+	mock.ExpectQuery(s.List).WithArgs(thread, int64(limit)).WillReturnRows(rows)
+}
+
+// ExpectDelete registers a Delete of checkpoint id that deletes it (found) or finds nothing. A found
+// checkpoint is deleted and the thread renumbered in one transaction.
+func ExpectDelete(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id string, found bool, opts ...Option) {
+	s := statements(d, newConfig(opts))
+	mock.ExpectBegin()
+	if !found {
+		mock.ExpectExec(s.DeleteOne).WithArgs(thread, id).WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectCommit()
+		return
+	}
+	mock.ExpectExec(s.DeleteOne).WithArgs(thread, id).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(s.Renumber).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectCommit()
+}
+
+// ExpectDeleteThread registers a Delete of the whole thread that deletes n checkpoints.
+func ExpectDeleteThread(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, n int64, opts ...Option) {
+	s := statements(d, newConfig(opts))
+	mock.ExpectExec(s.DeleteAll).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, n))
+}
+
+// ExpectThreads registers a Threads call that returns infos. after and limit are what the Checkpointer
+// sends: ThreadsOptions.After, and ThreadsOptions.Limit (100 for 0, 10,000 for a negative limit).
+func ExpectThreads(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, after string, limit int, infos []pgcheckpoint.ThreadInfo, opts ...Option) {
+	s := statements(d, newConfig(opts))
+	rows := sqlmock.NewRows([]string{"thread_id", "count", "max_id", "max_created_at", "sum_size"})
+	for _, ti := range infos {
+		rows.AddRow(ti.ThreadID, int64(ti.Checkpoints), ti.NewestID, ti.NewestAt, ti.TotalBytes)
+	}
+	mock.ExpectQuery(s.Threads).WithArgs(after, int64(limit)).WillReturnRows(rows)
+}
+
+// snapshotVersion reads the top-level "version" the way the version column gets it: 0 when absent, an
+// integer within int32 otherwise.
+func snapshotVersion(b []byte) (int32, error) {
+	var v struct {
+		Version *json.Number `json:"version"`
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return 0, fmt.Errorf("snapshot is not a JSON object: %w", err)
+	}
+	if v.Version == nil {
+		return 0, nil
+	}
+	f, err := v.Version.Float64()
+	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
+		return 0, fmt.Errorf("snapshot version %s is not an integer within int32", *v.Version)
+	}
+	return int32(f), nil
+}
