@@ -1,6 +1,7 @@
 package pgcheckpoint
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,9 +15,11 @@ type snapshotFacts struct {
 	size    int
 }
 
-// inspectSnapshot validates a snapshot and reads its top-level "version" without decoding the document:
-// one validation pass (encoding/json.Valid) and one byte scan that tracks nesting and strings. It rejects,
-// before anything is written, every input PostgreSQL's JSONB would refuse or that the table cannot echo.
+// inspectSnapshot validates a snapshot and reads its top-level "version" without decoding the document,
+// in one pass over the bytes after a UTF-8 check (no allocation except for nesting deeper than 64). It
+// rejects, before anything is written, every input PostgreSQL's JSONB would refuse or that the table
+// cannot echo: what encoding/json.Valid rejects, the NUL character (\u0000) and lone UTF-16 surrogates
+// in strings, and a top-level "version" that is not an integer within int32.
 func inspectSnapshot(b []byte, limit int) (snapshotFacts, error) {
 	if limit > 0 && len(b) > limit {
 		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
@@ -24,55 +27,18 @@ func inspectSnapshot(b []byte, limit int) (snapshotFacts, error) {
 	if !utf8.Valid(b) {
 		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid UTF-8: %w", ErrInvalidSnapshot)
 	}
-	if !json.Valid(b) {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
-	}
-	var (
-		depth     int
-		expectKey bool   // at depth 1, the next string is a key
-		isVersion bool   // the current top-level key is "version"
-		version   []byte // raw value of the last top-level "version" (JSONB keeps the last duplicate)
-	)
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':' {
-			continue
-		}
-		if depth == 0 && c != '{' {
+	if i := skipSpace(b, 0); i == len(b) || b[i] != '{' {
+		if json.Valid(b) {
 			return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot must be a JSON object: %w", ErrInvalidSnapshot)
 		}
-		valueStart := depth == 1 && !expectKey && c != ',' && c != '}'
-		if valueStart && isVersion {
-			version = b[i : i+1] // a string, object or array: not an integer
-		}
-		switch c {
-		case '{', '[':
-			depth++
-			expectKey = depth == 1
-		case '}', ']':
-			depth--
-		case ',':
-			expectKey = depth == 1
-		case '"':
-			end, bad := scanString(b, i)
-			if bad != "" {
-				return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
-			}
-			if depth == 1 && expectKey {
-				isVersion = isVersionKey(b[i : end+1])
-				expectKey = false
-			}
-			i = end
-		default: // a number, true, false or null
-			end := i
-			for end < len(b) && !isDelim(b[end]) {
-				end++
-			}
-			if valueStart && isVersion {
-				version = b[i:end]
-			}
-			i = end - 1
-		}
+		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
+	}
+	version, bad, ok := scanJSON(b)
+	if !ok {
+		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
+	}
+	if bad != "" {
+		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
 	}
 	v, err := parseVersion(version)
 	if err != nil {
@@ -81,68 +47,282 @@ func inspectSnapshot(b []byte, limit int) (snapshotFacts, error) {
 	return snapshotFacts{version: v, size: len(b)}, nil
 }
 
-// scanString returns the index of the closing quote of the string that opens at b[start], and a reason
-// when the string holds an escape JSONB refuses: the NUL character (\u0000) or a lone UTF-16 surrogate.
-// b is known to be valid JSON.
-func scanString(b []byte, start int) (end int, bad string) {
-	for i := start + 1; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			if b[i+1] != 'u' {
+// maxNesting is encoding/json's nesting limit, kept so that validity means the same as json.Valid.
+const maxNesting = 10000
+
+// scanJSON checks that b is exactly one JSON value (the grammar of RFC 8259, as encoding/json.Valid
+// reads it) and returns the raw value of the last top-level "version" key (JSONB keeps the last
+// duplicate; for a string, object or array just its first byte, which is never an integer), and the
+// first escape JSONB refuses. ok is false when b is not valid JSON; bad is then meaningless.
+func scanJSON(b []byte) (version []byte, bad string, ok bool) {
+	var (
+		stackBuf [64]byte
+		stack    = stackBuf[:0] // '{' or '[' per open container
+		i        = 0
+		isVer    bool // the value about to be read belongs to a top-level "version" key
+	)
+	for {
+		// A value starts here.
+		i = skipSpace(b, i)
+		if i == len(b) {
+			return nil, "", false
+		}
+		start := i
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if len(stack) >= maxNesting {
+				return nil, "", false
+			}
+			if isVer {
+				version = b[i : i+1]
+			}
+			stack = append(stack, c)
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']': empty container
+				stack = stack[:len(stack)-1]
+				i, ok = i+1, true
+				break
+			}
+			if c == '{' {
+				if i, isVer, ok = scanKey(b, i, len(stack) == 1, &bad); !ok {
+					return nil, "", false
+				}
+			} else {
+				isVer = false
+			}
+			continue
+		case c == '"':
+			var reason string
+			if i, reason, ok = scanString(b, i); !ok {
+				return nil, "", false
+			}
+			if bad == "" {
+				bad = reason
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			if i, ok = scanNumber(b, i); !ok {
+				return nil, "", false
+			}
+		case c == 't':
+			i, ok = scanLiteral(b, i, "true")
+		case c == 'f':
+			i, ok = scanLiteral(b, i, "false")
+		case c == 'n':
+			i, ok = scanLiteral(b, i, "null")
+		default:
+			return nil, "", false
+		}
+		if !ok {
+			return nil, "", false
+		}
+		if isVer {
+			version = b[start:i] // a number or literal: parseVersion decides
+			if c := b[start]; c == '"' || c == '{' || c == '[' {
+				version = b[start : start+1]
+			}
+		}
+		// After a value: close containers, or a comma and the next member or element.
+		for {
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				return version, bad, i == len(b)
+			}
+			if i == len(b) {
+				return nil, "", false
+			}
+			top := stack[len(stack)-1]
+			if b[i] == top+2 {
+				stack = stack[:len(stack)-1]
 				i++
 				continue
 			}
-			r := hex4(b[i+2 : i+6])
-			switch {
-			case r == 0:
-				bad = "the NUL character (\\u0000)"
-			case r >= 0xdc00 && r <= 0xdfff:
-				bad = "a lone UTF-16 low surrogate"
-			case r >= 0xd800 && r <= 0xdbff:
-				if i+12 > len(b) || b[i+6] != '\\' || b[i+7] != 'u' || hex4(b[i+8:i+12]) < 0xdc00 || hex4(b[i+8:i+12]) > 0xdfff {
-					bad = "a lone UTF-16 high surrogate"
-				} else {
-					i += 6
-				}
+			if b[i] != ',' {
+				return nil, "", false
 			}
-			i += 5
-		case '"':
-			return i, bad
+			i++
+			if top == '{' {
+				if i, isVer, ok = scanKey(b, skipSpace(b, i), len(stack) == 1, &bad); !ok {
+					return nil, "", false
+				}
+			} else {
+				isVer = false
+			}
+			break
 		}
 	}
-	return len(b) - 1, bad
 }
 
-// hex4 decodes four hex digits (already validated by json.Valid).
-func hex4(h []byte) rune {
+// scanKey reads an object key and its colon at b[i]; isVer reports a top-level "version" key.
+func scanKey(b []byte, i int, top bool, bad *string) (next int, isVer, ok bool) {
+	if i == len(b) || b[i] != '"' {
+		return i, false, false
+	}
+	end, reason, ok := scanString(b, i)
+	if !ok {
+		return i, false, false
+	}
+	if *bad == "" {
+		*bad = reason
+	}
+	isVer = top && isVersionKey(b[i:end])
+	end = skipSpace(b, end)
+	if end == len(b) || b[end] != ':' {
+		return end, false, false
+	}
+	return end + 1, isVer, true
+}
+
+// plain marks the bytes a JSON string holds as they are: not '"', not '\\', not a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString reads the string that opens at b[start] and returns the index after its closing quote, and
+// a reason when it holds an escape JSONB refuses: the NUL character (\u0000) or a lone UTF-16 surrogate.
+func scanString(b []byte, start int) (next int, bad string, ok bool) {
+	i := start + 1
+	for {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i == len(b) {
+			return i, "", false
+		}
+		switch b[i] {
+		case '"':
+			return i + 1, bad, true
+		case '\\':
+			if i+1 == len(b) {
+				return i, "", false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+				continue
+			case 'u':
+			default:
+				return i, "", false
+			}
+			r, ok := hex4(b, i+2)
+			if !ok {
+				return i, "", false
+			}
+			i += 6
+			switch {
+			case r == 0:
+				bad = orFirst(bad, "the NUL character (\\u0000)")
+			case r >= 0xdc00 && r <= 0xdfff:
+				bad = orFirst(bad, "a lone UTF-16 low surrogate")
+			case r >= 0xd800 && r <= 0xdbff:
+				if i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
+					if lo, ok := hex4(b, i+2); ok && lo >= 0xdc00 && lo <= 0xdfff {
+						i += 6
+						continue
+					}
+				}
+				bad = orFirst(bad, "a lone UTF-16 high surrogate")
+			}
+		default: // a control character
+			return i, "", false
+		}
+	}
+}
+
+func orFirst(have, reason string) string {
+	if have != "" {
+		return have
+	}
+	return reason
+}
+
+// hex4 decodes the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
 	var r rune
-	for _, c := range h {
+	for _, c := range b[i : i+4] {
 		r <<= 4
 		switch {
 		case c >= '0' && c <= '9':
 			r |= rune(c - '0')
 		case c >= 'a' && c <= 'f':
 			r |= rune(c - 'a' + 10)
-		default:
+		case c >= 'A' && c <= 'F':
 			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
 		}
 	}
-	return r
+	return r, true
 }
 
-func isDelim(c byte) bool {
-	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
+// scanNumber reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at b[i].
+func scanNumber(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i == len(b):
+		return i, false
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return j, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return j, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, false
+	}
+	return i + len(lit), true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // isVersionKey reports whether the quoted key is "version", also when written with escapes.
 func isVersionKey(quoted []byte) bool {
-	if quoted == nil {
-		return false
-	}
 	if string(quoted) == `"version"` {
 		return true
 	}
-	if len(quoted) < 9 || len(quoted) > 64 {
+	if len(quoted) < 9 || len(quoted) > 64 || bytes.IndexByte(quoted, '\\') < 0 {
 		return false
 	}
 	var k string
