@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/ziroagent/pgcheckpoint"
 )
 
 // cmdPut stores a snapshot read from FILE or stdin and prints the new checkpoint id.
@@ -22,6 +25,11 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	snapshot, err := readSnapshot(e.stdin, pos[1:])
 	if err != nil {
 		return err
+	}
+	// The library checks everything; this early check only makes invalid JSON exit 2 before any
+	// connection attempt, also when the server is down.
+	if !json.Valid(snapshot) {
+		return fmt.Errorf("put: the snapshot is not valid JSON: %w", pgcheckpoint.ErrInvalidSnapshot)
 	}
 	s, err := f.conn.connect(ctx, 2)
 	if err != nil {

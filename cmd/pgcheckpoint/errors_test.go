@@ -28,6 +28,7 @@ func TestBadInput(t *testing.T) {
 				{"missing argument", "", args("get", c), "missing argument"},
 				{"too many arguments", "", args("get", c, []string{"t", "a", "b"}), "unexpected argument"},
 				{"invalid JSON", `{"a": `, args("put", c, []string{"t"}), "invalid snapshot"},
+				{"invalid JSON, server down", `{"a": `, []string{"put", "--driver", driver, "--dsn", "postgres://u@127.0.0.1:1/x", "t"}, "not valid JSON"},
 				{"not an object", `[1, 2]`, args("put", c, []string{"t"}), "invalid snapshot"},
 				{"NUL in JSON", `{"a": "\u0000"}`, args("put", c, []string{"t"}), "invalid snapshot"},
 				{"unreadable file", "", args("put", c, []string{"t", missing}), "cannot read the snapshot"},
