@@ -290,7 +290,7 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 	// Removing one row can open a gap in the thread's numbering, which would make the next trim keep
 	// one checkpoint too few; renumbering in the same transaction keeps it dense.
 	var n int64
-	_, err := c.runTx(ctx, func(q DBTX) error {
+	err := c.runTx(ctx, "delete", func(q DBTX) error {
 		res, err := q.ExecContext(ctx, c.q.deleteOne, threadID, id)
 		if err != nil {
 			return err

@@ -67,9 +67,13 @@ func SQLState(err error) string {
 	return ""
 }
 
-// Retryable reports whether err is a transaction conflict that the whole transaction may simply be run
-// again for: SQLSTATE 40001 (serialization_failure; every CockroachDB retry error) or 40P01 (deadlock).
-// Callers that run pgcheckpoint inside their own transactions use it in their retry loop.
+// Retryable reports whether err is a transaction conflict after which the whole transaction may simply
+// run again: SQLSTATE 40001 (serialization_failure, which is every CockroachDB retry error whatever its
+// "restart transaction" reason) or 40P01 (deadlock_detected). Both drivers' error types are understood,
+// also when wrapped. It is false for 40003 (statement_completion_unknown): that commit may have happened,
+// so only work that is safe to repeat may run again (pgcheckpoint's own puts check whether their row is
+// there first). Callers that run pgcheckpoint inside their own transactions (WithTx) use it in their
+// retry loop.
 func Retryable(err error) bool {
 	switch SQLState(err) {
 	case "40001", "40P01":
@@ -81,6 +85,8 @@ func Retryable(err error) bool {
 // The SQLSTATE codes interpreted below.
 const (
 	stateUniqueViolation  = "23505"
+	stateDuplicateTable   = "42P07"
+	stateDuplicateObject  = "42710"
 	stateAmbiguousCommit  = "40003"
 	stateUndefinedTable   = "42P01"
 	stateUndefinedSchema  = "3F000"

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // putResult is what one insert attempt reports back.
@@ -50,31 +52,75 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		return "", interpret("put", err)
 	}
 	id := c.ids.next()
+	// ambiguous: an earlier attempt ended with SQLSTATE 40003 (commit outcome unknown) and the check
+	// that followed did not find the row. Until the put succeeds it keeps the same id, so a late commit
+	// of that attempt shows up as "the head is our own id" instead of becoming a second checkpoint.
+	ambiguous := false
+	// renew, when set, gives the next attempt a new id. It runs after the backoff: an id taken before
+	// the sleep would often be older than what other writers stored during it.
+	var renew func() uuid.UUID
+	var last error // the error that made the previous attempt run again
 	for attempt := 1; ; attempt++ {
 		ev.Attempts = attempt
 		if attempt > 1 {
 			if err := backoff(ctx, attempt); err != nil {
-				return "", interpret("put", err)
+				return "", fmt.Errorf("pgcheckpoint: put: gave up after %d attempts (last: %v): %w", attempt-1, last, err)
 			}
+		}
+		if renew != nil {
+			id, renew = renew(), nil
 		}
 		res, err := c.putOnce(ctx, threadID, id.String(), snapshot, facts, fence)
 		if err != nil {
+			code := SQLState(err)
 			switch {
-			case SQLState(err) == stateUniqueViolation && (fence != nil || c.inTx):
+			case code == stateAmbiguousCommit && !c.inTx:
+				stored, cerr := c.stored(ctx, threadID, id.String())
+				if cerr != nil {
+					return "", fmt.Errorf("pgcheckpoint: put: commit outcome unknown (%w) and checking for checkpoint %s failed: %w", err, id, cerr)
+				}
+				if stored {
+					return id.String(), nil
+				}
+				ambiguous = true
+			case code == stateUniqueViolation && (fence != nil || c.inTx):
 				return "", fmt.Errorf("pgcheckpoint: put: another writer stored a checkpoint in thread %q first: %w: %w", threadID, ErrConflict, err)
-			case (SQLState(err) == stateUniqueViolation || Retryable(err)) && !c.inTx && attempt < c.attempts:
-				continue
-			case Retryable(err) && !c.inTx:
-				return "", fmt.Errorf("pgcheckpoint: put: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+			case (code == stateUniqueViolation || Retryable(err)) && !c.inTx:
 			default:
+				// Inside the caller's transaction a retryable error is returned as it is (wrapped), so
+				// the caller's loop runs the whole transaction again.
 				return "", interpret("put", err)
 			}
+			if attempt >= c.attempts {
+				return "", fmt.Errorf("pgcheckpoint: put: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+			}
+			if !ambiguous {
+				// Nothing was stored. The writer that won has most likely taken a newer id than ours:
+				// a fresh id (above every id this Checkpointer made) spares an attempt that would only
+				// find the head ahead of us.
+				renew = c.ids.next
+			}
+			last = err
+			continue
 		}
 		ev.Rows = int(res.trimmed)
 		if res.seq.Valid {
 			return id.String(), nil
 		}
 		head := res.headID.String
+		if ambiguous && head != "" {
+			// The attempt whose commit was ambiguous did commit after all, now or before the thread moved on.
+			if head == id.String() {
+				return id.String(), nil
+			}
+			stored, cerr := c.stored(ctx, threadID, id.String())
+			if cerr != nil {
+				return "", fmt.Errorf("pgcheckpoint: put: checking for checkpoint %s after an unknown commit outcome: %w", id, interpret("put", cerr))
+			}
+			if stored {
+				return id.String(), nil
+			}
+		}
 		switch {
 		case fence != nil && *fence != head:
 			if head == "" {
@@ -82,26 +128,30 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 			}
 			return "", fmt.Errorf("pgcheckpoint: put: thread %q is at %s, not at %q: %w", threadID, head, *fence, ErrConflict)
 		case res.headID.Valid && !res.headSeqKnown.Bool:
+			last = fmt.Errorf("thread %q has rows without a sequence number", threadID)
 			if _, err := c.db.ExecContext(ctx, c.q.renumber, threadID); err != nil {
-				if Retryable(err) && !c.inTx && attempt < c.attempts {
-					continue
+				if !Retryable(err) || c.inTx {
+					return "", interpret("put", err)
 				}
-				return "", interpret("put", err)
+				last = err
 			}
 		case res.headID.Valid && head >= id.String():
 			floor, ok := parseID(head)
 			if !ok {
 				return "", fmt.Errorf("pgcheckpoint: put: thread %q has a newest id %q that is not a UUID, so no id can follow it", threadID, head)
 			}
-			id = c.ids.nextAfter(floor)
+			last = fmt.Errorf("thread %q has a newer checkpoint %s than the new id %s", threadID, head, id)
+			renew = func() uuid.UUID { return c.ids.nextAfter(floor) }
+			ambiguous = false
 		}
 		if attempt >= c.attempts {
-			return "", fmt.Errorf("pgcheckpoint: put: thread %q kept moving for %d attempts: %w", threadID, attempt, ErrRetriesExhausted)
+			return "", fmt.Errorf("pgcheckpoint: put: thread %q kept moving for %d attempts (last: %v): %w", threadID, attempt, last, ErrRetriesExhausted)
 		}
 	}
 }
 
-// putOnce makes one attempt: one statement, or (split dialects with retention) one transaction.
+// putOnce makes one attempt and never retries: one statement, or (dialects that split the put, with
+// retention) one transaction holding the insert and its trim.
 func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapshot []byte, f snapshotFacts, fence *string) (putResult, error) {
 	var fenceArg, capArg any
 	if fence != nil {
@@ -121,10 +171,11 @@ func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapsho
 			Scan(&r.seq, &r.headID, &r.headSeqKnown)
 	}
 	if c.cap == 0 {
-		return r, insert(c.db) // one statement: the server retries it by itself
+		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
+		// server by itself, so it gets no transaction of its own.
+		return r, insert(c.db)
 	}
-	committed, err := c.runTx(ctx, func(q DBTX) error {
-		r = putResult{}
+	err := c.txOnce(ctx, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.seq.Valid {
 			return err
 		}
@@ -138,24 +189,14 @@ func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapsho
 		}
 		return err
 	})
-	if SQLState(err) == stateAmbiguousCommit && !committed {
-		// The commit may or may not have happened. The id is ours alone: if the row is there, the
-		// transaction (insert and trim) committed.
-		var found bool
-		if qerr := c.db.QueryRowContext(ctx, c.q.exists, threadID, id).Scan(&found); qerr != nil {
-			return r, fmt.Errorf("pgcheckpoint: put: commit outcome unknown and the check failed (%v): %w", qerr, err)
-		}
-		if found {
-			return r, nil
-		}
-		return putResult{}, &retryableError{err}
-	}
 	return r, err
 }
 
-// retryableError marks an error after which the whole attempt may run again.
-type retryableError struct{ err error }
-
-func (e *retryableError) Error() string    { return e.err.Error() }
-func (e *retryableError) Unwrap() error    { return e.err }
-func (e *retryableError) SQLState() string { return "40001" }
+// stored reports whether checkpoint id of the thread is in the table. It resolves an unknown commit
+// outcome (SQLSTATE 40003): the id was generated here, so the row is there only if that commit happened,
+// and with it the trim of the same transaction.
+func (c *Checkpointer) stored(ctx context.Context, threadID, id string) (bool, error) {
+	var found bool
+	err := c.db.QueryRowContext(ctx, c.q.exists, threadID, id).Scan(&found)
+	return found, err
+}

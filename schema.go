@@ -18,7 +18,7 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	if c.dialect.splitPut() {
 		return c.ensureEach(ctx, stmts)
 	}
-	_, err := c.runTx(ctx, func(q DBTX) error {
+	err := c.runTx(ctx, "ensure schema", func(q DBTX) error {
 		if _, err := q.ExecContext(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", c.lockKey())); err != nil {
 			return err
 		}
@@ -32,26 +32,44 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	return interpret("ensure schema", err)
 }
 
-// ensureEach runs the DDL statement by statement; concurrent IF NOT EXISTS DDL on CockroachDB may fail
-// with 40001 (retry), 42P07 or 42710 (someone else created it: done).
+// ensureEach runs the DDL statement by statement (CockroachDB: no advisory locks, and DDL inside an
+// explicit transaction is not atomic there anyway). Every statement is IF NOT EXISTS, so running one
+// again is harmless; a concurrent run of the same DDL may make it fail with 40001 (transaction
+// conflict), 42P07 or 42710 (a concurrent creation won: the name exists now, or is about to), 23505 (the
+// same, caught by a catalog index) or 40003 (commit outcome unknown). Each of those runs the statement
+// again, with backoff, up to Options.MaxAttempts times: the next run either finds the object and does
+// nothing, or reports a real clash (a different object of that name) that no retry cures. Inside the
+// caller's transaction nothing is retried.
 func (c *Checkpointer) ensureEach(ctx context.Context, stmts []string) error {
 	for _, s := range stmts {
 		for attempt := 1; ; attempt++ {
-			_, err := c.db.ExecContext(ctx, s)
-			switch code := SQLState(err); {
-			case err == nil, code == "42P07", code == "42710":
-			case (Retryable(err) || code == stateUniqueViolation) && !c.inTx && attempt < c.attempts:
-				if err := backoff(ctx, attempt+1); err != nil {
+			if attempt > 1 {
+				if err := backoff(ctx, attempt); err != nil {
 					return interpret("ensure schema", err)
 				}
-				continue
-			default:
+			}
+			_, err := c.db.ExecContext(ctx, s)
+			if err == nil {
+				break
+			}
+			if c.inTx || !concurrentDDL(err) {
 				return interpret("ensure schema", err)
 			}
-			break
+			if attempt >= c.attempts {
+				return fmt.Errorf("pgcheckpoint: ensure schema: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+			}
 		}
 	}
 	return nil
+}
+
+// concurrentDDL reports an error that a concurrent run of the same IF NOT EXISTS DDL can cause.
+func concurrentDDL(err error) bool {
+	switch SQLState(err) {
+	case stateDuplicateTable, stateDuplicateObject, stateUniqueViolation, stateAmbiguousCommit:
+		return true
+	}
+	return Retryable(err)
 }
 
 // lockKey derives the advisory lock key from the table name, so runs for different tables do not wait

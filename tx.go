@@ -2,47 +2,68 @@ package pgcheckpoint
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
 
-// runTx runs fn in a transaction of its own, or directly on the caller's transaction (no retry there).
-// A retryable error (SQLSTATE 40001, 40P01) from fn or from COMMIT runs the whole transaction again, up to
-// the attempt limit, with jittered exponential backoff that gives up when ctx ends. committed reports
-// that COMMIT returned without error.
-func (c *Checkpointer) runTx(ctx context.Context, fn func(q DBTX) error) (committed bool, err error) {
+// txOnce runs fn once in a transaction of its own: BEGIN, fn, COMMIT (ROLLBACK when fn fails). On the
+// caller's transaction (WithTx) it runs fn directly and the caller commits. It never retries: the
+// caller decides, because whether a failed attempt may simply run again depends on the work.
+func (c *Checkpointer) txOnce(ctx context.Context, fn func(q DBTX) error) error {
 	b, ok := c.db.(txBeginner)
 	if c.inTx || !ok {
-		return false, fn(c.db)
+		return fn(c.db)
 	}
+	tx, err := b.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// runTx runs idempotent work (fn) in a transaction of its own, running the whole transaction again,
+// up to Options.MaxAttempts times with jittered backoff, when it fails with a retryable error (see
+// Retryable) or with SQLSTATE 40003: an unknown commit outcome is harmless to repeat for idempotent
+// work, and only that may use runTx (a put has its own loop). Inside the caller's transaction it runs
+// fn once and returns its error as it is, so the caller's loop can retry the whole transaction.
+func (c *Checkpointer) runTx(ctx context.Context, op string, fn func(q DBTX) error) error {
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			if err := backoff(ctx, attempt); err != nil {
-				return false, err
+				return err
 			}
 		}
-		tx, err := b.BeginTx(ctx, nil)
-		if err != nil {
-			return false, err
+		err := c.txOnce(ctx, fn)
+		if err == nil || c.inTx || !(Retryable(err) || SQLState(err) == stateAmbiguousCommit) {
+			return err
 		}
-		if err = fn(tx); err == nil {
-			if err = tx.Commit(); err == nil {
-				return true, nil
-			}
-		} else {
-			_ = tx.Rollback()
-		}
-		if !Retryable(err) || attempt >= c.attempts {
-			return false, err
+		if attempt >= c.attempts {
+			return fmt.Errorf("pgcheckpoint: %s: %d attempts: %w: %w", op, attempt, ErrRetriesExhausted, err)
 		}
 	}
 }
 
-// backoff sleeps before attempt (2, 3, ...): a random duration up to 2ms * 2^(attempt-2), capped at
-// 250ms, so competing writers spread out. It returns early with ctx's error.
+// Backoff bounds: the first retry waits up to backoffBase, each later one up to twice as long, never
+// more than backoffMax.
+const (
+	backoffBase = 2 * time.Millisecond
+	backoffMax  = 250 * time.Millisecond
+)
+
+// backoff sleeps before attempt (2, 3, ...): a random duration in (0, ceiling] with ceiling
+// backoffBase * 2^(attempt-2), at most backoffMax ("full jitter", so competing writers spread out
+// instead of colliding again in step). It returns ctx's error as soon as ctx ends.
 func backoff(ctx context.Context, attempt int) error {
-	ceiling := min(2*time.Millisecond<<(attempt-2), 250*time.Millisecond)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling)) + 1))
+	ceiling := backoffMax
+	if shift := attempt - 2; shift < 8 {
+		ceiling = min(backoffBase<<max(shift, 0), backoffMax)
+	}
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + 1)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
