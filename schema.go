@@ -24,7 +24,7 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 		}
 		for _, s := range stmts {
 			if _, err := q.ExecContext(ctx, s); err != nil {
-				return err
+				return privilegeError(c.names, s, err)
 			}
 		}
 		return nil
@@ -53,7 +53,7 @@ func (c *Checkpointer) ensureEach(ctx context.Context, stmts []string) error {
 				break
 			}
 			if c.inTx || !concurrentDDL(err) {
-				return interpret("ensure schema", err)
+				return interpret("ensure schema", privilegeError(c.names, s, err))
 			}
 			if attempt >= c.attempts {
 				return fmt.Errorf("pgcheckpoint: ensure schema: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
