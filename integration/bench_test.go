@@ -43,9 +43,11 @@ type benchEnv struct {
 	schema string
 	mu     sync.Mutex
 	cps    map[int]*pgcheckpoint.Checkpointer // by cap
-	table  string                             // the checkpointer's table, quoted
-	raw    string                             // same columns and compression (lz4), primary key only
-	pglz   string                             // same, with the default pglz compression
+	pcps   map[int]*pgcheckpoint.Checkpointer // by cap, on prepared
+	prep   *pgcheckpoint.PreparedDB
+	table  string // the checkpointer's table, quoted
+	raw    string // same columns and compression (lz4), primary key only
+	pglz   string // same, with the default pglz compression
 	seeded map[string]bool
 }
 
@@ -59,7 +61,9 @@ func newBenchEnv(b *testing.B, driver string) *benchEnv {
 	db.SetMaxOpenConns(benchConns)
 	db.SetMaxIdleConns(benchConns)
 	b.Cleanup(func() { db.Close() })
-	e := &benchEnv{db: db, schema: newSchema(b, db), cps: map[int]*pgcheckpoint.Checkpointer{}, seeded: map[string]bool{}}
+	var e *benchEnv
+	b.Cleanup(func() { e.prep.Close() })
+	e = &benchEnv{db: db, schema: newSchema(b, db), cps: map[int]*pgcheckpoint.Checkpointer{}, pcps: map[int]*pgcheckpoint.Checkpointer{}, prep: pgcheckpoint.Prepared(db), seeded: map[string]bool{}}
 	cp := e.checkpointer(b, pgcheckpoint.DefaultMaxCheckpointsPerThread)
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		b.Fatalf("EnsureSchema: %v", err)
@@ -84,18 +88,35 @@ func newBenchEnv(b *testing.B, driver string) *benchEnv {
 
 // checkpointer returns the env's Checkpointer with the given cap (all share one table).
 func (e *benchEnv) checkpointer(b *testing.B, cap int) *pgcheckpoint.Checkpointer {
+	return e.newCheckpointer(b, cap, false)
+}
+
+// newCheckpointer returns the env's Checkpointer with the given cap, on the *sql.DB or on the
+// PreparedDB over it.
+func (e *benchEnv) newCheckpointer(b *testing.B, cap int, prepared bool) *pgcheckpoint.Checkpointer {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if cp, ok := e.cps[cap]; ok {
+	m, db := e.cps, pgcheckpoint.DBTX(e.db)
+	if prepared {
+		m, db = e.pcps, e.prep
+	}
+	if cp, ok := m[cap]; ok {
 		return cp
 	}
-	cp, err := pgcheckpoint.New(e.db, pgcheckpoint.Options{Schema: e.schema, MaxCheckpointsPerThread: cap})
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Schema: e.schema, MaxCheckpointsPerThread: cap})
 	if err != nil {
 		b.Fatalf("New: %v", err)
 	}
-	e.cps[cap] = cp
+	m[cap] = cp
 	return cp
 }
+
+// systems are the two ways of using the Checkpointer that are measured against the raw floor: on the
+// *sql.DB, and on a PreparedDB over it.
+var systems = []struct {
+	name     string
+	prepared bool
+}{{"pgcheckpoint", false}, {"pgcheckpoint-prepared", true}}
 
 // seed fills thread of table with n rows of snapshot, numbered 1..n, with UUIDv7 ids older than any a
 // put will make, once per table and thread.
@@ -153,19 +174,21 @@ func BenchmarkPut(b *testing.B) {
 				caps = []int{100}
 			}
 			for _, cap := range caps {
-				b.Run(fmt.Sprintf("size=%s/cap=%d/system=pgcheckpoint", sz.name, cap), func(b *testing.B) {
-					cp := e.checkpointer(b, cap)
-					thread := fmt.Sprintf("put-%s-%d", sz.name, cap)
-					e.seed(b, e.table, thread, cap, snap)
-					b.SetBytes(int64(len(snap)))
-					b.ReportAllocs()
-					b.ResetTimer()
-					for b.Loop() {
-						if _, err := cp.Put(ctx, thread, snap); err != nil {
-							b.Fatal(err)
+				for _, sys := range systems {
+					b.Run(fmt.Sprintf("size=%s/cap=%d/system=%s", sz.name, cap, sys.name), func(b *testing.B) {
+						cp := e.newCheckpointer(b, cap, sys.prepared)
+						thread := fmt.Sprintf("put-%s-%d-%s", sz.name, cap, sys.name)
+						e.seed(b, e.table, thread, cap, snap)
+						b.SetBytes(int64(len(snap)))
+						b.ReportAllocs()
+						b.ResetTimer()
+						for b.Loop() {
+							if _, err := cp.Put(ctx, thread, snap); err != nil {
+								b.Fatal(err)
+							}
 						}
-					}
-				})
+					})
+				}
 				b.Run(fmt.Sprintf("size=%s/cap=%d/system=raw", sz.name, cap), func(b *testing.B) {
 					thread := fmt.Sprintf("put-%s-%d", sz.name, cap)
 					e.seed(b, e.raw, thread, cap, snap)
@@ -208,10 +231,10 @@ func BenchmarkPutParallel(b *testing.B) {
 	forEachDriver(b, func(b *testing.B, e *benchEnv) {
 		for _, sz := range benchSizes[:2] {
 			snap := fixture(b, sz.size)
-			run := func(b *testing.B, table string, put func(thread string) error) {
+			run := func(b *testing.B, table, sys string, put func(thread string) error) {
 				threads := make([]string, benchWorkers)
 				for i := range threads {
-					threads[i] = fmt.Sprintf("par-%s-%d", sz.name, i)
+					threads[i] = fmt.Sprintf("par-%s-%s-%d", sz.name, sys, i)
 					e.seed(b, table, threads[i], 100, snap)
 				}
 				var next atomic.Int64
@@ -229,12 +252,14 @@ func BenchmarkPutParallel(b *testing.B) {
 					}
 				})
 			}
-			b.Run(fmt.Sprintf("size=%s/workers=%d/system=pgcheckpoint", sz.name, benchWorkers), func(b *testing.B) {
-				cp := e.checkpointer(b, 100)
-				run(b, e.table, func(thread string) error { _, err := cp.Put(ctx, thread, snap); return err })
-			})
+			for _, sys := range systems {
+				b.Run(fmt.Sprintf("size=%s/workers=%d/system=%s", sz.name, benchWorkers, sys.name), func(b *testing.B) {
+					cp := e.newCheckpointer(b, 100, sys.prepared)
+					run(b, e.table, sys.name, func(thread string) error { _, err := cp.Put(ctx, thread, snap); return err })
+				})
+			}
 			b.Run(fmt.Sprintf("size=%s/workers=%d/system=raw", sz.name, benchWorkers), func(b *testing.B) {
-				run(b, e.raw, func(thread string) error { return rawInsert(ctx, e.db, e.raw, thread, snap) })
+				run(b, e.raw, "raw", func(thread string) error { return rawInsert(ctx, e.db, e.raw, thread, snap) })
 			})
 		}
 	})
@@ -265,17 +290,19 @@ func BenchmarkGetLatest(b *testing.B) {
 				if workers > 1 {
 					name += fmt.Sprintf("/workers=%d", workers)
 				}
-				b.Run(name+"/system=pgcheckpoint", func(b *testing.B) {
-					cp := e.checkpointer(b, 100)
-					e.seed(b, e.table, thread, 100, snap)
-					loop(b, workers, int64(len(snap)), func() error {
-						c, err := cp.Get(ctx, thread, "")
-						if err == nil && len(c.Snapshot) == 0 {
-							err = fmt.Errorf("empty snapshot")
-						}
-						return err
+				for _, sys := range systems {
+					b.Run(name+"/system="+sys.name, func(b *testing.B) {
+						cp := e.newCheckpointer(b, 100, sys.prepared)
+						e.seed(b, e.table, thread, 100, snap)
+						loop(b, workers, int64(len(snap)), func() error {
+							c, err := cp.Get(ctx, thread, "")
+							if err == nil && len(c.Snapshot) == 0 {
+								err = fmt.Errorf("empty snapshot")
+							}
+							return err
+						})
 					})
-				})
+				}
 				b.Run(name+"/system=raw", func(b *testing.B) {
 					e.seed(b, e.raw, thread, 100, snap)
 					loop(b, workers, int64(len(snap)), func() error {
@@ -329,17 +356,19 @@ func BenchmarkList10(b *testing.B) {
 				if workers > 1 {
 					name += fmt.Sprintf("/workers=%d", workers)
 				}
-				b.Run(name+"/system=pgcheckpoint", func(b *testing.B) {
-					cp := e.checkpointer(b, 100)
-					e.seed(b, e.table, thread, 100, snap)
-					loop(b, workers, 0, func() error {
-						l, err := cp.List(ctx, thread, pgcheckpoint.ListOptions{Limit: 10})
-						if err == nil && len(l) != 10 {
-							err = fmt.Errorf("listed %d", len(l))
-						}
-						return err
+				for _, sys := range systems {
+					b.Run(name+"/system="+sys.name, func(b *testing.B) {
+						cp := e.newCheckpointer(b, 100, sys.prepared)
+						e.seed(b, e.table, thread, 100, snap)
+						loop(b, workers, 0, func() error {
+							l, err := cp.List(ctx, thread, pgcheckpoint.ListOptions{Limit: 10})
+							if err == nil && len(l) != 10 {
+								err = fmt.Errorf("listed %d", len(l))
+							}
+							return err
+						})
 					})
-				})
+				}
 				b.Run(name+"/system=raw", func(b *testing.B) {
 					e.seed(b, e.raw, thread, 100, snap)
 					loop(b, workers, 0, func() error {
