@@ -3,6 +3,7 @@ package pgcheckpoint
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -160,14 +161,17 @@ func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapsho
 	if c.cap > 0 {
 		capArg = int64(c.cap)
 	}
+	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
+	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
+	doc := json.RawMessage(snapshot)
 	var r putResult
 	if !c.dialect.splitPut() {
-		err := c.db.QueryRowContext(ctx, c.q.put, threadID, id, snapshot, f.version, f.size, fenceArg, capArg).
+		err := c.db.QueryRowContext(ctx, c.q.put, threadID, id, doc, f.version, f.size, fenceArg, capArg).
 			Scan(&r.seq, &r.headID, &r.headSeqKnown, &r.trimmed)
 		return r, err
 	}
 	insert := func(q DBTX) error {
-		return q.QueryRowContext(ctx, c.q.insert, threadID, id, snapshot, f.version, f.size, fenceArg).
+		return q.QueryRowContext(ctx, c.q.insert, threadID, id, doc, f.version, f.size, fenceArg).
 			Scan(&r.seq, &r.headID, &r.headSeqKnown)
 	}
 	if c.cap == 0 {
