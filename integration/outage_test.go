@@ -243,3 +243,69 @@ func (ld *load) verify(t *testing.T, db *sql.DB, schema string) {
 		}
 	}
 }
+
+// TestServerHang freezes a private server (SIGSTOP: connections are accepted, nothing answers), with pgx
+// and both dialects: a call is bounded by its context's deadline and returns context.DeadlineExceeded,
+// and once the server runs again the same *sql.DB works, with the thread intact.
+//
+// lib/pq is left out on purpose: on a deadline it sends a cancel request and keeps waiting for the
+// server, so against a hung server its calls outlive their deadline (seen here: still blocked 10s after
+// a 1s deadline, until the server resumed). docs/operations.md says so.
+func TestServerHang(t *testing.T) {
+	t.Parallel()
+	const deadline = time.Second
+	cl := startPrivateCluster(t)
+	base := postgresDSN(t)
+	for _, tg := range postgresTargets(t) {
+		if tg.driver != "pgx" {
+			continue
+		}
+		t.Run(tg.name, func(t *testing.T) {
+			tg.dsn = cl.dsn(base)
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 3})
+			for range 3 {
+				if _, err := cp.Put(testCtx(t), "hang", []byte(`{}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			thaw := cl.freeze()
+			var took []time.Duration
+			for _, op := range []struct {
+				name string
+				call func(ctx context.Context) error
+			}{
+				{"put", func(ctx context.Context) error { _, err := cp.Put(ctx, "hang", []byte(`{"frozen": true}`)); return err }},
+				{"get", func(ctx context.Context) error { _, err := cp.Get(ctx, "hang", ""); return err }},
+			} {
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				start := time.Now()
+				done := make(chan error, 1)
+				go func() { done <- op.call(ctx) }()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(deadline + 10*time.Second):
+					thaw()
+					t.Fatalf("%s on a hung server did not return 10s after its %v deadline", op.name, deadline)
+				}
+				cancel()
+				took = append(took, time.Since(start))
+				if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "pgcheckpoint: "+op.name+": ") {
+					t.Fatalf("%s on a hung server: err = %v, want pgcheckpoint: %s: ... context deadline exceeded", op.name, err, op.name)
+				}
+			}
+			thaw()
+			waitFor(t, "a put to succeed after the server resumed", func() bool {
+				_, err := cp.Put(testCtx(t), "hang", []byte(`{}`))
+				return err == nil
+			})
+			if n := len(listIDs(t, cp, "hang")); n != 3 {
+				t.Fatalf("thread holds %d checkpoints after the hang, want the cap 3", n)
+			}
+			checkDenseSeq(t, db, schema, "hang")
+			t.Logf("FIGURES hang %s: calls returned DeadlineExceeded after %v (deadline %v); recovered with the same *sql.DB", tg.name, took, deadline)
+		})
+	}
+}
