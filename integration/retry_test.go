@@ -24,7 +24,7 @@ func TestFaultInjectedRetries(t *testing.T) {
 	for _, fd := range faultDrivers {
 		t.Run(fd.name, func(t *testing.T) {
 			t.Parallel()
-			runFaultScenarios(t, fd, dsn)
+			runFaultScenarios(t, fd, dsn, false)
 		})
 	}
 }
@@ -124,8 +124,10 @@ func isDriverState(fd faultDriver, err error, code string) bool {
 
 const capN = 3
 
-// runFaultScenarios runs each scenario in sequence on one pool of fd against dsn.
-func runFaultScenarios(t *testing.T, fd faultDriver, dsn string) {
+// runFaultScenarios runs each scenario in sequence on one pool of fd against dsn; cluster says dsn is a
+// CockroachDB cluster, where the PostgreSQL dialect's scenario cannot run (its put is one statement that
+// modifies the table twice).
+func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 	db, plan := fd.openFaulty(t, dsn)
 	env := faultEnv{db: db, plan: plan, schema: newSchema(t, db)}
 	env.table = `"` + env.schema + `"."` + pgcheckpoint.DefaultTable + `"`
@@ -216,6 +218,9 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string) {
 	})
 
 	t.Run("PostgresDialectOneStatement", func(t *testing.T) {
+		if cluster {
+			return // PostgreSQL's put is rejected there (0A000), as TestRealCockroach checks
+		}
 		var attempts int
 		cp := env.checkpointer(t, pgcheckpoint.Options{Dialect: pgcheckpoint.PostgreSQL, MaxCheckpointsPerThread: capN}, &attempts)
 		before := fill(t, cp, "f", 4)
