@@ -52,8 +52,9 @@ type Options struct {
 	// MaxSnapshotBytes rejects larger snapshots with ErrSnapshotTooLarge before anything is sent. 0 means
 	// the dialect's default (PostgreSQL 16 MiB, CockroachDB 1 MiB); NoLimit (negative) disables the check.
 	MaxSnapshotBytes int
-	// MaxAttempts bounds how often a put or delete runs when the server reports a retryable conflict
-	// (SQLSTATE 40001) or another writer takes the same position in the thread. 0 means 10.
+	// MaxAttempts bounds how often, in all, a put or delete runs when the server reports a retryable
+	// conflict (SQLSTATE 40001), an unknown commit outcome (40003), or another writer takes the same
+	// position in the thread; on CockroachDB it also bounds each EnsureSchema statement. 0 means 10.
 	MaxAttempts int
 	// Clock replaces time.Now for the timestamps inside checkpoint ids (tests, determinism). Ids stay
 	// strictly increasing whatever it returns.
