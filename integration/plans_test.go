@@ -245,6 +245,8 @@ func literal(t *testing.T, a any) string {
 		return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 	case []byte:
 		return "'" + strings.ReplaceAll(string(v), "'", "''") + "'"
+	case json.RawMessage: // the snapshot argument of a put
+		return "'" + strings.ReplaceAll(string(v), "'", "''") + "'"
 	case int, int32, int64:
 		return fmt.Sprint(v)
 	case bool:
