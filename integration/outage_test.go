@@ -309,3 +309,53 @@ func TestServerHang(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleConnectionsKilled kills every pooled connection on the server side (pg_terminate_backend, as
+// idle_session_timeout, a proxy or a failover would) while the application is busy elsewhere (a model
+// call: the pause is the scenario, not a wait), for every driver x dialect: the next calls on the same
+// *sql.DB succeed. (pgx checks a connection idle for more than a second with a ping before reusing it;
+// lib/pq notices the dead connection itself; see docs/operations.md for a connection killed within the
+// last second.)
+func TestIdleConnectionsKilled(t *testing.T) {
+	t.Parallel()
+	const modelCall = 1500 * time.Millisecond
+	cl := startPrivateCluster(t)
+	base := postgresDSN(t)
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			tg.dsn = cl.dsn(base)
+			admin := tg.open(t)
+			admin.SetMaxOpenConns(1)
+			schema := newSchema(t, admin)
+			tg.dsn = withParam(t, tg.dsn, "application_name", "pgct-idle")
+			db := tg.open(t)
+			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 3})
+			var wg sync.WaitGroup
+			for range 4 { // fill the pool with idle connections
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := cp.Put(testCtx(t), "idle", []byte(`{}`)); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			var killed int
+			if err := admin.QueryRowContext(testCtx(t), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE application_name = 'pgct-idle'`).Scan(&killed); err != nil || killed == 0 {
+				t.Fatalf("terminated %d connections: %v", killed, err)
+			}
+			time.Sleep(modelCall)
+			for i := range 8 {
+				if _, err := cp.Put(testCtx(t), "idle", []byte(`{}`)); err != nil {
+					t.Fatalf("put %d after %d pooled connections were killed: %v", i, killed, err)
+				}
+				if _, err := cp.Get(testCtx(t), "idle", ""); err != nil {
+					t.Fatalf("get %d after %d pooled connections were killed: %v", i, killed, err)
+				}
+			}
+			checkDenseSeq(t, admin, schema, "idle")
+		})
+	}
+}
