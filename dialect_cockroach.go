@@ -5,7 +5,12 @@ import "strings"
 // CockroachDB is the dialect for CockroachDB 23.1 and later. It reuses the PostgreSQL statements and
 // differs where CockroachDB does (see docs/cockroachdb.md):
 //   - one statement may not modify a table twice (SQLSTATE 0A000), so a put with retention runs its insert
-//     and its trim as two statements in one transaction, retried by the client on SQLSTATE 40001;
+//     and its trim as two statements in one transaction, run again as a whole on SQLSTATE 40001 (at most
+//     Options.MaxAttempts times, jittered backoff, ctx honoured; never inside a caller's transaction),
+//     and a 40003 (commit outcome unknown) is resolved by looking for the client-generated id; a put
+//     without retention stays one statement, which the server retries by itself;
+//   - there are no advisory locks: EnsureSchema runs each IF NOT EXISTS statement on its own and runs it
+//     again when a concurrent run makes it fail (40001, 42P07, 42710);
 //   - strings already sort in byte order, and old versions reject COLLATE "C";
 //   - the public schema always exists (CREATE SCHEMA needs admin), and there is no per-column compression;
 //   - snapshots are limited to 1 MiB by default, the size CockroachDB's documentation advises for JSONB.
