@@ -14,12 +14,18 @@ func (postgres) defaultMaxSnapshotBytes() int { return 16 << 20 }
 // sql replaces the placeholder T with the quoted table name. Statements stay readable as SQL.
 func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.table) }
 
-// headCTE finds the thread's newest row through the primary key (one index probe).
+// headCTE finds the thread's newest row through the primary key (one index probe) and share-locks it.
+// The lock checks the row against the latest committed state, not the statement's snapshot: a row that
+// other puts trimmed after the snapshot was taken is skipped, and the locked head cannot be trimmed
+// before this statement commits. Together with the unique (thread_id, seq) index this makes
+// head.seq + 1 free only while the head is really the newest row: without the lock, a statement whose
+// snapshot is older than the last cap puts could reuse a trimmed number.
 const headCTE = `WITH head AS (
     SELECT checkpoint_id, seq FROM {T}
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
+    FOR SHARE
 ), ins AS (
     INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
     SELECT $1, $2, $3::text::jsonb, $4, $5, COALESCE((SELECT seq FROM head), 0) + 1

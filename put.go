@@ -61,10 +61,14 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 	// the sleep would often be older than what other writers stored during it.
 	var renew func() uuid.UUID
 	var last error // the error that made the previous attempt run again
+	// lost counts attempts that lost the thread's next position to another writer (unique violation).
+	// Each loss means another put committed, so the thread makes progress: losses are retried at once
+	// and do not use up MaxAttempts, up to maxLosses.
+	lost, quick := 0, false
 	for attempt := 1; ; attempt++ {
 		ev.Attempts = attempt
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
+		if attempt > 1 && !quick {
+			if err := backoff(ctx, attempt-lost); err != nil {
 				return "", fmt.Errorf("pgcheckpoint: put: gave up after %d attempts (last: %v): %w", attempt-1, last, err)
 			}
 		}
@@ -92,8 +96,13 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				// the caller's loop runs the whole transaction again.
 				return "", interpret("put", err)
 			}
-			if attempt >= c.attempts {
-				return "", fmt.Errorf("pgcheckpoint: put: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+			quick = code == stateUniqueViolation
+			if quick {
+				if lost++; lost > maxLosses {
+					return "", fmt.Errorf("pgcheckpoint: put: lost the thread's next position %d times: %w: %w", lost, ErrRetriesExhausted, err)
+				}
+			} else if attempt-lost >= c.attempts {
+				return "", fmt.Errorf("pgcheckpoint: put: %d attempts: %w: %w", attempt-lost, ErrRetriesExhausted, err)
 			}
 			if !ambiguous {
 				// Nothing was stored. The writer that won has most likely taken a newer id than ours:
@@ -145,11 +154,15 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 			renew = func() uuid.UUID { return c.ids.nextAfter(floor) }
 			ambiguous = false
 		}
-		if attempt >= c.attempts {
-			return "", fmt.Errorf("pgcheckpoint: put: thread %q kept moving for %d attempts (last: %v): %w", threadID, attempt, last, ErrRetriesExhausted)
+		quick = false
+		if attempt-lost >= c.attempts {
+			return "", fmt.Errorf("pgcheckpoint: put: thread %q kept moving for %d attempts (last: %v): %w", threadID, attempt-lost, last, ErrRetriesExhausted)
 		}
 	}
 }
+
+// maxLosses bounds how often one put may lose the thread's next position to other writers.
+const maxLosses = 100
 
 // putOnce makes one attempt and never retries: one statement, or (dialects that split the put, with
 // retention) one transaction holding the insert and its trim.

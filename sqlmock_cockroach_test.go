@@ -38,6 +38,7 @@ const (
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
+    FOR SHARE
 ), ins AS (
     INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
     SELECT $1, $2, $3::text::jsonb, $4, $5, COALESCE((SELECT seq FROM head), 0) + 1
