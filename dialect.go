@@ -21,10 +21,16 @@ type statements struct {
 	// put inserts a checkpoint and trims the thread in one statement when the dialect allows it.
 	// $2 id, $3 snapshot, $4 version, $5 size_bytes, $6 fence (NULL: none; '': thread must be empty;
 	// else the head it must follow), $7 cap (NULL: no trim). Returns new_seq (NULL when nothing was
-	// inserted), head_id, head_seq_known.
+	// inserted), head_id (NULL: empty thread), head_seq_known (NULL: the head was trimmed meanwhile).
 	put string
 	// insert is put without the trim ($1..$6), for dialects that split them.
 	insert string
+	// first inserts the first row of an empty thread ($1..$5), numbered 1, if the thread is still empty.
+	// It runs in a transaction after lockThread, or, where lockThread is empty, at SERIALIZABLE: either
+	// way no concurrent first put can interleave with it.
+	first string
+	// lockThread takes a transaction-level lock on thread $1 (PostgreSQL: an advisory lock).
+	lockThread string
 	// trim deletes the thread's rows at or below the row numbered $2.
 	trim string
 	// exists reports whether checkpoint $2 of thread $1 is stored (resolving an ambiguous commit).

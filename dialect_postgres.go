@@ -14,28 +14,34 @@ func (postgres) defaultMaxSnapshotBytes() int { return 16 << 20 }
 // sql replaces the placeholder T with the quoted table name. Statements stay readable as SQL.
 func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.table) }
 
-// headCTE finds the thread's newest row through the primary key (one index probe) and share-locks it.
-// The lock checks the row against the latest committed state, not the statement's snapshot: a row that
-// other puts trimmed after the snapshot was taken is skipped, and the locked head cannot be trimmed
-// before this statement commits. Together with the unique (thread_id, seq) index this makes
-// head.seq + 1 free only while the head is really the newest row: without the lock, a statement whose
-// snapshot is older than the last cap puts could reuse a trimmed number.
+// headCTE reads the thread's newest row through the primary key, then share-locks that row. The lock
+// checks it against the latest committed state, not the statement's snapshot: if other puts trimmed it
+// after the snapshot was taken, locked is empty and nothing is inserted (the put runs again); if it is
+// still there, it cannot be trimmed before this statement commits. With the unique (thread_id, seq)
+// index this makes head.seq + 1 free only while the head really is the newest row; without the lock, a
+// statement whose snapshot is older than the last cap puts could reuse a trimmed number. An empty
+// thread inserts nothing here: its first row goes through first, under a lock of its own.
 const headCTE = `WITH head AS (
-    SELECT checkpoint_id, seq FROM {T}
+    SELECT checkpoint_id FROM {T}
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
+), locked AS (
+    SELECT checkpoint_id, seq FROM {T}
+    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR SHARE
 ), ins AS (
     INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, COALESCE((SELECT seq FROM head), 0) + 1
-    WHERE NOT EXISTS (SELECT 1 FROM head WHERE checkpoint_id >= $2 OR seq IS NULL)
-      AND ($6::text IS NULL OR $6::text = COALESCE((SELECT checkpoint_id FROM head), ''))
+    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
+    WHERE checkpoint_id < $2 AND seq IS NOT NULL
+      AND ($6::text IS NULL OR $6::text = checkpoint_id)
     RETURNING seq
 )`
 
+// putReport: the new row's number (NULL: nothing inserted), the newest id in the statement's snapshot
+// (NULL: empty thread) and whether the locked head has a number (NULL: it was trimmed meanwhile).
 const putReport = `
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM head)`
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 
 func (postgres) statements(n names) statements {
 	return statements{
@@ -46,7 +52,12 @@ func (postgres) statements(n names) statements {
         WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
     RETURNING 1
 )`+putReport+`, (SELECT count(*) FROM del)`),
-		insert: sqlFor(n, headCTE+putReport),
+		insert:     sqlFor(n, headCTE+putReport),
+		lockThread: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		first: sqlFor(n, `INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
+SELECT $1, $2, $3::text::jsonb, $4, $5, 1
+WHERE NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1)
+RETURNING seq`),
 		trim: sqlFor(n, `DELETE FROM {T}
 WHERE thread_id = $1 AND checkpoint_id <= (
     SELECT checkpoint_id FROM {T} WHERE thread_id = $1 AND seq = $2)`),

@@ -132,6 +132,15 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 			}
 		}
 		switch {
+		case !res.headSeqKnown.Valid && (fence == nil || *fence == head):
+			// The thread changed under the statement: the head in its snapshot was trimmed, or another
+			// first put filled the empty thread. Nothing was written; run again at once.
+			last = fmt.Errorf("thread %q moved during the put", threadID)
+			if lost++; lost > maxLosses {
+				return "", fmt.Errorf("pgcheckpoint: put: %v %d times: %w", last, lost, ErrRetriesExhausted)
+			}
+			quick = true
+			continue
 		case fence != nil && *fence != head:
 			if head == "" {
 				return "", fmt.Errorf("pgcheckpoint: put: thread %q is empty, not at %s: %w", threadID, *fence, ErrConflict)
@@ -140,7 +149,8 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		case res.headID.Valid && !res.headSeqKnown.Bool:
 			last = fmt.Errorf("thread %q has rows without a sequence number", threadID)
 			if _, err := c.db.ExecContext(ctx, c.q.renumber, threadID); err != nil {
-				if !Retryable(err) || c.inTx {
+				// 23505: a put took a number the renumbering wanted; both see the new state next time.
+				if !(Retryable(err) || SQLState(err) == stateUniqueViolation) || c.inTx {
 					return "", interpret("put", err)
 				}
 				last = err
@@ -177,6 +187,16 @@ func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapsho
 	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
 	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
 	doc := json.RawMessage(snapshot)
+	r, err := c.putNext(ctx, threadID, id, doc, f, fenceArg, capArg)
+	if err == nil && !r.seq.Valid && !r.headID.Valid && (fence == nil || *fence == "") {
+		err = c.putFirst(ctx, threadID, id, doc, f, &r)
+	}
+	return r, err
+}
+
+// putNext appends to a thread that has rows: one statement, or (dialects that split the put, with
+// retention) one transaction holding the insert and its trim.
+func (c *Checkpointer) putNext(ctx context.Context, threadID, id string, doc json.RawMessage, f snapshotFacts, fenceArg, capArg any) (putResult, error) {
 	var r putResult
 	if !c.dialect.splitPut() {
 		err := c.db.QueryRowContext(ctx, c.q.put, threadID, id, doc, f.version, f.size, fenceArg, capArg).
@@ -192,7 +212,7 @@ func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapsho
 		// server by itself, so it gets no transaction of its own.
 		return r, insert(c.db)
 	}
-	err := c.txOnce(ctx, func(q DBTX) error {
+	err := c.txOnce(ctx, nil, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.seq.Valid {
 			return err
 		}
@@ -207,6 +227,30 @@ func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapsho
 		return err
 	})
 	return r, err
+}
+
+// putFirst stores the first row of a thread that was empty, numbered 1, if it is still empty. Two
+// first puts must not both succeed, and a put whose snapshot still shows the thread empty after
+// others filled and trimmed it must not reuse number 1, so the check and the insert run under a
+// transaction-level lock on the thread (PostgreSQL) or at SERIALIZABLE (CockroachDB). The first row
+// never needs a trim. r.seq stays NULL when the thread is no longer empty.
+func (c *Checkpointer) putFirst(ctx context.Context, threadID, id string, doc json.RawMessage, f snapshotFacts, r *putResult) error {
+	opts := &sql.TxOptions{}
+	if c.q.lockThread == "" {
+		opts.Isolation = sql.LevelSerializable
+	}
+	return c.txOnce(ctx, opts, func(q DBTX) error {
+		if c.q.lockThread != "" {
+			if _, err := q.ExecContext(ctx, c.q.lockThread, threadID); err != nil {
+				return err
+			}
+		}
+		err := q.QueryRowContext(ctx, c.q.first, threadID, id, doc, f.version, f.size).Scan(&r.seq)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		return err
+	})
 }
 
 // stored reports whether checkpoint id of the thread is in the table. It resolves an unknown commit

@@ -34,19 +34,22 @@ import (
 
 const (
 	crdbInsert = `WITH head AS (
-    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
+    SELECT checkpoint_id FROM "public"."ziro_checkpoints"
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
+), locked AS (
+    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
+    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR SHARE
 ), ins AS (
     INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, COALESCE((SELECT seq FROM head), 0) + 1
-    WHERE NOT EXISTS (SELECT 1 FROM head WHERE checkpoint_id >= $2 OR seq IS NULL)
-      AND ($6::text IS NULL OR $6::text = COALESCE((SELECT checkpoint_id FROM head), ''))
+    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
+    WHERE checkpoint_id < $2 AND seq IS NOT NULL
+      AND ($6::text IS NULL OR $6::text = checkpoint_id)
     RETURNING seq
 )
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM head)`
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 
 	crdbTrim = `DELETE FROM "public"."ziro_checkpoints"
 WHERE thread_id = $1 AND checkpoint_id <= (

@@ -21,16 +21,19 @@ import (
 
 const (
 	pgPut = `WITH head AS (
-    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
+    SELECT checkpoint_id FROM "public"."ziro_checkpoints"
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
+), locked AS (
+    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
+    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR SHARE
 ), ins AS (
     INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, COALESCE((SELECT seq FROM head), 0) + 1
-    WHERE NOT EXISTS (SELECT 1 FROM head WHERE checkpoint_id >= $2 OR seq IS NULL)
-      AND ($6::text IS NULL OR $6::text = COALESCE((SELECT checkpoint_id FROM head), ''))
+    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
+    WHERE checkpoint_id < $2 AND seq IS NOT NULL
+      AND ($6::text IS NULL OR $6::text = checkpoint_id)
     RETURNING seq
 ), del AS (
     DELETE FROM "public"."ziro_checkpoints"
@@ -39,7 +42,7 @@ const (
         WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
     RETURNING 1
 )
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM head), (SELECT count(*) FROM del)`
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked), (SELECT count(*) FROM del)`
 
 	pgRenumber = `UPDATE "public"."ziro_checkpoints" AS t SET seq = r.base + r.n
 FROM (SELECT checkpoint_id,
@@ -47,6 +50,12 @@ FROM (SELECT checkpoint_id,
              COALESCE(max(seq) OVER (), 0) AS base
       FROM "public"."ziro_checkpoints" WHERE thread_id = $1) AS r
 WHERE t.thread_id = $1 AND t.checkpoint_id = r.checkpoint_id`
+
+	pgLockThread = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+	pgFirst      = `INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
+SELECT $1, $2, $3::text::jsonb, $4, $5, 1
+WHERE NOT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1)
+RETURNING seq`
 
 	pgGetLatest = `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
 WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`
@@ -123,6 +132,77 @@ func TestSQLPutOneStatement(t *testing.T) {
 	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
 	if err != nil || got != id {
 		t.Fatalf("Put = %q, %v; want the id sent (%q)", got, err, id)
+	}
+}
+
+// An empty thread's first row goes in under a per-thread lock; a put that finds the thread filled
+// meanwhile runs again on the normal path.
+func TestSQLPutFirstRow(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	var id string
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, nil, nil, int64(0)))
+	mock.ExpectBegin()
+	mock.ExpectExec(pgLockThread).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgFirst).WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1))).
+		WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
+	mock.ExpectCommit()
+	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
+	if err != nil || got != id {
+		t.Fatalf("first put = %q, %v; want %q", got, err, id)
+	}
+
+	// Another first put got there first: no row from first, and the put runs again (now appending).
+	mock.ExpectQuery(pgPut).
+		WithArgs("t2", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), "", int64(100)).
+		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, nil, nil, int64(0)))
+	mock.ExpectBegin()
+	mock.ExpectExec(pgLockThread).WithArgs("t2").WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgFirst).WithArgs("t2", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1))).
+		WillReturnRows(sqlmock.NewRows([]string{"seq"}))
+	mock.ExpectCommit()
+	mock.ExpectQuery(pgPut).
+		WithArgs("t2", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), "", int64(100)).
+		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, headA, true, int64(0)))
+	if _, err := cp.PutAfter(context.Background(), "t2", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+		t.Fatalf("expect-empty losing the first-row race: %v, want ErrConflict", err)
+	}
+}
+
+// On CockroachDB (no advisory locks) the first row goes in at SERIALIZABLE, without a lock statement.
+func TestSQLPutFirstRowCockroach(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{Dialect: pgcheckpoint.CockroachDB})
+	insert := strings.SplitN(pgPut, ", del AS (", 2)[0] + `
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
+	mock.ExpectBegin()
+	mock.ExpectQuery(insert).
+		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil).
+		WillReturnRows(sqlmock.NewRows(putColumns[:3]).AddRow(nil, nil, nil))
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	mock.ExpectQuery(pgFirst).WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1))).
+		WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
+	mock.ExpectCommit()
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A head trimmed between the statement's snapshot and its lock: nothing inserted, run again.
+func TestSQLPutHeadTrimmedMeanwhile(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, headA, nil, int64(0)))
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(9), headA, true, int64(1)))
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,6 +2,7 @@ package pgcheckpoint
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -10,12 +11,12 @@ import (
 // txOnce runs fn once in a transaction of its own: BEGIN, fn, COMMIT (ROLLBACK when fn fails). On the
 // caller's transaction (WithTx) it runs fn directly and the caller commits. It never retries: the
 // caller decides, because whether a failed attempt may simply run again depends on the work.
-func (c *Checkpointer) txOnce(ctx context.Context, fn func(q DBTX) error) error {
+func (c *Checkpointer) txOnce(ctx context.Context, opts *sql.TxOptions, fn func(q DBTX) error) error {
 	b, ok := c.db.(txBeginner)
 	if c.inTx || !ok {
 		return fn(c.db)
 	}
-	tx, err := b.BeginTx(ctx, nil)
+	tx, err := b.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -38,8 +39,10 @@ func (c *Checkpointer) runTx(ctx context.Context, op string, fn func(q DBTX) err
 				return err
 			}
 		}
-		err := c.txOnce(ctx, fn)
-		if err == nil || c.inTx || !(Retryable(err) || SQLState(err) == stateAmbiguousCommit) {
+		err := c.txOnce(ctx, nil, fn)
+		// 23505: a concurrent put took a number that a renumbering (delete of one checkpoint) wanted.
+		code := SQLState(err)
+		if err == nil || c.inTx || !(Retryable(err) || code == stateAmbiguousCommit || code == stateUniqueViolation) {
 			return err
 		}
 		if attempt >= c.attempts {

@@ -19,6 +19,11 @@ type Statements struct {
 	Insert string
 	// Trim follows Insert on CockroachDB when the new seq is above the cap. Args: thread, new seq - cap.
 	Trim string
+	// LockThread and First store the first checkpoint of a thread that Put (or Insert) found empty, in a
+	// transaction: LockThread (PostgreSQL; empty for CockroachDB, which runs that transaction at
+	// SERIALIZABLE instead) args: thread; First args: thread, id, snapshot, version, size_bytes, returns
+	// the new seq (1), or no row when the thread is no longer empty.
+	LockThread, First string
 	// Renumber numbers a thread's rows again: after a delete of one checkpoint, and before a put on a
 	// thread whose newest row was written by the TypeScript package. Args: thread.
 	Renumber string
@@ -40,16 +45,19 @@ const defaultTable = `"public"."ziro_checkpoints"`
 
 // headCTE is the beginning of the PostgreSQL put and of the CockroachDB insert.
 const headCTE = `WITH head AS (
-    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
+    SELECT checkpoint_id FROM "public"."ziro_checkpoints"
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
+), locked AS (
+    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
+    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR SHARE
 ), ins AS (
     INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, COALESCE((SELECT seq FROM head), 0) + 1
-    WHERE NOT EXISTS (SELECT 1 FROM head WHERE checkpoint_id >= $2 OR seq IS NULL)
-      AND ($6::text IS NULL OR $6::text = COALESCE((SELECT checkpoint_id FROM head), ''))
+    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
+    WHERE checkpoint_id < $2 AND seq IS NOT NULL
+      AND ($6::text IS NULL OR $6::text = checkpoint_id)
     RETURNING seq
 )`
 
@@ -63,7 +71,12 @@ var PostgreSQL = Statements{
         WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
     RETURNING 1
 )
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM head), (SELECT count(*) FROM del)`,
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked), (SELECT count(*) FROM del)`,
+	LockThread: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+	First: `INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
+SELECT $1, $2, $3::text::jsonb, $4, $5, 1
+WHERE NOT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1)
+RETURNING seq`,
 	Renumber: `UPDATE "public"."ziro_checkpoints" AS t SET seq = r.base + r.n
 FROM (SELECT checkpoint_id,
              row_number() OVER (ORDER BY checkpoint_id) AS n,
@@ -89,8 +102,9 @@ WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`,
 var CockroachDB = func() Statements {
 	s := PostgreSQL
 	s.Put = ""
+	s.LockThread = ""
 	s.Insert = headCTE + `
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM head)`
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 	s.Trim = `DELETE FROM "public"."ziro_checkpoints"
 WHERE thread_id = $1 AND checkpoint_id <= (
     SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq = $2)`
@@ -114,7 +128,7 @@ func StatementsFor(d pgcheckpoint.Dialect, schema, table string) (Statements, er
 		table = pgcheckpoint.DefaultTable
 	}
 	r := strings.NewReplacer(defaultTable, `"`+schema+`"."`+table+`"`)
-	for _, p := range []*string{&s.Put, &s.Insert, &s.Trim, &s.Renumber, &s.GetLatest, &s.GetByID, &s.List,
+	for _, p := range []*string{&s.Put, &s.Insert, &s.Trim, &s.First, &s.Renumber, &s.GetLatest, &s.GetByID, &s.List,
 		&s.ListBefore, &s.DeleteOne, &s.DeleteAll, &s.Threads} {
 		*p = r.Replace(*p)
 	}
