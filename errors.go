@@ -41,8 +41,9 @@ var (
 	// ErrInvalidOptions means an Options or ListOptions field has a value that has no meaning.
 	ErrInvalidOptions = errors.New("invalid options")
 
-	// ErrSchemaMissing means the checkpoint table (or its schema) does not exist: run EnsureSchema or the
-	// CLI's migrate first.
+	// ErrSchemaMissing means the checkpoint table (or its schema, or its seq column, which a table created
+	// by the TypeScript package lacks until it is upgraded) does not exist: run EnsureSchema or the CLI's
+	// migrate first.
 	ErrSchemaMissing = errors.New("checkpoint table missing: run EnsureSchema or `pgcheckpoint migrate`")
 
 	// ErrPermission means the database role lacks a privilege the operation needs; the wrapped driver
@@ -90,6 +91,7 @@ const (
 	stateAmbiguousCommit  = "40003"
 	stateUndefinedTable   = "42P01"
 	stateUndefinedSchema  = "3F000"
+	stateUndefinedColumn  = "42703" // a table created by the TypeScript package, not upgraded yet
 	stateInsufficientPriv = "42501"
 	stateUntranslatable   = "22P05" // unsupported Unicode escape: \u0000 in JSONB
 )
@@ -104,7 +106,7 @@ func interpret(op string, err error) error {
 		return fmt.Errorf("pgcheckpoint: %s: %w", op, err)
 	}
 	switch SQLState(err) {
-	case stateUndefinedTable, stateUndefinedSchema:
+	case stateUndefinedTable, stateUndefinedSchema, stateUndefinedColumn:
 		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrSchemaMissing, err)
 	case stateInsufficientPriv:
 		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrPermission, err)

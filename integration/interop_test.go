@@ -332,8 +332,8 @@ func TestInteropSchemaHelpers(t *testing.T) {
 				all = all[len(all)-(cap+1):]
 				cp := goCheckpointer(t, tg, db, schema, cap)
 				// Reading needs no upgrade; writing needs the seq column EnsureSchema adds.
-				if _, err := cp.Put(ctx, "shared", snap); err == nil || pgcheckpoint.SQLState(err) != "42703" {
-					t.Errorf("Go put before the upgrade: %v, want undefined column seq (42703)", err)
+				if _, err := cp.Put(ctx, "shared", snap); !errors.Is(err, pgcheckpoint.ErrSchemaMissing) || pgcheckpoint.SQLState(err) != "42703" {
+					t.Errorf("Go put before the upgrade: %v, want ErrSchemaMissing wrapping undefined column seq (42703)", err)
 				}
 				for range 2 { // idempotent
 					if err := cp.EnsureSchema(ctx); err != nil {
