@@ -43,11 +43,20 @@ const headCTE = `WITH head AS (
 const putReport = `
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 
+// The trim (put's del, and trim) deletes the rows from the thread's oldest live row up to the row
+// numbered new_seq - cap. The lower bound is found by a plain index scan with LIMIT 1, which marks the
+// index entries of rows earlier puts deleted as dead on its way and stops at the first live row; without
+// it, the range "checkpoint_id <= boundary" is read by a bitmap scan that visits the heap for every
+// deleted row still in the index, so a hot thread's put grew slower with each put until the next VACUUM
+// (measured: 2,900 dead entries, 509 buffers and 0.6 ms per delete; see docs/benchmarks.md).
 func (postgres) statements(n names) statements {
 	return statements{
 		put: sqlFor(n, headCTE+`, del AS (
     DELETE FROM {T}
-    WHERE thread_id = $1 AND checkpoint_id <= (
+    WHERE thread_id = $1
+      AND checkpoint_id >= (
+        SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+      AND checkpoint_id <= (
         SELECT checkpoint_id FROM {T}
         WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
     RETURNING 1
@@ -59,7 +68,9 @@ SELECT $1, $2, $3::text::jsonb, $4, $5, 1
 WHERE NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1)
 RETURNING seq`),
 		trim: sqlFor(n, `DELETE FROM {T}
-WHERE thread_id = $1 AND checkpoint_id <= (
+WHERE thread_id = $1
+  AND checkpoint_id >= (SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+  AND checkpoint_id <= (
     SELECT checkpoint_id FROM {T} WHERE thread_id = $1 AND seq = $2)`),
 		exists: sqlFor(n, `SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2)`),
 		renumber: sqlFor(n, `UPDATE {T} AS t SET seq = r.base + r.n

@@ -52,7 +52,9 @@ const (
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 
 	crdbTrim = `DELETE FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 AND checkpoint_id <= (
+WHERE thread_id = $1
+  AND checkpoint_id >= (SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+  AND checkpoint_id <= (
     SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq = $2)`
 
 	crdbExists = `SELECT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2)`

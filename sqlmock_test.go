@@ -37,7 +37,10 @@ const (
     RETURNING seq
 ), del AS (
     DELETE FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1 AND checkpoint_id <= (
+    WHERE thread_id = $1
+      AND checkpoint_id >= (
+        SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+      AND checkpoint_id <= (
         SELECT checkpoint_id FROM "public"."ziro_checkpoints"
         WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
     RETURNING 1

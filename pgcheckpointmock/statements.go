@@ -66,7 +66,10 @@ const headCTE = `WITH head AS (
 var PostgreSQL = Statements{
 	Put: headCTE + `, del AS (
     DELETE FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1 AND checkpoint_id <= (
+    WHERE thread_id = $1
+      AND checkpoint_id >= (
+        SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+      AND checkpoint_id <= (
         SELECT checkpoint_id FROM "public"."ziro_checkpoints"
         WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
     RETURNING 1
@@ -106,7 +109,9 @@ var CockroachDB = func() Statements {
 	s.Insert = headCTE + `
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 	s.Trim = `DELETE FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 AND checkpoint_id <= (
+WHERE thread_id = $1
+  AND checkpoint_id >= (SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+  AND checkpoint_id <= (
     SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq = $2)`
 	return s
 }()
