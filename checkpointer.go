@@ -96,29 +96,14 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 		dialect:  d,
 		names:    n,
 		q:        d.statements(n),
-		cap:      opts.MaxCheckpointsPerThread,
-		maxBytes: opts.MaxSnapshotBytes,
+		cap:      capOf(opts),
+		maxBytes: maxBytesOf(opts, d),
 		attempts: opts.MaxAttempts,
 		observer: opts.Observer,
-		ids:      &idGen{clock: opts.Clock},
-	}
-	switch {
-	case c.cap == 0:
-		c.cap = DefaultMaxCheckpointsPerThread
-	case c.cap < 0:
-		c.cap = 0
-	}
-	switch {
-	case c.maxBytes == 0:
-		c.maxBytes = d.defaultMaxSnapshotBytes()
-	case c.maxBytes < 0:
-		c.maxBytes = 0
+		ids:      newIDGen(opts.Clock),
 	}
 	if c.attempts <= 0 {
 		c.attempts = DefaultMaxAttempts
-	}
-	if c.ids.clock == nil {
-		c.ids.clock = time.Now
 	}
 	_, owns := db.(txBeginner)
 	c.inTx = !owns
@@ -321,6 +306,29 @@ func checkThread(id string) error {
 		}
 	}
 	return nil
+}
+
+// capOf is the retention cap of opts: 0 means the default, negative means none (0 here).
+func capOf(opts Options) int {
+	switch {
+	case opts.MaxCheckpointsPerThread == 0:
+		return DefaultMaxCheckpointsPerThread
+	case opts.MaxCheckpointsPerThread < 0:
+		return 0
+	}
+	return opts.MaxCheckpointsPerThread
+}
+
+// maxBytesOf is the snapshot size limit of opts for dialect d: 0 means d's default, negative means none
+// (0 here).
+func maxBytesOf(opts Options, d Dialect) int {
+	switch {
+	case opts.MaxSnapshotBytes == 0:
+		return d.defaultMaxSnapshotBytes()
+	case opts.MaxSnapshotBytes < 0:
+		return 0
+	}
+	return opts.MaxSnapshotBytes
 }
 
 // listLimit turns a page size option into a LIMIT: 0 means the retention cap (or 100 without one),

@@ -26,6 +26,14 @@ type idGen struct {
 
 const lo62 = 1<<62 - 1
 
+// newIDGen returns a generator reading clock (nil means time.Now).
+func newIDGen(clock func() time.Time) *idGen {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &idGen{clock: clock}
+}
+
 // next returns a new id greater than every id this generator returned before.
 func (g *idGen) next() uuid.UUID {
 	g.mu.Lock()

@@ -24,23 +24,8 @@ type Memory struct {
 // NewMemory returns an empty Memory store. It uses MaxCheckpointsPerThread, MaxSnapshotBytes (0 means
 // the PostgreSQL default) and Clock from opts and ignores the rest.
 func NewMemory(opts Options) *Memory {
-	m := &Memory{threads: map[string][]Checkpoint{}, cap: opts.MaxCheckpointsPerThread, maxBytes: opts.MaxSnapshotBytes,
-		ids: &idGen{clock: opts.Clock}}
-	switch {
-	case m.cap == 0:
-		m.cap = DefaultMaxCheckpointsPerThread
-	case m.cap < 0:
-		m.cap = 0
-	}
-	switch {
-	case m.maxBytes == 0:
-		m.maxBytes = PostgreSQL.defaultMaxSnapshotBytes()
-	case m.maxBytes < 0:
-		m.maxBytes = 0
-	}
-	if m.ids.clock == nil {
-		m.ids.clock = time.Now
-	}
+	m := &Memory{threads: map[string][]Checkpoint{}, cap: capOf(opts), maxBytes: maxBytesOf(opts, PostgreSQL),
+		ids: newIDGen(opts.Clock)}
 	return m
 }
 
