@@ -19,12 +19,17 @@ import (
 type idGen struct {
 	mu    sync.Mutex
 	clock func() time.Time
+	skew  uint64 // milliseconds this clock is known to lag behind ids seen in the table (see nextAfter)
 	ms    uint64 // milliseconds of the last id
 	hi    uint64 // upper 12 bits of the counter (rand_a)
 	lo    uint64 // lower 62 bits of the counter (rand_b)
 }
 
 const lo62 = 1<<62 - 1
+
+// maxSkew bounds the lag nextAfter learns: a clock behind by more than a day is not corrected for good
+// (one stray far-future id must not move every later id of the process), only stepped over each time.
+const maxSkew = uint64(24 * time.Hour / time.Millisecond)
 
 // newIDGen returns a generator reading clock (nil means time.Now).
 func newIDGen(clock func() time.Time) *idGen {
@@ -38,22 +43,30 @@ func newIDGen(clock func() time.Time) *idGen {
 func (g *idGen) next() uuid.UUID {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.advance(uint64(g.clock().UnixMilli()))
+	g.advance(g.now())
 	return g.current()
 }
 
 // nextAfter returns a new id greater than floor and than every earlier id. It serves puts from a host
-// whose clock lags behind the thread's newest id: the new checkpoint must still sort last.
+// whose clock lags behind the thread's newest id: the new checkpoint must still sort last. It also learns
+// the lag (up to maxSkew), so the next ids of this generator follow the other writers' time instead of
+// each having to be stepped over their ids again.
 func (g *idGen) nextAfter(floor uuid.UUID) uuid.UUID {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fms, fhi, flo := split(floor)
+	if now := g.now(); fms > now && fms-now+g.skew <= maxSkew {
+		g.skew += fms - now
+	}
 	if fms > g.ms || (fms == g.ms && (fhi > g.hi || (fhi == g.hi && flo > g.lo))) {
 		g.ms, g.hi, g.lo = fms, fhi, flo
 	}
-	g.advance(uint64(g.clock().UnixMilli()))
+	g.advance(g.now())
 	return g.current()
 }
+
+// now is the clock in Unix milliseconds, corrected by the lag learnt so far.
+func (g *idGen) now() uint64 { return uint64(g.clock().UnixMilli()) + g.skew }
 
 // advance moves the state to a fresh value for the clock reading now.
 func (g *idGen) advance(now uint64) {

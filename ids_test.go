@@ -73,3 +73,31 @@ func TestNextAfterFloor(t *testing.T) {
 		}
 	}
 }
+
+// A generator that learns its clock lags (nextAfter of a newer id) keeps following the other writers'
+// time, so its next ids do not each have to be stepped over their ids again; a stray id more than a day
+// ahead is stepped over but not learnt.
+func TestNextAfterLearnsLag(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	g := &idGen{clock: func() time.Time { return now }}
+	ahead := (&idGen{clock: func() time.Time { return now.Add(time.Hour) }}).next()
+	g.nextAfter(ahead)
+	now = now.Add(time.Second)
+	sec, nsec := g.next().Time().UnixTime()
+	if got, want := time.Unix(sec, nsec).UTC(), now.Add(time.Hour); !got.Equal(want) {
+		t.Fatalf("after learning a lag of an hour, id time = %v, want %v", got, want)
+	}
+
+	h := &idGen{clock: func() time.Time { return now }}
+	far := (&idGen{clock: func() time.Time { return now.Add(48 * time.Hour) }}).next()
+	if u := h.nextAfter(far); u.String() <= far.String() {
+		t.Fatalf("nextAfter(%s) = %s, want above it", far, u)
+	}
+	now = now.Add(time.Second)
+	h.ms = 0 // forget the state: only the learnt lag may move the time
+	sec, nsec = h.next().Time().UnixTime()
+	if got := time.Unix(sec, nsec).UTC(); !got.Equal(now) {
+		t.Fatalf("a lag over a day was learnt: id time = %v, want %v", got, now)
+	}
+}

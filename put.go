@@ -163,6 +163,13 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 			last = fmt.Errorf("thread %q has a newer checkpoint %s than the new id %s", threadID, head, id)
 			renew = func() uuid.UUID { return c.ids.nextAfter(floor) }
 			ambiguous = false
+			// Another writer's id is ahead of ours (its clock, or its place in the millisecond): the
+			// next attempt follows it at once, and only further progress of others can stop it again.
+			if lost++; lost > maxLosses {
+				return "", fmt.Errorf("pgcheckpoint: put: %v %d times: %w", last, lost, ErrRetriesExhausted)
+			}
+			quick = true
+			continue
 		}
 		quick = false
 		if attempt-lost >= c.attempts {
