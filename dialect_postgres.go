@@ -2,7 +2,7 @@ package pgcheckpoint
 
 import "strings"
 
-// PostgreSQL is the dialect for PostgreSQL 13 and later (lz4 column compression from 14 on).
+// PostgreSQL is the dialect for PostgreSQL 14 and later (lz4 column compression where the server has it).
 var PostgreSQL Dialect = postgres{}
 
 type postgres struct{}
