@@ -23,10 +23,13 @@ type putResult struct {
 // and reports why, when the thread's head is not what the put needs:
 //   - the fence does not match: ErrConflict;
 //   - the head was written without a row number (by the TypeScript package): renumber, then again;
-//   - the head's id is not below the new id (this host's clock lags): a new id above the head, then again.
+//   - the head's id is not below the new id (this host's clock lags): a new id above the head, then again;
+//   - the head was trimmed after the statement's snapshot, or the empty thread got its first row from
+//     another writer: again.
 //
 // Another writer taking the same row number (unique violation) means the thread moved: again, or
-// ErrConflict for a fenced put.
+// ErrConflict for a fenced put. Rounds lost to other writers' progress are retried at once and bounded
+// by maxLosses; only errors (40001, a renumbering that failed) use up MaxAttempts, with backoff.
 func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []byte, fence *string) (string, error) {
 	start := time.Now()
 	ev := Event{Op: op, ThreadID: threadID, Start: start, Bytes: len(snapshot)}
