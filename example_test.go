@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // or _ "github.com/lib/pq"
 	"github.com/ziroagent/pgcheckpoint"
@@ -158,4 +159,101 @@ func ExampleErrInvalidSnapshot() {
 	// Output:
 	// true
 	// pgcheckpoint: snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot
+}
+
+// Checkpoint after every step of an agent; the id of each checkpoint sorts after the previous one.
+func ExampleCheckpointer_Put() {
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{MaxCheckpointsPerThread: 3})
+	var ids []string
+	for step := range 5 {
+		id, err := store.Put(ctx, "support-42", fmt.Appendf(nil, `{"version": 2, "step": %d}`, step))
+		if err != nil {
+			log.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	kept, _ := store.List(ctx, "support-42", pgcheckpoint.ListOptions{})
+	fmt.Println(ids[0] < ids[4], len(kept), kept[0].ID == ids[4])
+	// Output: true 3 true
+}
+
+// Forget one checkpoint, or a whole conversation.
+func ExampleCheckpointer_Delete() {
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
+	first, _ := store.Put(ctx, "t", []byte(`{"step": 1}`))
+	_, _ = store.Put(ctx, "t", []byte(`{"step": 2}`))
+	_ = store.Delete(ctx, "t", first) // one checkpoint
+	left, _ := store.List(ctx, "t", pgcheckpoint.ListOptions{})
+	fmt.Println(len(left))
+	_ = store.Delete(ctx, "t", "") // the whole thread
+	_, err := store.Get(ctx, "t", "")
+	fmt.Println(errors.Is(err, pgcheckpoint.ErrNotFound))
+	// Output:
+	// 1
+	// true
+}
+
+// Walk every thread in pages, in byte order of their ids.
+func ExampleCheckpointer_Threads() {
+	ctx := context.Background()
+	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
+	for _, th := range []string{"b", "a", "c"} {
+		_, _ = store.Put(ctx, th, []byte(`{}`))
+	}
+	after := ""
+	for {
+		page, err := store.Threads(ctx, pgcheckpoint.ThreadsOptions{After: after, Limit: 2})
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, t := range page {
+			fmt.Print(t.ThreadID, ":", t.Checkpoints, " ")
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].ThreadID
+	}
+	fmt.Println()
+	// Output: a:1 b:1 c:1
+}
+
+// A nightly job: delete checkpoints older than 30 days, keeping each thread's newest.
+func ExampleCheckpointer_Prune() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: 30 * 24 * time.Hour})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("pruned %d checkpoints in %d threads in %v", res.Deleted, res.Threads, res.Duration)
+}
+
+// Pick the dialect by asking the server.
+func ExampleDetectDialect() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, err := pgcheckpoint.DetectDialect(ctx, db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: d})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := cp.EnsureSchema(ctx); err != nil {
+		log.Fatal(err)
+	}
 }
