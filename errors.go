@@ -2,8 +2,11 @@ package pgcheckpoint
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 )
 
@@ -81,6 +84,21 @@ func Retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// connLost reports whether err says that the connection broke rather than that the statement failed:
+// SQLSTATE class 08, an administrator or crash shutdown of the backend (57P01-57P03), or a network error
+// without a SQLSTATE. Whatever the statement did is unknown.
+func connLost(err error) bool {
+	switch code := SQLState(err); {
+	case strings.HasPrefix(code, "08"), code == "57P01", code == "57P02", code == "57P03":
+		return true
+	case code != "":
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &ne)
 }
 
 // The SQLSTATE codes interpreted below.

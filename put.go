@@ -82,10 +82,13 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		if err != nil {
 			code := SQLState(err)
 			switch {
-			case code == stateAmbiguousCommit && !c.inTx:
+			case (code == stateAmbiguousCommit || connLost(err)) && !c.inTx && ctx.Err() == nil:
+				// The commit may or may not have happened: SQLSTATE 40003, or the connection broke (a
+				// pooled connection the server or a firewall closed during a long pause, say). Look for
+				// the id; when even that fails (the server is down) give up at once.
 				stored, cerr := c.stored(ctx, threadID, id.String())
 				if cerr != nil {
-					return "", fmt.Errorf("pgcheckpoint: put: commit outcome unknown (%w) and checking for checkpoint %s failed: %w", err, id, cerr)
+					return "", fmt.Errorf("pgcheckpoint: put: %w (checking whether checkpoint %s was stored failed too: %v)", err, id, cerr)
 				}
 				if stored {
 					return id.String(), nil

@@ -60,6 +60,8 @@ SELECT $1, $2, $3::text::jsonb, $4, $5, 1
 WHERE NOT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1)
 RETURNING seq`
 
+	pgExists = `SELECT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2)`
+
 	pgGetLatest = `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
 WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`
 	pgGetByID = `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
@@ -193,6 +195,50 @@ SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS N
 		t.Fatal(err)
 	}
 }
+
+// A connection that broke under a put (here the server terminated the backend) leaves the outcome
+// unknown: the put looks for its id, and runs again with the same id only if it is not there.
+func TestSQLPutConnectionLost(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	var id string
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnError(pgErr("57P01"))
+	mock.ExpectQuery(pgExists).WithArgs("t1", sqlmock.AnyArg()).
+		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(false))
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", sameArg{&id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(4), headA, true, int64(0)))
+	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
+	if err != nil || got != id {
+		t.Fatalf("Put after a lost connection = %q, %v; want %q", got, err, id)
+	}
+
+	// The statement did commit before the connection broke: found, not written twice.
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(pgExists).WithArgs("t1", sameArg{&id}).
+		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
+	if got, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil || got != id {
+		t.Fatalf("Put whose commit landed = %q, %v; want %q", got, err, id)
+	}
+
+	// Still down: the check fails too, and the put gives up at once with the original error.
+	mock.ExpectQuery(pgPut).
+		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
+		WillReturnError(pgErr("57P03"))
+	mock.ExpectQuery(pgExists).WithArgs("t1", sqlmock.AnyArg()).WillReturnError(pgErr("57P03"))
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); pgcheckpoint.SQLState(err) != "57P03" {
+		t.Fatalf("Put while the server is down = %v, want the 57P03 error", err)
+	}
+}
+
+// sameArg matches the value another matcher remembered.
+type sameArg struct{ want *string }
+
+func (a sameArg) Match(v driver.Value) bool { s, ok := v.(string); return ok && s == *a.want }
 
 // A head trimmed between the statement's snapshot and its lock: nothing inserted, run again.
 func TestSQLPutHeadTrimmedMeanwhile(t *testing.T) {
