@@ -33,22 +33,9 @@ import (
 )
 
 const (
-	crdbInsert = `WITH head AS (
-    SELECT checkpoint_id FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1
-    ORDER BY checkpoint_id DESC
-    LIMIT 1
-), locked AS (
-    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
-    FOR SHARE
-), ins AS (
-    INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
-    WHERE checkpoint_id < $2 AND seq IS NOT NULL
-      AND ($6::text IS NULL OR $6::text = checkpoint_id)
-    RETURNING seq
-)
+	// The insert is the PostgreSQL put without its trim; exists, renumber and delete-one are the
+	// PostgreSQL statements unchanged.
+	crdbInsert = pgHead + `
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 
 	crdbTrim = `DELETE FROM "public"."ziro_checkpoints"
@@ -57,16 +44,11 @@ WHERE thread_id = $1
   AND checkpoint_id <= (
     SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq = $2)`
 
-	crdbExists = `SELECT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2)`
+	crdbExists = pgExists
 
-	crdbRenumber = `UPDATE "public"."ziro_checkpoints" AS t SET seq = r.base + r.n
-FROM (SELECT checkpoint_id,
-             row_number() OVER (ORDER BY checkpoint_id) AS n,
-             COALESCE(max(seq) OVER (), 0) AS base
-      FROM "public"."ziro_checkpoints" WHERE thread_id = $1) AS r
-WHERE t.thread_id = $1 AND t.checkpoint_id = r.checkpoint_id`
+	crdbRenumber = pgRenumber
 
-	crdbDeleteOne = `DELETE FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2`
+	crdbDeleteOne = pgDeleteOne
 
 	crdbCreateTable = `CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints" (
     thread_id     TEXT NOT NULL,

@@ -20,7 +20,8 @@ import (
 )
 
 const (
-	pgPut = `WITH head AS (
+	// pgHead is the head-and-insert part shared by the PostgreSQL put and the CockroachDB insert.
+	pgHead = `WITH head AS (
     SELECT checkpoint_id FROM "public"."ziro_checkpoints"
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
@@ -35,7 +36,9 @@ const (
     WHERE checkpoint_id < $2 AND seq IS NOT NULL
       AND ($6::text IS NULL OR $6::text = checkpoint_id)
     RETURNING seq
-), del AS (
+)`
+
+	pgPut = pgHead + `, del AS (
     DELETE FROM "public"."ziro_checkpoints"
     WHERE thread_id = $1
       AND checkpoint_id >= (
@@ -180,10 +183,8 @@ func TestSQLPutFirstRow(t *testing.T) {
 func TestSQLPutFirstRowCockroach(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{Dialect: pgcheckpoint.CockroachDB})
-	insert := strings.SplitN(pgPut, ", del AS (", 2)[0] + `
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
 	mock.ExpectBegin()
-	mock.ExpectQuery(insert).
+	mock.ExpectQuery(crdbInsert).
 		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil).
 		WillReturnRows(sqlmock.NewRows(putColumns[:3]).AddRow(nil, nil, nil))
 	mock.ExpectCommit()
