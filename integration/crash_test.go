@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,7 +201,7 @@ func (v *crashVerifier) compare(it int, thread string) []string {
 		}
 		v.rowsChecked++
 	}
-	if !equalStrings(got, v.known[thread]) {
+	if !slices.Equal(got, v.known[thread]) {
 		t.Fatalf("run %d thread %q holds %v,\nwant %v", it, thread, got, v.known[thread])
 	}
 	checkSeq(t, thread, rows)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,7 +84,7 @@ func TestFencingRace(t *testing.T) {
 				head = race("chain", head)
 				chain = append(chain, head)
 			}
-			if got, want := listIDs(t, cp, "chain"), reversed(chain[len(chain)-cap:]); !equalStrings(got, want) {
+			if got, want := listIDs(t, cp, "chain"), reversed(chain[len(chain)-cap:]); !slices.Equal(got, want) {
 				t.Fatalf("chain thread holds %v, want exactly the newest %d winners %v", got, cap, want)
 			}
 			for k := range emptyThreads {

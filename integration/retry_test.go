@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,7 +87,7 @@ func (e faultEnv) rows(t *testing.T, thread string) (ids []string, seqs []int64)
 func (e faultEnv) expectThread(t *testing.T, thread string, want []string) {
 	t.Helper()
 	ids, seqs := e.rows(t, thread)
-	if !equalStrings(ids, want) {
+	if !slices.Equal(ids, want) {
 		t.Fatalf("thread %q holds %v, want %v", thread, ids, want)
 	}
 	for i := 1; i < len(seqs); i++ {
@@ -263,7 +264,7 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 			if tries > 1 {
 				t.Fatalf("second try failed too: %v", err)
 			}
-			if ids, _ := env.rows(t, "g"); !equalStrings(ids, before) {
+			if ids, _ := env.rows(t, "g"); !slices.Equal(ids, before) {
 				t.Fatalf("after the rolled-back try the thread holds %v, want %v", ids, before)
 			}
 		}

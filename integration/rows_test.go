@@ -2,6 +2,7 @@ package integration
 
 import (
 	"database/sql"
+	"slices"
 	"testing"
 
 	"github.com/ziroagent/pgcheckpoint"
@@ -72,22 +73,9 @@ func listIDs(t testing.TB, s pgcheckpoint.Store, thread string) []string {
 	return out
 }
 
+// reversed returns a reversed copy of s.
 func reversed(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
+	out := slices.Clone(s)
+	slices.Reverse(out)
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -146,7 +147,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err := tx3.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				if got := listIDs(t, cp, "contended"); !equalStrings(got, []string{third, first, head}) {
+				if got := listIDs(t, cp, "contended"); !slices.Equal(got, []string{third, first, head}) {
 					t.Fatalf("thread holds %v, want [%s %s %s]", got, third, first, head)
 				}
 				checkDenseSeq(t, db, schema, "contended")

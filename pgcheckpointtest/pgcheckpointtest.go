@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -110,24 +111,11 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 	return bytes.Equal(ja, jb)
 }
 
+// reversed returns a reversed copy of s.
 func reversed(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
+	out := slices.Clone(s)
+	slices.Reverse(out)
 	return out
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func testPutGetRoundTrip(t *testing.T, newStore NewStore) {
@@ -210,7 +198,7 @@ func testOrderingSameMillisecond(t *testing.T, newStore NewStore) {
 			t.Fatalf("id %d (%s) does not sort after id %d (%s) within one millisecond", i, put[i], i-1, put[i-1])
 		}
 	}
-	if got := ids(t, s, "same-ms"); !equal(got, reversed(put)) {
+	if got := ids(t, s, "same-ms"); !slices.Equal(got, reversed(put)) {
 		t.Fatalf("List order = %v, want newest first %v", got, reversed(put))
 	}
 	cp, err := s.Get(ctx(t), "same-ms", "")
@@ -233,7 +221,7 @@ func testClockGoingBack(t *testing.T, newStore NewStore) {
 	for i := range 10 {
 		put = append(put, mustPut(t, s, "clock-back", fmt.Sprintf(`{"i": %d}`, i)))
 	}
-	if got := ids(t, s, "clock-back"); !equal(got, reversed(put)) {
+	if got := ids(t, s, "clock-back"); !slices.Equal(got, reversed(put)) {
 		t.Fatalf("with a clock going back, List = %v, want put order reversed %v", got, reversed(put))
 	}
 }
@@ -246,7 +234,7 @@ func testRetentionExact(t *testing.T, newStore NewStore) {
 		for i := range 2*cap + 3 {
 			put = append(put, mustPut(t, s, thread, fmt.Sprintf(`{"i": %d}`, i)))
 			want := reversed(put[max(0, len(put)-cap):])
-			if got := ids(t, s, thread); !equal(got, want) {
+			if got := ids(t, s, thread); !slices.Equal(got, want) {
 				t.Fatalf("cap %d after %d puts: thread holds %v, want exactly the newest %v", cap, i+1, got, want)
 			}
 		}
@@ -277,11 +265,11 @@ func testRetentionAfterMiddleDelete(t *testing.T, newStore NewStore) {
 	}
 	put = append(put[:1], put[2:]...)
 	put = append(put, mustPut(t, s, "middle", `{"i": 4}`))
-	if got, want := ids(t, s, "middle"), reversed(put); !equal(got, want) {
+	if got, want := ids(t, s, "middle"), reversed(put); !slices.Equal(got, want) {
 		t.Fatalf("after deleting a middle checkpoint and one put: thread holds %v, want %v", got, want)
 	}
 	put = append(put, mustPut(t, s, "middle", `{"i": 5}`))
-	if got, want := ids(t, s, "middle"), reversed(put[1:]); !equal(got, want) {
+	if got, want := ids(t, s, "middle"), reversed(put[1:]); !slices.Equal(got, want) {
 		t.Fatalf("after the next put: thread holds %v, want %v", got, want)
 	}
 }
@@ -313,7 +301,7 @@ func testListPaging(t *testing.T, newStore NewStore) {
 		}
 		before = l[len(l)-1].ID
 	}
-	if !equal(got, reversed(put)) {
+	if !slices.Equal(got, reversed(put)) {
 		t.Fatalf("paging with Before returned %v, want %v", got, reversed(put))
 	}
 	if l, _ := s.List(ctx(t), "paging", pgcheckpoint.ListOptions{}); len(l) != 25 || l[0].Version != 24 {
@@ -335,7 +323,7 @@ func testDelete(t *testing.T, newStore NewStore) {
 	if err := s.Delete(ctx(t), "del", b); err != nil {
 		t.Fatalf("Delete one: %v", err)
 	}
-	if got := ids(t, s, "del"); !equal(got, []string{a}) {
+	if got := ids(t, s, "del"); !slices.Equal(got, []string{a}) {
 		t.Fatalf("after deleting %s: %v, want [%s]", b, got, a)
 	}
 	for _, id := range []string{b, "garbage", uuid.Must(uuid.NewV7()).String()} {
@@ -376,7 +364,7 @@ func testFencing(t *testing.T, newStore NewStore) {
 			t.Errorf("PutAfter with head %q: err = %v, want ErrConflict", stale, err)
 		}
 	}
-	if got := ids(t, s, "fence"); !equal(got, []string{second, first}) {
+	if got := ids(t, s, "fence"); !slices.Equal(got, []string{second, first}) {
 		t.Fatalf("after fenced puts the thread holds %v, want [%s %s]: a losing put wrote something", got, second, first)
 	}
 	// Unfenced puts keep working and move the head.
@@ -514,7 +502,7 @@ func testThreads(t *testing.T, newStore NewStore) {
 			t.Errorf("Threads row %+v; want %d checkpoints, newest %s, %d bytes", ti, want[ti.ThreadID], newest[ti.ThreadID], bytesOf[ti.ThreadID])
 		}
 	}
-	if !equal(order, []string{"B", "a", "a b", "b", "c"}) {
+	if !slices.Equal(order, []string{"B", "a", "a b", "b", "c"}) {
 		t.Fatalf("Threads order = %v, want byte order [B a a b b c]", order)
 	}
 	page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{After: "a", Limit: 2})
