@@ -5,6 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -63,10 +67,12 @@ type Options struct {
 	Observer Observer
 }
 
-// Checkpointer stores agent snapshots in one table. It is safe for concurrent use.
+// Checkpointer stores agent snapshots in one table. It is safe for concurrent use, also over a
+// *sql.Conn (its operations then take turns on the one connection).
 type Checkpointer struct {
 	db       DBTX
 	dialect  Dialect
+	facts    dialectFacts
 	names    names
 	q        statements
 	cap      int // 0: no trim
@@ -74,13 +80,23 @@ type Checkpointer struct {
 	attempts int
 	ids      *idGen
 	observer Observer
-	inTx     bool
+	// inTx: db is the caller's transaction (New with a *sql.Tx, or WithTx): nothing is retried, and
+	// the transaction's isolation level is checked once (isolationOK).
+	inTx        bool
+	isolationOK *atomic.Bool
+	// serial, when set, makes operations take turns: db is one connection (*sql.Conn), where another
+	// goroutine's statement would otherwise run inside this one's transaction.
+	serial *sync.Mutex
 }
 
-// New returns a Checkpointer over db. It checks the options (ErrInvalidIdentifier, ErrInvalidOptions)
-// and does not touch the database.
+// New returns a Checkpointer over db: a *sql.DB or *sql.Conn (or a wrapper with BeginTx), on which it
+// runs its own short transactions and retries them, or a *sql.Tx, whose transaction it joins (as WithTx
+// does). It checks the options (ErrInvalidIdentifier, ErrInvalidOptions) and does not touch the database.
+// A nil handle, a typed nil, or a DBTX that is neither a *sql.Tx nor able to begin transactions (a
+// logging wrapper without BeginTx, say, which would silently lose the put's atomicity) is
+// ErrInvalidOptions.
 func New(db DBTX, opts Options) (*Checkpointer, error) {
-	if db == nil {
+	if isNil(db) {
 		return nil, fmt.Errorf("pgcheckpoint: nil database handle: %w", ErrInvalidOptions)
 	}
 	d := opts.Dialect
@@ -94,8 +110,9 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 	c := &Checkpointer{
 		db:       db,
 		dialect:  d,
+		facts:    d.facts(),
 		names:    n,
-		q:        d.statements(n),
+		q:        newStatements(n, d.facts()),
 		cap:      capOf(opts),
 		maxBytes: maxBytesOf(opts, d),
 		attempts: opts.MaxAttempts,
@@ -105,20 +122,69 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 	if c.attempts <= 0 {
 		c.attempts = DefaultMaxAttempts
 	}
-	_, owns := db.(txBeginner)
-	c.inTx = !owns
+	switch db.(type) {
+	case *sql.Tx:
+		c.inTx, c.isolationOK = true, new(atomic.Bool)
+	case *sql.Conn:
+		c.serial = new(sync.Mutex)
+	case txBeginner:
+	default:
+		return nil, fmt.Errorf("pgcheckpoint: a %T can neither begin transactions (BeginTx) nor is a *sql.Tx: "+
+			"give the wrapper a BeginTx method, or pass the caller's transaction through WithTx: %w", db, ErrInvalidOptions)
+	}
 	return c, nil
+}
+
+// isNil reports a nil interface or an interface holding a nil pointer.
+func isNil(db DBTX) bool {
+	if db == nil {
+		return true
+	}
+	v := reflect.ValueOf(db)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // WithTx returns a Checkpointer that runs every statement inside tx, sharing this one's options and id
 // sequence, so a checkpoint commits or rolls back together with the caller's own writes. Inside a caller's
 // transaction pgcheckpoint never retries: a retryable error (see Retryable) or ErrConflict is returned
-// and the caller's own loop should run the whole transaction again.
+// and the caller's own loop should run the whole transaction again. The transaction must run at READ
+// COMMITTED on PostgreSQL (its default) and SERIALIZABLE on CockroachDB (its default): at another level
+// a put returns ErrInvalidOptions before it writes anything.
 func (c *Checkpointer) WithTx(tx *sql.Tx) *Checkpointer {
 	cp := *c
 	cp.db = tx
 	cp.inTx = true
+	cp.isolationOK = new(atomic.Bool)
+	cp.serial = nil
 	return &cp
+}
+
+// hold makes the caller take its turn on a single connection; it returns the release.
+func (c *Checkpointer) hold() func() {
+	if c.serial == nil {
+		return func() {}
+	}
+	c.serial.Lock()
+	return c.serial.Unlock
+}
+
+// checkCallerIsolation refuses a caller's transaction at an isolation level the put is not built for,
+// once per transaction. At REPEATABLE READ on PostgreSQL, say, a first put would look for rows in a
+// snapshot older than the lock it holds, and could reuse a number another writer's rows still need.
+func (c *Checkpointer) checkCallerIsolation(ctx context.Context) error {
+	if !c.inTx || c.isolationOK.Load() {
+		return nil
+	}
+	var level string
+	if err := c.db.QueryRowContext(ctx, c.q.isolation).Scan(&level); err != nil {
+		return err
+	}
+	if !strings.EqualFold(level, c.facts.callerIsolation) {
+		return fmt.Errorf("the caller's transaction runs at %s; on %s it must run at %s: %w",
+			strings.ToUpper(level), c.dialect.Name(), strings.ToUpper(c.facts.callerIsolation), ErrInvalidOptions)
+	}
+	c.isolationOK.Store(true)
+	return nil
 }
 
 // Dialect returns the dialect the Checkpointer speaks.
@@ -151,6 +217,7 @@ func (c *Checkpointer) PutAfter(ctx context.Context, threadID, head string, snap
 // Get returns the checkpoint id of the thread, or its newest when id is "". It returns ErrNotFound when
 // the thread has no such checkpoint, including when id is not a UUID.
 func (c *Checkpointer) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
+	defer c.hold()()
 	start := time.Now()
 	cp, err := c.get(ctx, threadID, id)
 	c.observe(ctx, Event{Op: "get", ThreadID: threadID, Start: start, Bytes: len(cp.Snapshot), Err: err})
@@ -168,9 +235,11 @@ func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint
 	if id == "" {
 		row = c.db.QueryRowContext(ctx, c.q.getLatest, threadID)
 	} else {
-		if _, ok := parseID(id); !ok {
-			return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: checkpoint id %q is not a UUID: %w", id, ErrNotFound)
+		canon, err := checkID("get", "checkpoint id", id)
+		if err != nil {
+			return Checkpoint{}, err
 		}
+		id = canon
 		row = c.db.QueryRowContext(ctx, c.q.getByID, threadID, id)
 	}
 	cp := Checkpoint{ThreadID: threadID}
@@ -202,6 +271,7 @@ type ListOptions struct {
 // List returns the metadata of a thread's checkpoints, newest first, without snapshots. An unknown
 // thread has an empty list.
 func (c *Checkpointer) List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
+	defer c.hold()()
 	start := time.Now()
 	out, err := c.list(ctx, threadID, opts)
 	c.observe(ctx, Event{Op: "list", ThreadID: threadID, Start: start, Rows: len(out), Err: err})
@@ -223,10 +293,11 @@ func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptio
 	if opts.Before == "" {
 		rows, err = c.db.QueryContext(ctx, c.q.list, threadID, limit)
 	} else {
-		if _, ok := parseID(opts.Before); !ok {
-			return nil, fmt.Errorf("pgcheckpoint: list: cursor %q is not a UUID: %w", opts.Before, ErrInvalidCheckpointID)
+		before, cerr := checkID("list", "cursor", opts.Before)
+		if cerr != nil {
+			return nil, cerr
 		}
-		rows, err = c.db.QueryContext(ctx, c.q.listBefore, threadID, opts.Before, limit)
+		rows, err = c.db.QueryContext(ctx, c.q.listBefore, threadID, before, limit)
 	}
 	if err != nil {
 		return nil, interpret("list", err)
@@ -249,6 +320,7 @@ func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptio
 // Delete removes checkpoint id of the thread, or the whole thread when id is "". Deleting nothing
 // (unknown thread, unknown or malformed id) is not an error.
 func (c *Checkpointer) Delete(ctx context.Context, threadID, id string) error {
+	defer c.hold()()
 	start := time.Now()
 	n, err := c.delete(ctx, threadID, id)
 	c.observe(ctx, Event{Op: "delete", ThreadID: threadID, Start: start, Rows: int(n), Err: err})
@@ -270,13 +342,19 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 		n, _ := res.RowsAffected()
 		return n, nil
 	}
-	if _, ok := parseID(id); !ok {
-		return 0, nil
+	id, err := checkID("delete", "checkpoint id", id)
+	if err != nil {
+		return 0, err
 	}
 	// Removing one row can open a gap in the thread's numbering, which would make the next trim keep
-	// one checkpoint too few; renumbering in the same transaction keeps it dense.
+	// one checkpoint too few; renumbering in the same transaction keeps it dense. The transaction first
+	// holds the lock of every row of the thread, the newest included, so no put appends, trims or waits
+	// on this transaction's row locks while holding one of its own (that order deadlocked before).
 	var n int64
-	err := c.runTx(ctx, "delete", func(q DBTX) error {
+	err = c.runTx(ctx, "delete", func(q DBTX) error {
+		if err := c.lockThreadRows(ctx, q, threadID); err != nil {
+			return err
+		}
 		res, err := q.ExecContext(ctx, c.q.deleteOne, threadID, id)
 		if err != nil {
 			return err
@@ -324,7 +402,7 @@ func capOf(opts Options) int {
 func maxBytesOf(opts Options, d Dialect) int {
 	switch {
 	case opts.MaxSnapshotBytes == 0:
-		return d.defaultMaxSnapshotBytes()
+		return d.facts().defaultMaxSnapshotBytes
 	case opts.MaxSnapshotBytes < 0:
 		return 0
 	}

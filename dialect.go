@@ -1,46 +1,69 @@
 package pgcheckpoint
 
-// Dialect is the SQL flavour of the server: PostgreSQL or CockroachDB. A dialect only produces SQL text
-// and a few facts about the engine; the Checkpointer executes. The interface is sealed: use the values
-// PostgreSQL and CockroachDB, or DetectDialect.
+import (
+	"fmt"
+	"strings"
+)
+
+// Dialect is the SQL flavour of the server: PostgreSQL or CockroachDB. A dialect produces SQL text and
+// states a few named facts about the engine; the Checkpointer executes. The interface is sealed: use the
+// values PostgreSQL and CockroachDB, ParseDialect, or DetectDialect.
 type Dialect interface {
 	// Name is "postgres" or "cockroach".
 	Name() string
 
-	statements(n names) statements
-	ddl(n names) []string
-	// splitPut reports that the insert and its retention trim must be two statements in one transaction,
-	// retried as a whole (CockroachDB: one statement may not modify a table twice).
-	splitPut() bool
-	defaultMaxSnapshotBytes() int
+	facts() dialectFacts
+	ddl(n names) schemaDDL
 }
 
-// statements is every SQL text a Checkpointer runs, with the table name already quoted in. Parameters:
-// $1 is always the thread id.
-type statements struct {
-	// put inserts a checkpoint and trims the thread in one statement when the dialect allows it.
-	// $2 id, $3 snapshot, $4 version, $5 size_bytes, $6 fence (NULL: none; '': thread must be empty;
-	// else the head it must follow), $7 cap (NULL: no trim). Returns new_seq (NULL when nothing was
-	// inserted), head_id (NULL: empty thread), head_seq_known (NULL: the head was trimmed meanwhile).
-	put string
-	// insert is put without the trim ($1..$6), for dialects that split them.
-	insert string
-	// first inserts the first row of an empty thread ($1..$5), numbered 1, if the thread is still empty.
-	// It runs in a transaction after lockThread, or, where lockThread is empty, at SERIALIZABLE: either
-	// way no concurrent first put can interleave with it.
-	first string
-	// lockThread takes a transaction-level lock on thread $1 (PostgreSQL: an advisory lock).
-	lockThread string
-	// trim deletes the thread's rows at or below the row numbered $2.
-	trim string
-	// exists reports whether checkpoint $2 of thread $1 is stored (resolving an ambiguous commit).
-	exists string
-	// renumber gives the thread's rows fresh, dense sequence numbers above the current maximum.
-	renumber string
+// schemaDDL is what creates a table's schema, written out for each dialect: createSchema (empty when the
+// dialect never creates it) and then the table, its columns and indexes. Every statement is IF NOT EXISTS.
+type schemaDDL struct {
+	createSchema string
+	table        []string
+}
 
-	getLatest, getByID     string
-	list, listBefore       string
-	deleteOne, deleteAll   string
-	threads                string
-	pruneThreads, pruneRun string
+// all is every statement in order.
+func (d schemaDDL) all() []string {
+	if d.createSchema == "" {
+		return d.table
+	}
+	return append([]string{d.createSchema}, d.table...)
+}
+
+// dialectFacts are the differences between the engines that change what the Checkpointer does. Each is
+// one fact about the engine, named for what it is; the code that depends on it says so by name.
+type dialectFacts struct {
+	// oneStatementPut: one statement may insert into and delete from the same table. PostgreSQL: yes,
+	// so a put with retention is one statement. CockroachDB: no (SQLSTATE 0A000), so the insert and the
+	// trim are two statements in one transaction.
+	oneStatementPut bool
+	// advisoryLocks: pg_advisory_xact_lock works. PostgreSQL: yes; it serialises a thread's first put
+	// and concurrent EnsureSchema runs. CockroachDB: the functions exist but lock nothing, so a first
+	// put runs at SERIALIZABLE and EnsureSchema runs statement by statement, retrying conflicts.
+	advisoryLocks bool
+	// callerIsolation is the only isolation level a caller's transaction (WithTx) may have; the put's
+	// reasoning depends on it. PostgreSQL: READ COMMITTED (each statement sees what committed before it
+	// began). CockroachDB: SERIALIZABLE, its default.
+	callerIsolation string
+	// defaultMaxSnapshotBytes is the snapshot size limit when Options.MaxSnapshotBytes is 0.
+	defaultMaxSnapshotBytes int
+}
+
+// Dialect names for ParseDialect, as Dialect.Name returns them.
+const (
+	DialectPostgres  = "postgres"
+	DialectCockroach = "cockroach"
+)
+
+// ParseDialect returns the dialect a name stands for: "postgres" (or "postgresql") and "cockroach" (or
+// "cockroachdb"), in any case. An empty name means PostgreSQL. Anything else is ErrInvalidOptions.
+func ParseDialect(name string) (Dialect, error) {
+	switch strings.ToLower(name) {
+	case "", DialectPostgres, "postgresql":
+		return PostgreSQL, nil
+	case DialectCockroach, "cockroachdb":
+		return CockroachDB, nil
+	}
+	return nil, fmt.Errorf("pgcheckpoint: unknown dialect %q (want %q or %q): %w", name, DialectPostgres, DialectCockroach, ErrInvalidOptions)
 }

@@ -1,44 +1,53 @@
 package pgcheckpoint
 
-import "strings"
-
-// CockroachDB is the dialect for CockroachDB 23.1 and later. It reuses the PostgreSQL statements and
-// differs where CockroachDB does (see docs/cockroachdb.md):
+// CockroachDB is the dialect for CockroachDB 23.1 and later. It runs the same statements as PostgreSQL
+// and differs where CockroachDB does (see docs/cockroachdb.md and dialectFacts):
 //   - one statement may not modify a table twice (SQLSTATE 0A000), so a put with retention runs its insert
-//     and its trim as two statements in one transaction, run again as a whole on SQLSTATE 40001 (at most
-//     Options.MaxAttempts times, jittered backoff, ctx honoured; never inside a caller's transaction),
-//     and a 40003 (commit outcome unknown) is resolved by looking for the client-generated id; a put
-//     without retention stays one statement, which the server retries by itself;
-//   - there are no advisory locks: EnsureSchema runs each IF NOT EXISTS statement on its own and runs it
-//     again when a concurrent run makes it fail (40001, 42P07, 42710);
+//     and its trim as two statements in one transaction, run again as a whole on SQLSTATE 40001 (never
+//     inside a caller's transaction); a put without retention stays one statement, which the server
+//     retries by itself;
+//   - there are no advisory locks: a thread's first put runs at SERIALIZABLE, and EnsureSchema runs each
+//     IF NOT EXISTS statement on its own, again when a concurrent run makes it fail (40001, 42P07, 42710);
+//   - a caller's transaction must be SERIALIZABLE, CockroachDB's default;
 //   - strings already sort in byte order, and old versions reject COLLATE "C";
 //   - the public schema always exists (CREATE SCHEMA needs admin), and there is no per-column compression;
 //   - snapshots are limited to 1 MiB by default, the size CockroachDB's documentation advises for JSONB.
 var CockroachDB Dialect = cockroach{}
 
-type cockroach struct{ postgres }
+type cockroach struct{}
 
-func (cockroach) Name() string                 { return "cockroach" }
-func (cockroach) splitPut() bool               { return true }
-func (cockroach) defaultMaxSnapshotBytes() int { return 1 << 20 }
+func (cockroach) Name() string { return DialectCockroach }
 
-func (c cockroach) statements(n names) statements {
-	s := c.postgres.statements(n)
-	s.put = ""        // never one statement: the insert and the trim would modify the table twice
-	s.lockThread = "" // advisory locks are no-op stubs: a thread's first put runs at SERIALIZABLE instead
-	return s
+func (cockroach) facts() dialectFacts {
+	return dialectFacts{
+		oneStatementPut:         false,
+		advisoryLocks:           false,
+		callerIsolation:         "serializable",
+		defaultMaxSnapshotBytes: 1 << 20,
+	}
 }
 
-func (c cockroach) ddl(n names) []string {
-	var out []string
-	for _, stmt := range c.postgres.ddl(n) {
-		switch {
-		case strings.HasPrefix(stmt, "CREATE SCHEMA") && n.rawSchema == "public":
-			continue
-		case strings.HasPrefix(stmt, "DO $$"):
-			continue // no column compression; storage compresses on its own
-		}
-		out = append(out, strings.ReplaceAll(stmt, ` COLLATE "C"`, ""))
+// ddl is PostgreSQL's without COLLATE "C" (CockroachDB compares strings bytewise anyway), without the
+// compression block, and without CREATE SCHEMA for the public schema.
+func (cockroach) ddl(n names) schemaDDL {
+	var d schemaDDL
+	if n.rawSchema != DefaultSchema {
+		d.createSchema = `CREATE SCHEMA IF NOT EXISTS ` + n.schema
 	}
-	return out
+	d.table = []string{
+		sqlFor(n, `CREATE TABLE IF NOT EXISTS {T} (
+    thread_id     TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    snapshot      JSONB NOT NULL,
+    version       INTEGER NOT NULL,
+    size_bytes    INTEGER NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    seq           BIGINT,
+    PRIMARY KEY (thread_id, checkpoint_id)
+)`),
+		sqlFor(n, `ALTER TABLE {T} ADD COLUMN IF NOT EXISTS seq BIGINT`),
+		sqlFor(n, `CREATE UNIQUE INDEX IF NOT EXISTS `+n.seqIdx+` ON {T} (thread_id, seq) WHERE seq IS NOT NULL`),
+		sqlFor(n, `CREATE INDEX IF NOT EXISTS `+n.unnumberedIdx+` ON {T} (thread_id) WHERE seq IS NULL`),
+	}
+	return d
 }

@@ -53,6 +53,14 @@ var (
 	// error names it.
 	ErrPermission = errors.New("insufficient privilege")
 
+	// ErrOutcomeUnknown means a put may or may not have stored its checkpoint: the statement had been
+	// sent when the connection broke, the context ended or the server reported an unknown commit outcome
+	// (SQLSTATE 40003), and pgcheckpoint could not settle which (the message names the checkpoint id it
+	// used). Read the thread (Get, List) to find out; when the context ended, its error is in the chain
+	// too. pgcheckpoint settles it by itself where it can: after a broken connection it runs the put
+	// again with the same id, which either finds that id stored or stores it once.
+	ErrOutcomeUnknown = errors.New("outcome unknown: the checkpoint may or may not have been stored")
+
 	// ErrRetriesExhausted means a transaction kept failing with a retryable error (SQLSTATE 40001) for
 	// Options.MaxAttempts attempts; the last driver error is wrapped too. Nothing was written.
 	ErrRetriesExhausted = errors.New("retries exhausted")
@@ -121,6 +129,9 @@ func interpret(op string, err error) error {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if strings.HasPrefix(err.Error(), "pgcheckpoint:") {
+			return err
+		}
 		return fmt.Errorf("pgcheckpoint: %s: %w", op, err)
 	}
 	switch SQLState(err) {

@@ -33,12 +33,17 @@ type names struct {
 	schema string // quoted schema
 	table  string // quoted, schema-qualified table
 	seqIdx string // quoted name of the (thread_id, seq) unique index, unqualified
+	// unnumberedIdx is the quoted name of the partial index of rows without a seq, unqualified.
+	unnumberedIdx string
 
 	rawSchema, rawTable string
 }
 
-// seqIndexSuffix names the one secondary index; it is part of the 63-byte budget.
-const seqIndexSuffix = "_thread_seq_key"
+// The secondary indexes are named table + suffix; the longer suffix is part of the 63-byte budget.
+const (
+	seqIndexSuffix        = "_thread_seq_key"
+	unnumberedIndexSuffix = "_unnumbered"
+)
 
 // newNames validates schema and table and derives every name from them.
 func newNames(schema, table string) (names, error) {
@@ -54,10 +59,11 @@ func newNames(schema, table string) (names, error) {
 			table, idx, maxIdentifierBytes, ErrInvalidIdentifier)
 	}
 	return names{
-		schema:    quoteIdent(schema),
-		table:     quoteIdent(schema) + "." + quoteIdent(table),
-		seqIdx:    quoteIdent(idx),
-		rawSchema: schema,
-		rawTable:  table,
+		schema:        quoteIdent(schema),
+		table:         quoteIdent(schema) + "." + quoteIdent(table),
+		seqIdx:        quoteIdent(idx),
+		unnumberedIdx: quoteIdent(table + unnumberedIndexSuffix),
+		rawSchema:     schema,
+		rawTable:      table,
 	}, nil
 }

@@ -3,6 +3,7 @@ package pgcheckpoint
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"time"
 
@@ -50,20 +51,34 @@ func (g *idGen) next() uuid.UUID {
 // nextAfter returns a new id greater than floor and than every earlier id. It serves puts from a host
 // whose clock lags behind the thread's newest id: the new checkpoint must still sort last. It also learns
 // the lag (up to maxSkew), so the next ids of this generator follow the other writers' time instead of
-// each having to be stepped over their ids again.
-func (g *idGen) nextAfter(floor uuid.UUID) uuid.UUID {
+// each having to be stepped over their ids again. A floor further ahead than maxSkew (a stray far-future
+// id) is stepped over for this put only: it must not move the ids of every other thread of the process.
+// A floor at the very end of the id space has no successor: ErrInvalidCheckpointID.
+func (g *idGen) nextAfter(floor uuid.UUID) (uuid.UUID, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fms, fhi, flo := split(floor)
-	if now := g.now(); fms > now && fms-now+g.skew <= maxSkew {
+	now := g.now()
+	if fms > now && fms-now+g.skew > maxSkew {
+		s := idGen{ms: fms, hi: fhi, lo: flo}
+		s.advance(0)
+		if s.ms > maxMillis {
+			return uuid.UUID{}, fmt.Errorf("the thread's newest id %s leaves no room for a newer id: %w", floor, ErrInvalidCheckpointID)
+		}
+		return s.current(), nil
+	}
+	if fms > now {
 		g.skew += fms - now
 	}
 	if fms > g.ms || (fms == g.ms && (fhi > g.hi || (fhi == g.hi && flo > g.lo))) {
 		g.ms, g.hi, g.lo = fms, fhi, flo
 	}
 	g.advance(g.now())
-	return g.current()
+	return g.current(), nil
 }
+
+// maxMillis is the largest millisecond count an id can hold (48 bits).
+const maxMillis = 1<<48 - 1
 
 // now is the clock in Unix milliseconds, corrected by the lag learnt so far.
 func (g *idGen) now() uint64 { return uint64(g.clock().UnixMilli()) + g.skew }
@@ -105,11 +120,32 @@ func split(u uuid.UUID) (ms, hi, lo uint64) {
 	return a >> 16, a & 0xfff, b & lo62
 }
 
-// parseID returns the UUID in s when s is a UUID in canonical 36-character form.
+// parseID returns the UUID in s when s is a UUID in its 36-character form, in either case.
 func parseID(s string) (uuid.UUID, bool) {
 	if len(s) != 36 {
 		return uuid.UUID{}, false
 	}
 	u, err := uuid.Parse(s)
 	return u, err == nil
+}
+
+// canonicalID returns s in the canonical lower-case form ids are stored in, when s is a UUID: an
+// upper-case id names the same checkpoint.
+func canonicalID(s string) (string, bool) {
+	u, ok := parseID(s)
+	if !ok {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// checkID returns a checkpoint id given to op in canonical form, or ErrInvalidCheckpointID naming what it
+// is (what: "checkpoint id", "cursor", "expected head") when it is not a UUID. Both stores use it, so a
+// malformed id gets the same answer from every call.
+func checkID(op, what, id string) (string, error) {
+	canon, ok := canonicalID(id)
+	if !ok {
+		return "", fmt.Errorf("pgcheckpoint: %s: %s %q is not a UUID: %w", op, what, id, ErrInvalidCheckpointID)
+	}
+	return canon, nil
 }

@@ -47,6 +47,13 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 	if err != nil {
 		return "", err
 	}
+	if fence != nil && *fence != "" {
+		canon, err := checkID("put", "expected head", *fence)
+		if err != nil {
+			return "", err
+		}
+		fence = &canon
+	}
 	if err := ctx.Err(); err != nil {
 		return "", interpret("put", err)
 	}
@@ -63,7 +70,9 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 	id := m.ids.next()
 	if head != "" && head >= id.String() {
 		floor, _ := parseID(head)
-		id = m.ids.nextAfter(floor)
+		if id, err = m.ids.nextAfter(floor); err != nil {
+			return "", interpret("put", err)
+		}
 	}
 	rows = append(rows, Checkpoint{
 		ID: id.String(), ThreadID: threadID, CreatedAt: time.Now(), Version: f.version, SizeBytes: int32(f.size),
@@ -80,6 +89,13 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 func (m *Memory) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
 	if err := checkThread(threadID); err != nil {
 		return Checkpoint{}, err
+	}
+	if id != "" {
+		canon, err := checkID("get", "checkpoint id", id)
+		if err != nil {
+			return Checkpoint{}, err
+		}
+		id = canon
 	}
 	if err := ctx.Err(); err != nil {
 		return Checkpoint{}, interpret("get", err)
@@ -103,9 +119,11 @@ func (m *Memory) List(ctx context.Context, threadID string, opts ListOptions) ([
 		return nil, err
 	}
 	if opts.Before != "" {
-		if _, ok := parseID(opts.Before); !ok {
-			return nil, fmt.Errorf("pgcheckpoint: list: cursor %q is not a UUID: %w", opts.Before, ErrInvalidCheckpointID)
+		canon, err := checkID("list", "cursor", opts.Before)
+		if err != nil {
+			return nil, err
 		}
+		opts.Before = canon
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, interpret("list", err)
@@ -130,6 +148,13 @@ func (m *Memory) List(ctx context.Context, threadID string, opts ListOptions) ([
 func (m *Memory) Delete(ctx context.Context, threadID, id string) error {
 	if err := checkThread(threadID); err != nil {
 		return err
+	}
+	if id != "" {
+		canon, err := checkID("delete", "checkpoint id", id)
+		if err != nil {
+			return err
+		}
+		id = canon
 	}
 	if err := ctx.Err(); err != nil {
 		return interpret("delete", err)

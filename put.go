@@ -4,236 +4,327 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
-// putResult is what one insert attempt reports back.
-type putResult struct {
-	seq          sql.NullInt64  // the new row's number; NULL when nothing was inserted
-	headID       sql.NullString // the thread's newest id before the attempt; NULL for an empty thread
-	headSeqKnown sql.NullBool   // false when the newest row was written without a number (TypeScript)
-	trimmed      int64
+// A put runs attempts until one stores the checkpoint or a verdict ends it. Each attempt is one statement
+// on PostgreSQL (insert and trim together) or one transaction on CockroachDB (insert, then trim); either
+// way the trim is atomic with the insert. What an attempt reports is judged by judge, what its error
+// means by classify (both pure, table-tested), and budget bounds how often the loop may go round.
+
+// putRequest is one call of Put or PutAfter, validated.
+type putRequest struct {
+	threadID string
+	doc      json.RawMessage
+	facts    snapshotFacts
+	fence    *string // nil: none; "": the thread must be empty; else the head the new row must follow
 }
 
-// put runs the put path. A put is one statement on PostgreSQL (insert and trim together) and one
-// transaction on CockroachDB; either way the trim is atomic with the insert. An attempt inserts nothing,
-// and reports why, when the thread's head is not what the put needs:
-//   - the fence does not match: ErrConflict;
-//   - the head was written without a row number (by the TypeScript package): renumber, then again;
-//   - the head's id is not below the new id (this host's clock lags): a new id above the head, then again;
-//   - the head was trimmed after the statement's snapshot, or the empty thread got its first row from
-//     another writer: again.
-//
-// Another writer taking the same row number (unique violation) means the thread moved: again, or
-// ErrConflict for a fenced put. Rounds lost to other writers' progress are retried at once and bounded
-// by maxLosses; only errors (40001, a renumbering that failed) use up MaxAttempts, with backoff.
-func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []byte, fence *string) (string, error) {
-	start := time.Now()
-	ev := Event{Op: op, ThreadID: threadID, Start: start, Bytes: len(snapshot)}
-	id, err := c.putLoop(ctx, threadID, snapshot, fence, &ev)
-	ev.Err = err
-	c.observe(ctx, ev)
-	return id, err
+// putReport is what one attempt's statement returned (see putReport in statements.go).
+type putReport struct {
+	newSeq     sql.NullInt64  // the new row's number; NULL when nothing was inserted
+	headID     sql.NullString // the newest id in the statement's snapshot; NULL for an empty thread
+	headSeq    sql.NullInt64  // the snapshot's number of that row
+	locked     bool           // the row could be locked: nothing deleted it since the snapshot
+	lockedSeq  sql.NullInt64  // its committed number when locked
+	unnumbered bool           // the thread has rows without a number (written by TypeScript)
+	mine       bool           // this put's id is stored already: an earlier attempt committed
+	trimmed    int64          // rows the trim deleted
 }
 
-func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (string, error) {
-	if err := checkThread(threadID); err != nil {
-		return "", err
+// verdict is what an attempt that returned without error means for the put.
+type verdict int
+
+const (
+	verdictStored     verdict = iota // the checkpoint is in the table: done
+	verdictConflict                  // the fence does not name the head: ErrConflict
+	verdictEmpty                     // the thread is empty: its first row takes the first-row path
+	verdictRenumber                  // rows without numbers: renumber the thread, then again
+	verdictLost                      // another writer moved the thread since the snapshot: again
+	verdictFollowHead                // the head's id is not below the new id: again with an id after it
+)
+
+// judge decides what an attempt's report means for a put of id with the given fence.
+func judge(r putReport, id string, fence *string) verdict {
+	head := r.headID.String
+	switch {
+	case r.newSeq.Valid || r.mine:
+		return verdictStored
+	case fence != nil && *fence != head:
+		return verdictConflict
+	case !r.headID.Valid:
+		return verdictEmpty
+	case r.unnumbered:
+		return verdictRenumber
+	case !r.locked || r.lockedSeq != r.headSeq:
+		return verdictLost
+	case head >= id:
+		return verdictFollowHead
 	}
-	facts, err := inspectSnapshot(snapshot, c.maxBytes)
-	if err != nil {
-		return "", err
+	// Every condition of the insert held, yet nothing was inserted: only a change after the snapshot
+	// can explain it, so it counts as a lost round.
+	return verdictLost
+}
+
+// failure is what an attempt's error means for the put.
+type failure int
+
+const (
+	failureFinal     failure = iota // return the error
+	failureTransient                // 40001, 40P01: nothing was written; again after a backoff
+	failureTaken                    // 23505: another writer took the thread's next number first
+	failureUnknown                  // the attempt may have committed: 40003, a broken connection, ctx ended
+)
+
+// classify decides what an attempt's error means. sent reports that the statement may have reached the
+// server: an error after that, without the server's word (a SQLSTATE) that it failed, leaves the
+// outcome unknown.
+func classify(err error, ctxDone bool) failure {
+	code := SQLState(err)
+	switch {
+	case code == stateAmbiguousCommit || connLost(err):
+		return failureUnknown
+	case ctxDone && code == "":
+		// pgx answers a deadline at once and cancels on the server asynchronously: the statement may
+		// still commit.
+		return failureUnknown
+	case ctxDone:
+		return failureFinal // the server cancelled the statement (57014): nothing was written
+	case code == stateUniqueViolation:
+		return failureTaken
+	case Retryable(err):
+		return failureTransient
 	}
-	if fence != nil && *fence != "" {
-		if _, ok := parseID(*fence); !ok {
-			return "", fmt.Errorf("pgcheckpoint: put: expected head %q is not a checkpoint id: %w", *fence, ErrConflict)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return "", interpret("put", err)
-	}
-	id := c.ids.next()
-	// ambiguous: an earlier attempt ended with SQLSTATE 40003 (commit outcome unknown) and the check
-	// that followed did not find the row. Until the put succeeds it keeps the same id, so a late commit
-	// of that attempt shows up as "the head is our own id" instead of becoming a second checkpoint.
-	ambiguous := false
-	// renew, when set, gives the next attempt a new id. It runs after the backoff: an id taken before
-	// the sleep would often be older than what other writers stored during it.
-	var renew func() uuid.UUID
-	var last error // the error that made the previous attempt run again
-	// lost counts attempts that lost the thread's next position to another writer (unique violation).
-	// Each loss means another put committed, so the thread makes progress: losses are retried at once
-	// and do not use up MaxAttempts, up to maxLosses.
-	lost, quick := 0, false
-	for attempt := 1; ; attempt++ {
-		ev.Attempts = attempt
-		if attempt > 1 && !quick {
-			if err := backoff(ctx, attempt-lost); err != nil {
-				return "", fmt.Errorf("pgcheckpoint: put: gave up after %d attempts (last: %v): %w", attempt-1, last, err)
-			}
-		}
-		if renew != nil {
-			id, renew = renew(), nil
-		}
-		res, err := c.putOnce(ctx, threadID, id.String(), snapshot, facts, fence)
-		if err != nil {
-			code := SQLState(err)
-			switch {
-			case (code == stateAmbiguousCommit || connLost(err)) && !c.inTx && ctx.Err() == nil:
-				// The commit may or may not have happened: SQLSTATE 40003, or the connection broke (a
-				// pooled connection the server or a firewall closed during a long pause, say). Look for
-				// the id; when even that fails (the server is down) give up at once.
-				stored, cerr := c.stored(ctx, threadID, id.String())
-				if cerr != nil {
-					return "", fmt.Errorf("pgcheckpoint: put: %w (checking whether checkpoint %s was stored failed too: %v)", err, id, cerr)
-				}
-				if stored {
-					return id.String(), nil
-				}
-				ambiguous = true
-			case code == stateUniqueViolation && (fence != nil || c.inTx):
-				return "", fmt.Errorf("pgcheckpoint: put: another writer stored a checkpoint in thread %q first: %w: %w", threadID, ErrConflict, err)
-			case (code == stateUniqueViolation || Retryable(err)) && !c.inTx:
-			default:
-				// Inside the caller's transaction a retryable error is returned as it is (wrapped), so
-				// the caller's loop runs the whole transaction again.
-				return "", interpret("put", err)
-			}
-			quick = code == stateUniqueViolation
-			if quick {
-				if lost++; lost > maxLosses {
-					return "", fmt.Errorf("pgcheckpoint: put: lost the thread's next position %d times: %w: %w", lost, ErrRetriesExhausted, err)
-				}
-			} else if attempt-lost >= c.attempts {
-				return "", fmt.Errorf("pgcheckpoint: put: %d attempts: %w: %w", attempt-lost, ErrRetriesExhausted, err)
-			}
-			if !ambiguous {
-				// Nothing was stored. The writer that won has most likely taken a newer id than ours:
-				// a fresh id (above every id this Checkpointer made) spares an attempt that would only
-				// find the head ahead of us.
-				renew = c.ids.next
-			}
-			last = err
-			continue
-		}
-		ev.Rows = int(res.trimmed)
-		if res.seq.Valid {
-			return id.String(), nil
-		}
-		head := res.headID.String
-		if ambiguous && head != "" {
-			// The attempt whose commit was ambiguous did commit after all, now or before the thread moved on.
-			if head == id.String() {
-				return id.String(), nil
-			}
-			stored, cerr := c.stored(ctx, threadID, id.String())
-			if cerr != nil {
-				return "", fmt.Errorf("pgcheckpoint: put: checking for checkpoint %s after an unknown commit outcome: %w", id, interpret("put", cerr))
-			}
-			if stored {
-				return id.String(), nil
-			}
-		}
-		switch {
-		case !res.headSeqKnown.Valid && (fence == nil || *fence == head):
-			// The thread changed under the statement: the head in its snapshot was trimmed, or another
-			// first put filled the empty thread. Nothing was written; run again at once.
-			last = fmt.Errorf("thread %q moved during the put", threadID)
-			if lost++; lost > maxLosses {
-				return "", fmt.Errorf("pgcheckpoint: put: %v %d times: %w", last, lost, ErrRetriesExhausted)
-			}
-			quick = true
-			continue
-		case fence != nil && *fence != head:
-			if head == "" {
-				return "", fmt.Errorf("pgcheckpoint: put: thread %q is empty, not at %s: %w", threadID, *fence, ErrConflict)
-			}
-			return "", fmt.Errorf("pgcheckpoint: put: thread %q is at %s, not at %q: %w", threadID, head, *fence, ErrConflict)
-		case res.headID.Valid && !res.headSeqKnown.Bool:
-			last = fmt.Errorf("thread %q has rows without a sequence number", threadID)
-			if _, err := c.db.ExecContext(ctx, c.q.renumber, threadID); err != nil {
-				// 23505: a put took a number the renumbering wanted; both see the new state next time.
-				if !(Retryable(err) || SQLState(err) == stateUniqueViolation) || c.inTx {
-					return "", interpret("put", err)
-				}
-				last = err
-			}
-		case res.headID.Valid && head >= id.String():
-			floor, ok := parseID(head)
-			if !ok {
-				return "", fmt.Errorf("pgcheckpoint: put: thread %q has a newest id %q that is not a UUID, so no id can follow it", threadID, head)
-			}
-			last = fmt.Errorf("thread %q has a newer checkpoint %s than the new id %s", threadID, head, id)
-			renew = func() uuid.UUID { return c.ids.nextAfter(floor) }
-			ambiguous = false
-			// Another writer's id is ahead of ours (its clock, or its place in the millisecond): the
-			// next attempt follows it at once, and only further progress of others can stop it again.
-			if lost++; lost > maxLosses {
-				return "", fmt.Errorf("pgcheckpoint: put: %v %d times: %w", last, lost, ErrRetriesExhausted)
-			}
-			quick = true
-			continue
-		}
-		quick = false
-		if attempt-lost >= c.attempts {
-			return "", fmt.Errorf("pgcheckpoint: put: thread %q kept moving for %d attempts (last: %v): %w", threadID, attempt-lost, last, ErrRetriesExhausted)
-		}
-	}
+	return failureFinal
+}
+
+// budget bounds a put's attempts. Rounds lost to other writers' progress (losses) run again at once and
+// are bounded by maxLosses: each means another put committed, so the thread moves on. Failures (40001,
+// an unknown outcome, a renumbering) wait a jittered backoff and are bounded by Options.MaxAttempts.
+type budget struct {
+	failures, maxFailures int
+	losses                int
 }
 
 // maxLosses bounds how often one put may lose the thread's next position to other writers.
 const maxLosses = 100
 
-// putOnce makes one attempt and never retries: one statement, or (dialects that split the put, with
+// fail counts a failed attempt and waits before the next; it returns ErrRetriesExhausted (or ctx's
+// error) when no attempt is left.
+func (b *budget) fail(ctx context.Context, cause error) error {
+	b.failures++
+	if b.failures >= b.maxFailures {
+		return fmt.Errorf("%d failed attempts: %w: %w", b.failures, ErrRetriesExhausted, cause)
+	}
+	if err := backoff(ctx, b.failures+1); err != nil {
+		return fmt.Errorf("%w (while waiting to retry after: %v)", err, cause)
+	}
+	return nil
+}
+
+// lose counts a lost round; it returns ErrRetriesExhausted when the thread kept moving too often.
+// contended rounds (serialisation failures of a first put, where another writer won) also wait.
+func (b *budget) lose(ctx context.Context, cause error, wait bool) error {
+	b.losses++
+	if b.losses > maxLosses {
+		return fmt.Errorf("lost the thread's next position %d times: %w: %w", b.losses, ErrRetriesExhausted, cause)
+	}
+	if wait {
+		if err := backoff(ctx, min(b.losses+1, 6)); err != nil {
+			return fmt.Errorf("%w (while waiting to retry after: %v)", err, cause)
+		}
+	}
+	return nil
+}
+
+// put runs the put path and tells the Observer.
+func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []byte, fence *string) (string, error) {
+	defer c.hold()()
+	ev := Event{Op: op, ThreadID: threadID, Start: time.Now(), Bytes: len(snapshot)}
+	id, err := c.putLoop(ctx, threadID, snapshot, fence, &ev)
+	err = interpret(op, err)
+	ev.Err = err
+	c.observe(ctx, ev)
+	return id, err
+}
+
+// putLoop validates the request, then runs attempts until one stores the checkpoint or a verdict or
+// error ends the put.
+func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (string, error) {
+	req, err := c.newPutRequest(threadID, snapshot, fence)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := c.checkCallerIsolation(ctx); err != nil {
+		return "", err
+	}
+	b := budget{maxFailures: c.attempts}
+	id := c.ids.next()
+	// resent: an earlier attempt with this id may have committed. Its id is kept, so a late commit
+	// shows up as "mine" instead of as a second checkpoint.
+	resent := false
+	for {
+		ev.Attempts++
+		r, first, err := c.attempt(ctx, req, id.String())
+		if err != nil {
+			switch classify(err, ctx.Err() != nil) {
+			case failureUnknown:
+				if c.inTx || ctx.Err() != nil {
+					return "", fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, ctxOr(ctx, err))
+				}
+				if err := b.fail(ctx, err); err != nil {
+					return "", fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, err)
+				}
+				resent = true
+				continue
+			case failureTaken:
+				if fence != nil || c.inTx {
+					return "", fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)
+				}
+				if err := b.lose(ctx, err, false); err != nil {
+					return "", err
+				}
+			case failureTransient:
+				if c.inTx {
+					return "", err // the caller's loop runs its whole transaction again
+				}
+				if first {
+					// A first put at SERIALIZABLE lost to another transaction: progress elsewhere.
+					err = b.lose(ctx, err, true)
+				} else {
+					err = b.fail(ctx, err)
+				}
+				if err != nil {
+					return "", err
+				}
+			default:
+				return "", ctxOr(ctx, err)
+			}
+			if !resent {
+				id = c.ids.next() // the winner most likely took a newer id than ours
+			}
+			continue
+		}
+		ev.Rows = int(r.trimmed)
+		switch judge(r, id.String(), fence) {
+		case verdictStored:
+			return id.String(), nil
+		case verdictConflict:
+			if !r.headID.Valid {
+				return "", fmt.Errorf("thread is empty, not at %s: %w", *fence, ErrConflict)
+			}
+			return "", fmt.Errorf("thread is at %s, not at %q: %w", r.headID.String, *fence, ErrConflict)
+		case verdictEmpty:
+			// The first-row attempt found the thread filled by another writer: again.
+			if err := b.lose(ctx, errors.New("another writer stored the thread's first checkpoint"), false); err != nil {
+				return "", err
+			}
+		case verdictRenumber:
+			if err := c.renumber(ctx, threadID); err != nil {
+				if c.inTx || !(Retryable(err) || SQLState(err) == stateUniqueViolation) {
+					return "", ctxOr(ctx, err)
+				}
+				if err := b.fail(ctx, err); err != nil {
+					return "", err
+				}
+			}
+		case verdictLost:
+			if err := b.lose(ctx, errors.New("the thread moved during the put"), false); err != nil {
+				return "", err
+			}
+		case verdictFollowHead:
+			if resent {
+				// Our earlier attempt may have committed and been trimmed since, behind newer rows:
+				// storing the snapshot again could store it twice.
+				return "", fmt.Errorf("checkpoint %s: the thread moved past it after an attempt whose outcome is unknown: %w", id, ErrOutcomeUnknown)
+			}
+			if err := b.lose(ctx, fmt.Errorf("the thread's newest id %s is not below the new id %s", r.headID.String, id), false); err != nil {
+				return "", err
+			}
+			floor, ok := parseID(r.headID.String)
+			if !ok {
+				return "", fmt.Errorf("the thread's newest id %q is not a UUID, so no id can follow it: %w", r.headID.String, ErrInvalidCheckpointID)
+			}
+			if id, err = c.ids.nextAfter(floor); err != nil {
+				return "", err
+			}
+		}
+	}
+}
+
+// newPutRequest checks the inputs of a put before anything is sent.
+func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *string) (putRequest, error) {
+	if err := checkThread(threadID); err != nil {
+		return putRequest{}, err
+	}
+	facts, err := inspectSnapshot(snapshot, c.maxBytes)
+	if err != nil {
+		return putRequest{}, err
+	}
+	if fence != nil && *fence != "" {
+		canon, ok := canonicalID(*fence)
+		if !ok {
+			return putRequest{}, fmt.Errorf("expected head %q is not a checkpoint id: %w", *fence, ErrInvalidCheckpointID)
+		}
+		fence = &canon
+	}
+	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
+	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
+	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence}, nil
+}
+
+// attempt makes one attempt and never retries. first reports that it took the first-row path.
+func (c *Checkpointer) attempt(ctx context.Context, req putRequest, id string) (r putReport, first bool, err error) {
+	r, err = c.appendRow(ctx, req, id)
+	if err != nil || r.headID.Valid || r.mine || (req.fence != nil && *req.fence != "") {
+		return r, false, err
+	}
+	seq, err := c.firstRow(ctx, req, id)
+	r.newSeq = seq
+	return r, true, err
+}
+
+// appendRow appends to a thread that has rows: one statement, or (dialects without oneStatementPut, with
 // retention) one transaction holding the insert and its trim.
-func (c *Checkpointer) putOnce(ctx context.Context, threadID, id string, snapshot []byte, f snapshotFacts, fence *string) (putResult, error) {
+func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string) (putReport, error) {
+	var r putReport
 	var fenceArg, capArg any
-	if fence != nil {
-		fenceArg = *fence
+	if req.fence != nil {
+		fenceArg = *req.fence
 	}
 	if c.cap > 0 {
 		capArg = int64(c.cap)
 	}
-	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
-	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
-	doc := json.RawMessage(snapshot)
-	r, err := c.putNext(ctx, threadID, id, doc, f, fenceArg, capArg)
-	if err == nil && !r.seq.Valid && !r.headID.Valid && (fence == nil || *fence == "") {
-		err = c.putFirst(ctx, threadID, id, doc, f, &r)
+	scan := func(row *sql.Row) error {
+		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.unnumbered, &r.mine, &r.trimmed)
 	}
-	return r, err
-}
-
-// putNext appends to a thread that has rows: one statement, or (dialects that split the put, with
-// retention) one transaction holding the insert and its trim.
-func (c *Checkpointer) putNext(ctx context.Context, threadID, id string, doc json.RawMessage, f snapshotFacts, fenceArg, capArg any) (putResult, error) {
-	var r putResult
-	if !c.dialect.splitPut() {
-		err := c.db.QueryRowContext(ctx, c.q.put, threadID, id, doc, f.version, f.size, fenceArg, capArg).
-			Scan(&r.seq, &r.headID, &r.headSeqKnown, &r.trimmed)
+	f := req.facts
+	if c.facts.oneStatementPut {
+		err := scan(c.db.QueryRowContext(ctx, c.q.put, req.threadID, id, req.doc, f.version, f.size, fenceArg, capArg))
 		return r, err
 	}
 	insert := func(q DBTX) error {
-		return q.QueryRowContext(ctx, c.q.insert, threadID, id, doc, f.version, f.size, fenceArg).
-			Scan(&r.seq, &r.headID, &r.headSeqKnown)
+		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, id, req.doc, f.version, f.size, fenceArg))
 	}
 	if c.cap == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
 		return r, insert(c.db)
 	}
-	err := c.txOnce(ctx, nil, func(q DBTX) error {
-		if err := insert(q); err != nil || !r.seq.Valid {
+	err := c.txOnce(ctx, func(q DBTX) error {
+		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}
-		bound := r.seq.Int64 - int64(c.cap)
+		bound := r.newSeq.Int64 - int64(c.cap)
 		if bound < 1 {
 			return nil
 		}
-		res, err := q.ExecContext(ctx, c.q.trim, threadID, bound)
+		res, err := q.ExecContext(ctx, c.q.trim, req.threadID, bound)
 		if err == nil {
 			r.trimmed, _ = res.RowsAffected()
 		}
@@ -242,35 +333,87 @@ func (c *Checkpointer) putNext(ctx context.Context, threadID, id string, doc jso
 	return r, err
 }
 
-// putFirst stores the first row of a thread that was empty, numbered 1, if it is still empty. Two
-// first puts must not both succeed, and a put whose snapshot still shows the thread empty after
-// others filled and trimmed it must not reuse number 1, so the check and the insert run under a
-// transaction-level lock on the thread (PostgreSQL) or at SERIALIZABLE (CockroachDB). The first row
-// never needs a trim. r.seq stays NULL when the thread is no longer empty.
-func (c *Checkpointer) putFirst(ctx context.Context, threadID, id string, doc json.RawMessage, f snapshotFacts, r *putResult) error {
-	opts := &sql.TxOptions{}
-	if c.q.lockThread == "" {
-		opts.Isolation = sql.LevelSerializable
-	}
-	return c.txOnce(ctx, opts, func(q DBTX) error {
-		if c.q.lockThread != "" {
-			if _, err := q.ExecContext(ctx, c.q.lockThread, threadID); err != nil {
+// firstRow stores the first row of a thread that was empty, numbered 1, if it is still empty. Two first
+// puts must not both succeed, and a put whose snapshot still shows the thread empty after others filled
+// and trimmed it must not reuse number 1, so the check and the insert run under a transaction-level lock
+// on the thread (advisory locks) or at SERIALIZABLE. The first row never needs a trim. The number is
+// NULL when the thread is no longer empty.
+func (c *Checkpointer) firstRow(ctx context.Context, req putRequest, id string) (sql.NullInt64, error) {
+	var seq sql.NullInt64
+	f := req.facts
+	err := c.txOnce(ctx, func(q DBTX) error {
+		if c.facts.advisoryLocks {
+			if _, err := q.ExecContext(ctx, c.q.lockFirst, req.threadID); err != nil {
 				return err
 			}
 		}
-		err := q.QueryRowContext(ctx, c.q.first, threadID, id, doc, f.version, f.size).Scan(&r.seq)
+		err := q.QueryRowContext(ctx, c.q.first, req.threadID, id, req.doc, f.version, f.size).Scan(&seq)
 		if err == sql.ErrNoRows {
 			return nil
 		}
 		return err
 	})
+	return seq, err
 }
 
-// stored reports whether checkpoint id of the thread is in the table. It resolves an unknown commit
-// outcome (SQLSTATE 40003): the id was generated here, so the row is there only if that commit happened,
-// and with it the trim of the same transaction.
-func (c *Checkpointer) stored(ctx context.Context, threadID, id string) (bool, error) {
-	var found bool
-	err := c.db.QueryRowContext(ctx, c.q.exists, threadID, id).Scan(&found)
-	return found, err
+// renumber gives the thread's rows fresh dense numbers (rows the TypeScript package wrote have none),
+// holding every row's lock so that no put appends or trims meanwhile.
+func (c *Checkpointer) renumber(ctx context.Context, threadID string) error {
+	return c.txOnce(ctx, func(q DBTX) error {
+		if err := c.lockThreadRows(ctx, q, threadID); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, c.q.renumber, threadID)
+		return err
+	})
+}
+
+// lockThreadRows locks every row of the thread, including rows other puts commit while it waits: it locks
+// what it sees, then looks again in a fresh snapshot, until the newest row is one it holds. A put needs
+// the lock of the newest row to append, so from then on no put can append or trim until this transaction
+// ends; a put that read the thread before waits, and then sees the numbers changed and runs again.
+func (c *Checkpointer) lockThreadRows(ctx context.Context, q DBTX, threadID string) error {
+	for round := 1; ; round++ {
+		held, err := c.lockRowsOnce(ctx, q, threadID)
+		if err != nil {
+			return err
+		}
+		var newest sql.NullString
+		if err := q.QueryRowContext(ctx, c.q.newest, threadID).Scan(&newest); err != nil {
+			return err
+		}
+		if newest.String <= held {
+			return nil
+		}
+		if round >= maxLosses {
+			return fmt.Errorf("the thread kept growing while its rows were being locked: %w", ErrRetriesExhausted)
+		}
+	}
+}
+
+// lockRowsOnce locks the rows of the thread that its snapshot holds and returns the newest id among them.
+func (c *Checkpointer) lockRowsOnce(ctx context.Context, q DBTX, threadID string) (string, error) {
+	rows, err := q.QueryContext(ctx, c.q.lockRows, threadID)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	newest := ""
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", err
+		}
+		newest = max(newest, id)
+	}
+	return newest, rows.Err()
+}
+
+// ctxOr returns ctx's error, with err kept in the chain, when ctx has ended (lib/pq reports a cancelled
+// statement as SQLSTATE 57014); otherwise err.
+func ctxOr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
 }

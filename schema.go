@@ -3,23 +3,38 @@ package pgcheckpoint
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"strings"
 )
 
-// EnsureSchema creates the schema, table and index if they are missing, and upgrades a table created by
-// the TypeScript package (adds the seq column and its index). It is idempotent and safe when several
-// processes run it at once: on PostgreSQL the DDL runs in one transaction behind a transaction-level
-// advisory lock; on CockroachDB, which has no advisory locks, each statement is retried when a concurrent
-// run conflicts with it. It needs the CREATE privilege on the database or schema (ErrPermission names
-// what is missing); the runtime operations need only SELECT, INSERT, UPDATE and DELETE on the table.
+// EnsureSchema creates the schema, table and indexes if they are missing, and upgrades a table created by
+// the TypeScript package (adds the seq column and the indexes). It is idempotent and cheap when nothing
+// is missing: it reads the catalog first and then runs no DDL and takes no lock, so it can run at every
+// start. It is safe when several processes run it at once: on PostgreSQL the DDL runs in one transaction
+// behind a transaction-level advisory lock; on CockroachDB, which has no advisory locks, each statement
+// is retried when a concurrent run conflicts with it. Creating needs the CREATE privilege on the
+// database (for a missing schema) or the schema (ErrPermission names what is missing); a schema that
+// exists is never created again, so its owner needs no privilege on the database. The runtime
+// operations need only SELECT, INSERT, UPDATE and DELETE on the table.
 func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
-	stmts := c.dialect.ddl(c.names)
-	if c.dialect.splitPut() {
+	defer c.hold()()
+	have, err := c.readCatalog(ctx)
+	if err != nil {
+		return interpret("ensure schema", err)
+	}
+	if have.complete() {
+		return nil
+	}
+	ddl := c.dialect.ddl(c.names)
+	stmts := ddl.all()
+	if have.schema {
+		// CREATE SCHEMA IF NOT EXISTS demands CREATE on the database even when the schema exists.
+		stmts = ddl.table
+	}
+	if !c.facts.advisoryLocks {
 		return c.ensureEach(ctx, stmts)
 	}
-	err := c.runTx(ctx, "ensure schema", func(q DBTX) error {
-		if _, err := q.ExecContext(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", c.lockKey())); err != nil {
+	err = c.runTx(ctx, "ensure schema", func(q DBTX) error {
+		if _, err := q.ExecContext(ctx, c.q.lockSchema); err != nil {
 			return err
 		}
 		for _, s := range stmts {
@@ -30,6 +45,26 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 		return nil
 	})
 	return interpret("ensure schema", err)
+}
+
+// catalog is what of the table's schema exists.
+type catalog struct {
+	schema, table, seqColumn, seqIndex, unnumberedIndex bool
+}
+
+// complete reports that nothing is missing.
+func (k catalog) complete() bool {
+	return k.schema && k.table && k.seqColumn && k.seqIndex && k.unnumberedIndex
+}
+
+// readCatalog reads what exists, in one query.
+func (c *Checkpointer) readCatalog(ctx context.Context) (catalog, error) {
+	var k catalog
+	seqIdx := strings.Trim(c.names.seqIdx, `"`)
+	unnumbered := strings.Trim(c.names.unnumberedIdx, `"`)
+	err := c.db.QueryRowContext(ctx, c.q.catalog, c.names.rawSchema, c.names.rawTable, seqIdx, unnumbered).
+		Scan(&k.schema, &k.table, &k.seqColumn, &k.seqIndex, &k.unnumberedIndex)
+	return k, err
 }
 
 // ensureEach runs the DDL statement by statement (CockroachDB: no advisory locks, and DDL inside an
@@ -72,14 +107,6 @@ func concurrentDDL(err error) bool {
 	return Retryable(err)
 }
 
-// lockKey derives the advisory lock key from the table name, so runs for different tables do not wait
-// for each other.
-func (c *Checkpointer) lockKey() int64 {
-	h := fnv.New64a()
-	h.Write([]byte("pgcheckpoint:" + c.names.table))
-	return int64(h.Sum64())
-}
-
 // SchemaSQL returns the DDL that EnsureSchema runs for a dialect (nil means PostgreSQL) and table, as
 // plain SQL statements separated by semicolons, for migration tools (golang-migrate, goose, Atlas,
 // Flyway). Empty schema or table mean the defaults.
@@ -91,5 +118,5 @@ func SchemaSQL(d Dialect, schema, table string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.Join(d.ddl(n), ";\n\n") + ";\n", nil
+	return strings.Join(d.ddl(n).all(), ";\n\n") + ";\n", nil
 }

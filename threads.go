@@ -27,6 +27,7 @@ type ThreadsOptions struct {
 // Threads lists threads with their checkpoint counts. It walks the primary key in order and stops after
 // Limit threads, so a page costs O(Limit x checkpoints per thread), whatever the table's size.
 func (c *Checkpointer) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	defer c.hold()()
 	start := time.Now()
 	out, err := c.threads(ctx, opts.After, listLimit(opts.Limit, 0))
 	c.observe(ctx, Event{Op: "threads", Start: start, Rows: len(out), Err: err})
@@ -79,6 +80,7 @@ type PruneResult struct {
 // so no lock is held for long and the work is index-backed. It can be stopped (ctx) and rerun at any
 // time.
 func (c *Checkpointer) Prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
+	defer c.hold()()
 	start := time.Now()
 	res, err := c.prune(ctx, opts)
 	res.Duration = time.Since(start)

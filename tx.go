@@ -8,22 +8,34 @@ import (
 	"time"
 )
 
-// txOnce runs fn once in a transaction of its own: BEGIN, fn, COMMIT (ROLLBACK when fn fails). On the
-// caller's transaction (WithTx) it runs fn directly and the caller commits. It never retries: the
-// caller decides, because whether a failed attempt may simply run again depends on the work.
-func (c *Checkpointer) txOnce(ctx context.Context, opts *sql.TxOptions, fn func(q DBTX) error) error {
+// txOnce runs fn once in a transaction of its own: BEGIN at the dialect's isolation level (READ
+// COMMITTED on PostgreSQL, whatever the database's default; SERIALIZABLE on CockroachDB), fn, COMMIT, or
+// ROLLBACK when fn fails or panics. On the caller's transaction it runs fn directly and the caller
+// commits. It never retries: the caller decides, because whether a failed attempt may simply run again
+// depends on the work.
+func (c *Checkpointer) txOnce(ctx context.Context, fn func(q DBTX) error) (err error) {
 	b, ok := c.db.(txBeginner)
 	if c.inTx || !ok {
 		return fn(c.db)
 	}
-	tx, err := b.BeginTx(ctx, opts)
+	level := sql.LevelReadCommitted
+	if c.facts.callerIsolation == "serializable" {
+		level = sql.LevelSerializable
+	}
+	tx, err := b.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {
 		return err
 	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
+	committed = true
 	return tx.Commit()
 }
 
@@ -39,7 +51,7 @@ func (c *Checkpointer) runTx(ctx context.Context, op string, fn func(q DBTX) err
 				return err
 			}
 		}
-		err := c.txOnce(ctx, nil, fn)
+		err := c.txOnce(ctx, fn)
 		// 23505: a concurrent put took a number that a renumbering (delete of one checkpoint) wanted.
 		code := SQLState(err)
 		if err == nil || c.inTx || !(Retryable(err) || code == stateAmbiguousCommit || code == stateUniqueViolation) {

@@ -1,0 +1,183 @@
+package pgcheckpoint
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+)
+
+// statements is every SQL text a Checkpointer runs, with the table name already quoted in. This file is
+// the one place SQL is written; testdata/sql holds the generated text of each dialect as golden files
+// (go test -run TestGoldenSQL -update rewrites them), and the sqlmock tests and pgcheckpointmock read
+// the same statements. Parameters: $1 is always the thread id.
+type statements struct {
+	// put inserts a checkpoint and trims the thread in one statement (dialects with oneStatementPut).
+	// $2 id, $3 snapshot, $4 version, $5 size_bytes, $6 fence (NULL: none; else the head the new row
+	// must follow), $7 cap (NULL: no trim). It reports one putReport row.
+	put string
+	// insert is put without the trim ($1..$6), for dialects without oneStatementPut; trim follows it in
+	// the same transaction.
+	insert string
+	// trim deletes the thread's rows at or below the row numbered $2.
+	trim string
+	// first inserts the first row of an empty thread ($1..$5), numbered 1, if the thread is still
+	// empty, and returns its seq. It runs in a transaction after lockFirst (dialects with advisory
+	// locks) or at SERIALIZABLE: either way no concurrent first put interleaves with it.
+	first string
+	// lockFirst takes a transaction-level advisory lock on thread $1, scoped to this table.
+	lockFirst string
+	// lockRows locks every row of the thread, newest first, and returns their ids. Renumbering a thread
+	// (delete of one checkpoint, rows written by TypeScript) holds these locks, so no put can append
+	// or trim while the numbers change.
+	lockRows string
+	// newest returns the thread's newest id in a fresh snapshot (NULL when it is empty).
+	newest string
+	// renumber gives the thread's rows fresh, dense sequence numbers above the current maximum. The
+	// head's number always changes, which is how a put that read the old numbers notices.
+	renumber string
+
+	getLatest, getByID     string
+	list, listBefore       string
+	deleteOne, deleteAll   string
+	threads                string
+	pruneThreads, pruneRun string
+
+	// isolation reports the current transaction's isolation level (a caller's transaction is checked).
+	isolation string
+	// catalog reports what of the schema exists: schema, table, seq column, seq index, unnumbered index.
+	catalog string
+	// lockSchema serialises EnsureSchema runs for this table (dialects with advisory locks).
+	lockSchema string
+}
+
+// sqlFor replaces the placeholder {T} with the quoted table name. Statements stay readable as SQL.
+func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.table) }
+
+// headCTE reads the thread's newest row in the statement's snapshot (head), then locks that row in its
+// latest committed version (locked). The put inserts head.seq + 1 only when
+//   - the locked row is still there with the number the snapshot gave it: nothing trimmed, deleted or
+//     renumbered it since the snapshot, so the snapshot's numbering is the committed one and the trim
+//     boundary looked up in it is the right row (another writer's renumbering changes the head's
+//     number, so it cannot go unnoticed);
+//   - no row of the thread lacks a number (written by the TypeScript package): those are renumbered
+//     first, or the trim would not count them;
+//   - the new id sorts after the head, and the fence, when given, names the head.
+//
+// Holding the row lock until commit, no other put can append after the same head, and no renumbering
+// can start, before this statement commits. The unique (thread_id, seq) index stops the rest: a writer
+// whose snapshot is older than the last put fails on the number that put took. An empty thread inserts
+// nothing here: its first row goes through first, under a lock of its own.
+const headCTE = `WITH head AS (
+    SELECT checkpoint_id, seq FROM {T}
+    WHERE thread_id = $1
+    ORDER BY checkpoint_id DESC
+    LIMIT 1
+), locked AS (
+    SELECT checkpoint_id, seq FROM {T}
+    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
+    FOR UPDATE
+), unnumbered AS (
+    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND seq IS NULL) AS found
+), ins AS (
+    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
+    SELECT $1, $2, $3::text::jsonb, $4, $5, locked.seq + 1
+    FROM locked, head, unnumbered
+    WHERE locked.seq = head.seq
+      AND NOT unnumbered.found
+      AND locked.checkpoint_id < $2
+      AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
+    RETURNING seq
+)`
+
+// putReportSQL is the row every put attempt returns (see putReport in put.go): the new row's number (NULL:
+// nothing inserted), the snapshot's head id and number, whether the head could be locked and its
+// committed number, whether the thread has rows without a number, whether this put's id is stored
+// already (an earlier attempt committed), and how many rows the trim deleted.
+const putReportSQL = `
+SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq FROM head),
+       EXISTS (SELECT 1 FROM locked), (SELECT seq FROM locked), (SELECT found FROM unnumbered),
+       EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2), `
+
+// trimCTE deletes the rows from the thread's oldest live row up to the row numbered new_seq - cap. The
+// lower bound is found by a plain index scan with LIMIT 1, which marks the index entries of rows earlier
+// puts deleted as dead on its way and stops at the first live row; without it, the range
+// "checkpoint_id <= boundary" is read by a bitmap scan that visits the heap for every deleted row still
+// in the index, so a hot thread's put grew slower with each put until the next VACUUM (see
+// docs/benchmarks.md).
+const trimCTE = `, del AS (
+    DELETE FROM {T}
+    WHERE thread_id = $1
+      AND checkpoint_id >= (
+        SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+      AND checkpoint_id <= (
+        SELECT checkpoint_id FROM {T}
+        WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
+    RETURNING 1
+)`
+
+// newStatements writes out every statement for table n on an engine with facts f.
+func newStatements(n names, f dialectFacts) statements {
+	s := statements{
+		insert: sqlFor(n, headCTE+putReportSQL+`0`),
+		trim: sqlFor(n, `DELETE FROM {T}
+WHERE thread_id = $1
+  AND checkpoint_id >= (SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+  AND checkpoint_id <= (
+    SELECT checkpoint_id FROM {T} WHERE thread_id = $1 AND seq = $2)`),
+		first: sqlFor(n, `INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
+SELECT $1, $2, $3::text::jsonb, $4, $5, 1
+WHERE NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1)
+RETURNING seq`),
+		lockRows: sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC FOR UPDATE`),
+		newest:   sqlFor(n, `SELECT max(checkpoint_id) FROM {T} WHERE thread_id = $1`),
+		renumber: sqlFor(n, `UPDATE {T} AS t SET seq = r.base + r.n
+FROM (SELECT checkpoint_id,
+             row_number() OVER (ORDER BY checkpoint_id) AS n,
+             COALESCE(max(seq) OVER (), 0) AS base
+      FROM {T} WHERE thread_id = $1) AS r
+WHERE t.thread_id = $1 AND t.checkpoint_id = r.checkpoint_id`),
+		getLatest: sqlFor(n, `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM {T}
+WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`),
+		getByID: sqlFor(n, `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM {T}
+WHERE thread_id = $1 AND checkpoint_id = $2`),
+		list: sqlFor(n, `SELECT checkpoint_id, created_at, version, size_bytes FROM {T}
+WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT $2`),
+		listBefore: sqlFor(n, `SELECT checkpoint_id, created_at, version, size_bytes FROM {T}
+WHERE thread_id = $1 AND checkpoint_id < $2 ORDER BY checkpoint_id DESC LIMIT $3`),
+		deleteOne: sqlFor(n, `DELETE FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2`),
+		deleteAll: sqlFor(n, `DELETE FROM {T} WHERE thread_id = $1`),
+		threads: sqlFor(n, `SELECT thread_id, count(*), max(checkpoint_id), max(created_at), sum(size_bytes) FROM {T}
+WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
+		pruneThreads: sqlFor(n, `SELECT thread_id FROM {T}
+WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
+		pruneRun: sqlFor(n, `DELETE FROM {T} AS t
+WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
+  AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))
+RETURNING t.thread_id`),
+		isolation: `SHOW transaction_isolation`,
+		catalog: `SELECT
+    EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1),
+    EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),
+    EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'seq'),
+    EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $3),
+    EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4)`,
+	}
+	if f.oneStatementPut {
+		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
+	}
+	if f.advisoryLocks {
+		// The two-key form: its key space is apart from the one-bigint form applications most often use,
+		// and the first key scopes the lock to this table.
+		s.lockFirst = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, hashtext($1))`, lockKey("thread", n))
+		s.lockSchema = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, 0)`, lockKey("schema", n))
+	}
+	return s
+}
+
+// lockKey derives the first advisory lock key of a purpose ("thread", "schema") from the table name, so
+// locks of different tables and purposes do not wait for each other.
+func lockKey(purpose string, n names) int32 {
+	h := fnv.New32a()
+	h.Write([]byte("pgcheckpoint:" + purpose + ":" + n.table))
+	return int32(h.Sum32())
+}
