@@ -86,7 +86,7 @@ func TestModificationCounterSeesTheProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The counter must catch the one statement CockroachDB cannot run: PostgreSQL's put.
-	if got := modifications(PostgreSQL.statements(n).put)[n.table]; got != 2 {
+	if got := modifications(newStatements(n, PostgreSQL.facts()).put)[n.table]; got != 2 {
 		t.Fatalf("PostgreSQL's put modifies %s %d times by this counter, want 2 (INSERT and DELETE)", n.table, got)
 	}
 	for stmt, want := range map[string]int{
@@ -116,8 +116,8 @@ func TestCockroachNoStatementModifiesTableTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		texts := statementTexts(CockroachDB.statements(n))
-		for i, ddl := range CockroachDB.ddl(n) {
+		texts := statementTexts(newStatements(n, CockroachDB.facts()))
+		for i, ddl := range CockroachDB.ddl(n).all() {
 			texts["ddl"+string(rune('0'+i))] = ddl
 		}
 		modifying := 0
@@ -133,10 +133,10 @@ func TestCockroachNoStatementModifiesTableTwice(t *testing.T) {
 		if modifying < 6 {
 			t.Errorf("only %d modifying statements found; the counter or the statement list is broken", modifying)
 		}
-		if CockroachDB.statements(n).put != "" {
+		if newStatements(n, CockroachDB.facts()).put != "" {
 			t.Error("the CockroachDB dialect must not carry a one-statement put")
 		}
-		if !CockroachDB.splitPut() {
+		if CockroachDB.facts().oneStatementPut {
 			t.Error("the CockroachDB dialect must split the put")
 		}
 	}
@@ -149,9 +149,9 @@ func TestCockroachDDLAvoidsPostgresOnlyFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := strings.Join(CockroachDB.ddl(n), ";\n") + strings.Join(func() []string {
+	all := strings.Join(CockroachDB.ddl(n).all(), ";\n") + strings.Join(func() []string {
 		var s []string
-		for _, v := range statementTexts(CockroachDB.statements(n)) {
+		for _, v := range statementTexts(newStatements(n, CockroachDB.facts())) {
 			s = append(s, v)
 		}
 		return s
@@ -165,10 +165,10 @@ func TestCockroachDDLAvoidsPostgresOnlyFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ddl := CockroachDB.ddl(own); len(ddl) == 0 || ddl[0] != `CREATE SCHEMA IF NOT EXISTS "agents"` {
+	if ddl := CockroachDB.ddl(own).all(); len(ddl) == 0 || ddl[0] != `CREATE SCHEMA IF NOT EXISTS "agents"` {
 		t.Errorf("a schema other than public must still be created first: %q", ddl)
 	}
-	if got := CockroachDB.defaultMaxSnapshotBytes(); got != 1<<20 {
+	if got := CockroachDB.facts().defaultMaxSnapshotBytes; got != 1<<20 {
 		t.Errorf("default snapshot limit = %d, want 1 MiB (CockroachDB advises JSONB values under 1 MB)", got)
 	}
 }

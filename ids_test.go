@@ -3,6 +3,7 @@ package pgcheckpoint
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ type noDB struct{}
 func (noDB) ExecContext(context.Context, string, ...any) (sql.Result, error) { panic("no database") }
 func (noDB) QueryContext(context.Context, string, ...any) (*sql.Rows, error) { panic("no database") }
 func (noDB) QueryRowContext(context.Context, string, ...any) *sql.Row        { panic("no database") }
+func (noDB) BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)        { panic("no database") }
 
 func TestIDsStrictlyIncreasing(t *testing.T) {
 	t.Parallel()
@@ -61,16 +63,41 @@ func TestNextAfterFloor(t *testing.T) {
 	for _, floor := range []string{
 		"01f00000-0000-7000-8000-000000000000",
 		"01f00000-0000-7fff-bfff-ffffffffffff", // counter exhausted: the millisecond must roll over
-		"ffffffff-fffe-7fff-bfff-ffffffffffff",
 	} {
 		f := uuid.MustParse(floor)
-		u := g.nextAfter(f)
-		if u.String() <= floor || u.Version() != 7 {
-			t.Fatalf("nextAfter(%s) = %s, want a UUIDv7 above it", floor, u)
+		u, err := g.nextAfter(f)
+		if err != nil || u.String() <= floor || u.Version() != 7 {
+			t.Fatalf("nextAfter(%s) = %s, %v; want a UUIDv7 above it", floor, u, err)
 		}
 		if v := g.next(); v.String() <= u.String() {
 			t.Fatalf("next after nextAfter went back: %s <= %s", v, u)
 		}
+	}
+}
+
+// Defect 5 of issue 10: one extreme id must not break id generation for the process. A head at the end
+// of the id space has no successor (a typed error for that thread only), and a far-future head is stepped
+// over for that put without moving the ids of every other thread.
+func TestNextAfterExtremeIDs(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	g := &idGen{clock: func() time.Time { return now }}
+	before := g.next()
+	if _, err := g.nextAfter(uuid.MustParse("ffffffff-ffff-ffff-ffff-ffffffffffff")); !errors.Is(err, ErrInvalidCheckpointID) {
+		t.Fatalf("nextAfter(max) error = %v, want ErrInvalidCheckpointID", err)
+	}
+	near := "ffffffff-fffe-7fff-bfff-ffffffffffff"
+	u, err := g.nextAfter(uuid.MustParse(near))
+	if err != nil || u.String() <= near {
+		t.Fatalf("nextAfter(%s) = %s, %v; want an id above it", near, u, err)
+	}
+	v := g.next()
+	if v.String() <= before.String() {
+		t.Fatalf("next went back: %s <= %s", v, before)
+	}
+	sec, _ := v.Time().UnixTime()
+	if got := time.Unix(sec, 0).UTC(); got.Sub(now) > time.Second || now.Sub(got) > time.Second {
+		t.Fatalf("after a far-future head, the next id's time is %v, want the clock's %v", got, now)
 	}
 }
 
@@ -82,7 +109,9 @@ func TestNextAfterLearnsLag(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	g := &idGen{clock: func() time.Time { return now }}
 	ahead := (&idGen{clock: func() time.Time { return now.Add(time.Hour) }}).next()
-	g.nextAfter(ahead)
+	if _, err := g.nextAfter(ahead); err != nil {
+		t.Fatal(err)
+	}
 	now = now.Add(time.Second)
 	sec, nsec := g.next().Time().UnixTime()
 	if got, want := time.Unix(sec, nsec).UTC(), now.Add(time.Hour); !got.Equal(want) {
@@ -91,7 +120,7 @@ func TestNextAfterLearnsLag(t *testing.T) {
 
 	h := &idGen{clock: func() time.Time { return now }}
 	far := (&idGen{clock: func() time.Time { return now.Add(48 * time.Hour) }}).next()
-	if u := h.nextAfter(far); u.String() <= far.String() {
+	if u, err := h.nextAfter(far); err != nil || u.String() <= far.String() {
 		t.Fatalf("nextAfter(%s) = %s, want above it", far, u)
 	}
 	now = now.Add(time.Second)

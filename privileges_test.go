@@ -21,8 +21,9 @@ func TestPrivilegeError(t *testing.T) {
 		`the CREATE privilege on the database, needed to create schema "app"`,
 		`the CREATE privilege on schema "app", needed to create table "app"."cp"`,
 		`ownership of table "app"."cp"`, `ownership of table "app"."cp"`, `ownership of table "app"."cp"`,
+		`ownership of table "app"."cp"`,
 	}
-	stmts := PostgreSQL.ddl(n)
+	stmts := PostgreSQL.ddl(n).all()
 	if len(stmts) != len(want) {
 		t.Fatalf("%d DDL statements, the test knows %d: map the new one in ddlPrivilege", len(stmts), len(want))
 	}
