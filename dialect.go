@@ -1,6 +1,7 @@
 package pgcheckpoint
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -46,6 +47,13 @@ type dialectFacts struct {
 	// reasoning depends on it. PostgreSQL: READ COMMITTED (each statement sees what committed before it
 	// began). CockroachDB: SERIALIZABLE, its default.
 	callerIsolation string
+	// ownIsolation is the level of the Checkpointer's own transactions. PostgreSQL: READ COMMITTED,
+	// set explicitly, whatever the database's default (the locking reasoning needs each statement to
+	// see what committed before it). CockroachDB: the server's default (SERIALIZABLE).
+	ownIsolation sql.IsolationLevel
+	// firstRowIsolation is the level of a thread's first put: where there are no advisory locks,
+	// SERIALIZABLE makes the emptiness check and the insert one atomic step.
+	firstRowIsolation sql.IsolationLevel
 	// defaultMaxSnapshotBytes is the snapshot size limit when Options.MaxSnapshotBytes is 0.
 	defaultMaxSnapshotBytes int
 }

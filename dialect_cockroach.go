@@ -1,5 +1,7 @@
 package pgcheckpoint
 
+import "database/sql"
+
 // CockroachDB is the dialect for CockroachDB 23.1 and later. It runs the same statements as PostgreSQL
 // and differs where CockroachDB does (see docs/cockroachdb.md and dialectFacts):
 //   - one statement may not modify a table twice (SQLSTATE 0A000), so a put with retention runs its insert
@@ -23,6 +25,8 @@ func (cockroach) facts() dialectFacts {
 		oneStatementPut:         false,
 		advisoryLocks:           false,
 		callerIsolation:         "serializable",
+		ownIsolation:            sql.LevelDefault,
+		firstRowIsolation:       sql.LevelSerializable,
 		defaultMaxSnapshotBytes: 1 << 20,
 	}
 }

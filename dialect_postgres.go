@@ -1,5 +1,7 @@
 package pgcheckpoint
 
+import "database/sql"
+
 // PostgreSQL is the dialect for PostgreSQL 14 and later (lz4 column compression where the server has it).
 var PostgreSQL Dialect = postgres{}
 
@@ -12,6 +14,8 @@ func (postgres) facts() dialectFacts {
 		oneStatementPut:         true,
 		advisoryLocks:           true,
 		callerIsolation:         "read committed",
+		ownIsolation:            sql.LevelReadCommitted,
+		firstRowIsolation:       sql.LevelReadCommitted,
 		defaultMaxSnapshotBytes: 16 << 20,
 	}
 }

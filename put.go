@@ -341,7 +341,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 func (c *Checkpointer) firstRow(ctx context.Context, req putRequest, id string) (sql.NullInt64, error) {
 	var seq sql.NullInt64
 	f := req.facts
-	err := c.txOnce(ctx, func(q DBTX) error {
+	err := c.txAt(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
 		if c.facts.advisoryLocks {
 			if _, err := q.ExecContext(ctx, c.q.lockFirst, req.threadID); err != nil {
 				return err

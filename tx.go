@@ -9,18 +9,20 @@ import (
 )
 
 // txOnce runs fn once in a transaction of its own: BEGIN at the dialect's isolation level (READ
-// COMMITTED on PostgreSQL, whatever the database's default; SERIALIZABLE on CockroachDB), fn, COMMIT, or
+// COMMITTED on PostgreSQL, whatever the database's default; the server's default on CockroachDB), fn,
+// COMMIT, or
 // ROLLBACK when fn fails or panics. On the caller's transaction it runs fn directly and the caller
 // commits. It never retries: the caller decides, because whether a failed attempt may simply run again
 // depends on the work.
 func (c *Checkpointer) txOnce(ctx context.Context, fn func(q DBTX) error) (err error) {
+	return c.txAt(ctx, c.facts.ownIsolation, fn)
+}
+
+// txAt is txOnce at an explicit isolation level.
+func (c *Checkpointer) txAt(ctx context.Context, level sql.IsolationLevel, fn func(q DBTX) error) (err error) {
 	b, ok := c.db.(txBeginner)
 	if c.inTx || !ok {
 		return fn(c.db)
-	}
-	level := sql.LevelReadCommitted
-	if c.facts.callerIsolation == "serializable" {
-		level = sql.LevelSerializable
 	}
 	tx, err := b.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {

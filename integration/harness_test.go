@@ -116,3 +116,12 @@ func count(t testing.TB, db *sql.DB, table, thread string) int {
 	}
 	return n
 }
+
+// callerTx is the isolation a caller's transaction needs for the target's dialect: READ COMMITTED (the
+// default) on PostgreSQL, SERIALIZABLE (CockroachDB's default, set explicitly on the rehearsal server).
+func (tg target) callerTx() *sql.TxOptions {
+	if tg.dialect == pgcheckpoint.CockroachDB {
+		return &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	return nil
+}

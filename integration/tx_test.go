@@ -52,7 +52,7 @@ func TestCallerTransaction(t *testing.T) {
 			}
 
 			t.Run("Commit", func(t *testing.T) {
-				tx, err := db.BeginTx(ctx, nil)
+				tx, err := db.BeginTx(ctx, tg.callerTx())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -70,7 +70,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tx, err := db.BeginTx(ctx, nil)
+				tx, err := db.BeginTx(ctx, tg.callerTx())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,7 +101,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tx1, err := db.BeginTx(ctx, nil)
+				tx1, err := db.BeginTx(ctx, tg.callerTx())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -110,7 +110,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err != nil {
 					t.Fatalf("first caller: %v", err)
 				}
-				tx2, err := db.BeginTx(ctx, nil)
+				tx2, err := db.BeginTx(ctx, tg.callerTx())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -135,7 +135,7 @@ func TestCallerTransaction(t *testing.T) {
 				}
 				_ = tx2.Rollback()
 				// The caller's retry: a new transaction from the new head succeeds.
-				tx3, err := db.BeginTx(ctx, nil)
+				tx3, err := db.BeginTx(ctx, tg.callerTx())
 				if err != nil {
 					t.Fatal(err)
 				}
