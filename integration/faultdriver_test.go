@@ -111,7 +111,11 @@ func (p *faultPlan) shape() string {
 		case strings.HasPrefix(e, "UPDATE"):
 			e = "UPDATE"
 		case strings.HasPrefix(e, "SELECT EXISTS"):
-			e = "EXISTS"
+			e = "CATALOG"
+		case strings.HasPrefix(e, "SELECT checkpoint_id FRO"):
+			e = "LOCK" // lockRows: every row of the thread, FOR UPDATE
+		case strings.HasPrefix(e, "SELECT max(checkpoint_id"):
+			e = "NEWEST"
 		case strings.HasPrefix(e, "CREATE"), strings.HasPrefix(e, "ALTER"):
 			e = "DDL"
 		}

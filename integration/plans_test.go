@@ -21,8 +21,7 @@ const (
 )
 
 // recorder is a DBTX that remembers every statement and its arguments, so the test explains exactly
-// what the Checkpointer runs. It has no BeginTx, so the Checkpointer treats it like a caller's
-// transaction and runs even the split dialect's insert and trim through it.
+// what the Checkpointer runs outside transactions (its own transactions begin on the *sql.DB).
 type recorder struct {
 	db   *sql.DB
 	mu   sync.Mutex
@@ -48,6 +47,10 @@ func (r *recorder) ExecContext(ctx context.Context, q string, args ...any) (sql.
 func (r *recorder) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	r.add(q, args)
 	return r.db.QueryContext(ctx, q, args...)
+}
+
+func (r *recorder) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	return r.db.BeginTx(ctx, opts)
 }
 
 func (r *recorder) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
@@ -141,10 +144,13 @@ func TestPlansUseIndexes(t *testing.T) {
 			if problem, summary := indexProblem(explain(t, db, "custom", bad)); problem == "" {
 				t.Errorf("the plan check passed a filter on an unindexed column: %s", summary)
 			}
-			// put (one statement) or insert + trim (split dialect), get, list, threads, prune's two.
+			// put (one statement), get, list, threads, prune's two. The split dialect's insert and trim
+			// run in the Checkpointer's own transaction, which begins on the *sql.DB where the recorder
+			// does not see it (a DBTX without BeginTx is refused since issue 10, defect 7); the same
+			// head-and-insert text is explained here through the PostgreSQL dialect's put.
 			want := 6
 			if tg.dialect == pgcheckpoint.CockroachDB {
-				want = 7
+				want = 5
 			}
 			if len(checked) < want {
 				t.Errorf("explained %d distinct statements, want at least %d", len(checked), want)
