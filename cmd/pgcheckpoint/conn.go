@@ -44,15 +44,14 @@ func (cf connFlags) resolvedDSN() string {
 
 // dialectFlag returns the dialect --dialect names; nil means auto.
 func (cf connFlags) dialectFlag() (pgcheckpoint.Dialect, error) {
-	switch cf.dialect {
-	case "auto", "":
+	if cf.dialect == "auto" || cf.dialect == "" {
 		return nil, nil
-	case "postgres", "postgresql":
-		return pgcheckpoint.PostgreSQL, nil
-	case "cockroach", "cockroachdb":
-		return pgcheckpoint.CockroachDB, nil
 	}
-	return nil, usageErrorf("--dialect must be auto, postgres or cockroach, got %q", cf.dialect)
+	d, err := pgcheckpoint.ParseDialect(cf.dialect)
+	if err != nil {
+		return nil, usageErrorf("--dialect must be auto, postgres or cockroach, got %q", cf.dialect)
+	}
+	return d, nil
 }
 
 // options are the Checkpointer options the flags name.
