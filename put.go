@@ -78,9 +78,9 @@ const (
 	failureUnknown                  // the attempt may have committed: 40003, a broken connection, ctx ended
 )
 
-// classify decides what an attempt's error means. sent reports that the statement may have reached the
-// server: an error after that, without the server's word (a SQLSTATE) that it failed, leaves the
-// outcome unknown.
+// classify decides what an attempt's error means. ctxDone reports that the caller's context has ended:
+// an error then, without the server's word (a SQLSTATE) that the statement failed, leaves the outcome
+// unknown.
 func classify(err error, ctxDone bool) failure {
 	code := SQLState(err)
 	switch {
@@ -174,7 +174,11 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		if err != nil {
 			switch classify(err, ctx.Err() != nil) {
 			case failureUnknown:
-				if c.inTx || ctx.Err() != nil {
+				if c.inTx {
+					// The caller's transaction has not committed: whatever this attempt did goes with it.
+					return "", ctxOr(ctx, err)
+				}
+				if ctx.Err() != nil {
 					return "", fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, ctxOr(ctx, err))
 				}
 				if err := b.fail(ctx, err); err != nil {
