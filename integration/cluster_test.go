@@ -22,6 +22,8 @@ type privateCluster struct {
 	bin  string // PostgreSQL's bin directory
 	dir  string // owned by the postgres OS user when the test runs as root
 	port int
+	// extra holds server options added to every start ("-c name=value ...").
+	extra string
 }
 
 // needTool fails the test in CI (CI set) and skips it elsewhere: what CI must run may not silently skip.
@@ -37,6 +39,12 @@ func needTool(t testing.TB, format string, args ...any) {
 // a temporary directory and starts the server on a free port of 127.0.0.1.
 func startPrivateCluster(t testing.TB) *privateCluster {
 	t.Helper()
+	return startPrivateClusterWith(t, "")
+}
+
+// startPrivateClusterWith is startPrivateCluster with extra server options ("-c name=value ...").
+func startPrivateClusterWith(t testing.TB, extra string) *privateCluster {
+	t.Helper()
 	out, err := exec.Command("pg_config", "--bindir").Output()
 	bin := strings.TrimSpace(string(out))
 	if err != nil {
@@ -50,7 +58,7 @@ func startPrivateCluster(t testing.TB) *privateCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &privateCluster{t: t, bin: bin, dir: dir}
+	c := &privateCluster{t: t, bin: bin, dir: dir, extra: extra}
 	t.Cleanup(func() {
 		if c.running() {
 			_ = c.pgctl("stop", "-m", "immediate", "-w")
@@ -106,6 +114,9 @@ func (c *privateCluster) start() {
 	c.t.Helper()
 	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=30 -c shared_buffers=16MB",
 		c.port, c.dir)
+	if c.extra != "" {
+		opts += " " + c.extra
+	}
 	if err := c.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(c.dir, "server.log"), "-o", opts); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
 		c.t.Fatalf("%v\nserver log:\n%s", err, log)
