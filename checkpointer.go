@@ -207,15 +207,15 @@ func (c *Checkpointer) Put(ctx context.Context, threadID string, snapshot []byte
 }
 
 // PutAfter is Put with writer fencing: it stores the snapshot only if head is still the thread's newest
-// checkpoint (or, when head is "", only if the thread has none). Otherwise, also when head is unknown or
-// malformed, it writes nothing and returns ErrConflict. Of concurrent PutAfter calls naming the same
-// head, exactly one succeeds.
+// checkpoint (or, when head is "", only if the thread has none). Otherwise, also when head is unknown,
+// it writes nothing and returns ErrConflict; a head that is not a UUID is ErrInvalidCheckpointID. Of
+// concurrent PutAfter calls naming the same head, exactly one succeeds.
 func (c *Checkpointer) PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
 	return c.put(ctx, "put", threadID, snapshot, &head)
 }
 
 // Get returns the checkpoint id of the thread, or its newest when id is "". It returns ErrNotFound when
-// the thread has no such checkpoint, including when id is not a UUID.
+// the thread has no such checkpoint, and ErrInvalidCheckpointID when id is not a UUID.
 func (c *Checkpointer) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
 	defer c.hold()()
 	start := time.Now()
@@ -318,7 +318,7 @@ func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptio
 }
 
 // Delete removes checkpoint id of the thread, or the whole thread when id is "". Deleting nothing
-// (unknown thread, unknown or malformed id) is not an error.
+// (unknown thread or id) is not an error; an id that is not a UUID is ErrInvalidCheckpointID.
 func (c *Checkpointer) Delete(ctx context.Context, threadID, id string) error {
 	defer c.hold()()
 	start := time.Now()

@@ -14,11 +14,11 @@ import (
 // errors.Is and never match strings. Errors from the database driver are wrapped as they are (with %w)
 // after classification, so their SQLSTATE stays reachable through errors.As.
 var (
-	// ErrNotFound means Get found no checkpoint: the thread is unknown, or the id is unknown or malformed.
+	// ErrNotFound means Get found no checkpoint: the thread or the id is unknown.
 	ErrNotFound = errors.New("checkpoint not found")
 
-	// ErrConflict means a fenced put lost: the thread's newest checkpoint is no longer the one the caller
-	// named (or the thread is no longer empty), or, inside a caller's transaction, another writer stored a
+	// ErrConflict means a fenced put lost: the thread's newest checkpoint is not the one the caller named
+	// (or the thread is no longer empty), or, inside a caller's transaction, another writer stored a
 	// checkpoint for the same thread at the same moment. Nothing was written; read the head and decide again.
 	ErrConflict = errors.New("checkpoint conflict: thread head moved")
 
@@ -34,7 +34,9 @@ var (
 	// NUL byte. Nothing was written.
 	ErrInvalidThreadID = errors.New("invalid thread id")
 
-	// ErrInvalidCheckpointID means a checkpoint id given as a cursor (List's Before) is not a UUID.
+	// ErrInvalidCheckpointID means a checkpoint id given to Get, Delete, PutAfter or List (Before) is not a
+	// UUID (every call answers alike; an upper-case UUID is the same id), or that a thread's newest id
+	// leaves no room for a newer one. Nothing was written.
 	ErrInvalidCheckpointID = errors.New("invalid checkpoint id")
 
 	// ErrInvalidIdentifier means a schema or table name (or an index name derived from them) is not a
