@@ -43,7 +43,10 @@ var (
 	// plain SQL identifier of at most 63 bytes. New returns it; nothing touches the database.
 	ErrInvalidIdentifier = errors.New("invalid identifier")
 
-	// ErrInvalidOptions means an Options or ListOptions field has a value that has no meaning.
+	// ErrInvalidOptions means an Options or ListOptions field has a value that has no meaning, New got a
+	// handle it cannot use (nil, a typed nil, or a DBTX that can neither begin transactions nor is a
+	// *sql.Tx), or a caller's transaction runs at an isolation level the dialect's put is not built for
+	// (PostgreSQL: READ COMMITTED; CockroachDB: SERIALIZABLE). Nothing was written.
 	ErrInvalidOptions = errors.New("invalid options")
 
 	// ErrSchemaMissing means the checkpoint table (or its schema, or its seq column, which a table created
