@@ -335,12 +335,21 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 		return 0, interpret("delete", err)
 	}
 	if id == "" {
-		res, err := c.db.ExecContext(ctx, c.q.deleteAll, threadID)
-		if err != nil {
-			return 0, interpret("delete", err)
-		}
-		n, _ := res.RowsAffected()
-		return n, nil
+		// The thread's row locks come first, newest first as a put takes them: a plain DELETE locks
+		// the oldest rows first and then waits for a put's head, while that put's trim waits for the
+		// oldest rows (a deadlock).
+		var n int64
+		err := c.runTx(ctx, "delete", func(q DBTX) error {
+			if err := c.lockThreadRows(ctx, q, threadID); err != nil {
+				return err
+			}
+			res, err := q.ExecContext(ctx, c.q.deleteAll, threadID)
+			if err == nil {
+				n, _ = res.RowsAffected()
+			}
+			return err
+		})
+		return n, interpret("delete", err)
 	}
 	id, err := checkID("delete", "checkpoint id", id)
 	if err != nil {

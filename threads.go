@@ -109,25 +109,12 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 			return res, err
 		}
 		first, last := ids[0], ids[len(ids)-1]
-		rows, err := c.db.QueryContext(ctx, c.q.pruneRun, first, last, cutoff, opts.IncludeNewest)
+		deleted, threads, err := c.pruneRun(ctx, first, last, cutoff, opts.IncludeNewest)
 		if err != nil {
 			return res, interpret("prune", err)
 		}
-		touched := map[string]bool{}
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				rows.Close()
-				return res, interpret("prune", err)
-			}
-			touched[t] = true
-			res.Deleted++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return res, interpret("prune", err)
-		}
-		res.Threads += int64(len(touched))
+		res.Deleted += deleted
+		res.Threads += threads
 		if opts.Progress != nil {
 			opts.Progress(res)
 		}
@@ -136,6 +123,32 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 		}
 		after = last
 	}
+}
+
+// pruneRun deletes one batch's old rows in a transaction of its own, run again on a retryable error (a
+// deadlock with a put of one of its threads, 40001): a batch is idempotent. It returns the rows deleted
+// and the threads they were in.
+func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff time.Time, includeNewest bool) (deleted, threads int64, err error) {
+	err = c.runTx(ctx, "prune", func(q DBTX) error {
+		deleted, threads = 0, 0
+		rows, err := q.QueryContext(ctx, c.q.pruneRun, first, last, cutoff, includeNewest)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		touched := map[string]bool{}
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				return err
+			}
+			touched[t] = true
+			deleted++
+		}
+		threads = int64(len(touched))
+		return rows.Err()
+	})
+	return deleted, threads, err
 }
 
 func (c *Checkpointer) pruneBatch(ctx context.Context, after string, limit int) ([]string, error) {
