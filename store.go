@@ -9,12 +9,32 @@ import (
 // Store is the behaviour contract shared by the PostgreSQL/CockroachDB Checkpointer and the in-memory
 // Memory store: code that depends on Store can be tested without a database. The package
 // pgcheckpointtest checks any implementation against the contract.
+//
+// Every method checks its inputs before anything is written and answers bad input with a typed error
+// (ErrInvalidThreadID, ErrInvalidCheckpointID, ErrInvalidSnapshot, ErrSnapshotTooLarge, ErrInvalidOptions);
+// every error but ErrOutcomeUnknown means nothing was written. Checkpoint ids are UUIDs; one given in
+// upper case names the same checkpoint. Implementations are safe for concurrent use, and each method
+// takes effect at one instant between its call and its return (docs/operations.md, Guarantees).
 type Store interface {
+	// Put stores snapshot, a JSON object, as the thread's newest checkpoint, trims the thread to its
+	// retention cap in the same atomic step, and returns the new checkpoint's id, which sorts after
+	// every id the thread held.
 	Put(ctx context.Context, threadID string, snapshot []byte) (string, error)
+	// PutAfter is Put only if head is still the thread's newest checkpoint (head "": only if the
+	// thread is empty); otherwise it writes nothing and returns ErrConflict. Of concurrent PutAfter
+	// calls naming the same head, at most one succeeds.
 	PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error)
+	// Get returns checkpoint id of the thread with its snapshot, or the newest when id is "";
+	// ErrNotFound when there is no such checkpoint.
 	Get(ctx context.Context, threadID, id string) (Checkpoint, error)
+	// List returns the metadata of the thread's checkpoints, newest first, without snapshots: at most
+	// opts.Limit, older than opts.Before when set. An unknown thread has an empty list.
 	List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error)
+	// Delete removes checkpoint id of the thread, or the whole thread when id is "". Removing nothing
+	// is not an error.
 	Delete(ctx context.Context, threadID, id string) error
+	// Threads returns the threads whose id sorts after opts.After, in byte order, at most opts.Limit,
+	// with their checkpoint counts, newest ids and total sizes.
 	Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error)
 }
 
