@@ -183,7 +183,10 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				resent = true
 				continue
 			case failureTaken:
-				if fence != nil || c.inTx {
+				// After an unknown outcome the unique violation may be this put's own earlier attempt,
+				// committed late: run again with the same id, whose report settles it (mine, or a head
+				// that moved, which a fence then rejects).
+				if (fence != nil || c.inTx) && !resent {
 					return "", fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)
 				}
 				if err := b.lose(ctx, err, false); err != nil {

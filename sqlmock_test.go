@@ -768,3 +768,31 @@ func TestSqlmockInCallerTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A fenced put whose first attempt's outcome is unknown (the connection broke) runs again with the same
+// id; if that first attempt commits late, while the second waits for the head's lock, the second fails
+// on the unique index: 23505 caused by the put's own row, not by another writer. It must not be
+// ErrConflict (the put's own row is the head): the put runs again and finds its id stored.
+func TestSqlmockPutFencedLateCommitIsNotAConflict(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	put := pgSQL(t, "put")
+	var id string
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, headA, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnError(pgErr("23505"))
+	mine := sqlmock.NewRows(reportColumns)
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", answerMine{&id, 5, mine}, headA, int64(100))...).WillReturnRows(mine)
+	if got, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); err != nil || got != id {
+		t.Fatalf("PutAfter whose first attempt committed late = %q, %v; want %q", got, err, id)
+	}
+
+	// The same with another writer's row behind the 23505: the next attempt sees the head moved and
+	// reports the conflict.
+	other := "01900000-0000-7000-8000-000000000002"
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, headA, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnError(pgErr("23505"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnRows(notInserted(other, 5))
+	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+		t.Fatalf("PutAfter that lost to another writer after an unknown outcome: %v, want ErrConflict", err)
+	}
+}
