@@ -78,9 +78,9 @@ const (
 	failureUnknown                  // the attempt may have committed: 40003, a broken connection, ctx ended
 )
 
-// classify decides what an attempt's error means. sent reports that the statement may have reached the
-// server: an error after that, without the server's word (a SQLSTATE) that it failed, leaves the
-// outcome unknown.
+// classify decides what an attempt's error means. ctxDone reports that the put's context has ended: an
+// error then, without the server's word (a SQLSTATE) that the statement failed, leaves the outcome
+// unknown, because the statement may have been sent and may still commit.
 func classify(err error, ctxDone bool) failure {
 	code := SQLState(err)
 	switch {
@@ -101,8 +101,9 @@ func classify(err error, ctxDone bool) failure {
 }
 
 // budget bounds a put's attempts. Rounds lost to other writers' progress (losses) run again at once and
-// are bounded by maxLosses: each means another put committed, so the thread moves on. Failures (40001,
-// an unknown outcome, a renumbering) wait a jittered backoff and are bounded by Options.MaxAttempts.
+// are bounded by maxLosses: each means another put committed, so the thread moves on; a renumbering of
+// rows without a number counts as one too. Failures (40001, an unknown outcome, a failed renumbering)
+// wait a jittered backoff and are bounded by Options.MaxAttempts.
 type budget struct {
 	failures, maxFailures int
 	losses                int
@@ -235,6 +236,10 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				if err := b.fail(ctx, err); err != nil {
 					return "", err
 				}
+			} else if err := b.lose(ctx, errors.New("the thread kept getting rows without a number"), false); err != nil {
+				// A renumbering that worked is a round too: a writer that keeps adding rows without a
+				// number must not keep the put going round for ever.
+				return "", err
 			}
 		case verdictLost:
 			if err := b.lose(ctx, errors.New("the thread moved during the put"), false); err != nil {

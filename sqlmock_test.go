@@ -796,3 +796,31 @@ func TestSqlmockPutFencedLateCommitIsNotAConflict(t *testing.T) {
 		t.Fatalf("PutAfter that lost to another writer after an unknown outcome: %v, want ErrConflict", err)
 	}
 }
+
+// A thread that keeps getting rows without a number (a TypeScript writer racing each renumbering) does
+// not keep a put going round for ever: every renumbering counts as a lost round, and the put ends with
+// ErrRetriesExhausted once they are used up.
+func TestSqlmockPutRenumberingIsBounded(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	var id string
+	expectRound := func(first bool) {
+		arg := driver.Value(sameArg{&id})
+		if first {
+			arg = uuidArg{got: &id}
+		}
+		mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", arg, nil, int64(100))...).
+			WillReturnRows(report(nil, headA, int64(4), true, int64(4), true, false, int64(0)))
+	}
+	const maxLosses = 100 // put.go
+	for i := range maxLosses + 1 {
+		expectRound(i == 0)
+		mock.ExpectBegin()
+		expectLockThread(t, mock, pgSQL, "t1", headA)
+		mock.ExpectExec(pgSQL(t, "renumber")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 5))
+		mock.ExpectCommit()
+	}
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) {
+		t.Fatalf("Put on a thread that never stays numbered = %v, want ErrRetriesExhausted", err)
+	}
+}
