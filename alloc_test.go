@@ -48,8 +48,8 @@ func (c fakeConn) QueryContext(_ context.Context, query string, args []driver.Na
 		if c.sent != nil {
 			*c.sent = args[2].Value.([]byte)
 		}
-		return &fakeRows{cols: []string{"seq", "head_id", "head_seq_known", "trimmed"},
-			row: []driver.Value{int64(101), "01900000-0000-7000-8000-000000000000", true, int64(1)}}, nil
+		return &fakeRows{cols: []string{"new_seq", "head_id", "head_seq", "locked", "locked_seq", "unnumbered", "mine", "trimmed"},
+			row: []driver.Value{int64(101), "01900000-0000-7000-8000-000000000000", int64(100), true, int64(100), false, false, int64(1)}}, nil
 	case strings.HasPrefix(query, "SELECT checkpoint_id, created_at, version, size_bytes, snapshot"):
 		return &fakeRows{cols: []string{"checkpoint_id", "created_at", "version", "size_bytes", "snapshot"},
 			row: []driver.Value{"01900000-0000-7000-8000-000000000000", time.Unix(1, 0), int64(2), int64(len(c.snapshot)), c.snapshot}}, nil

@@ -9,7 +9,7 @@ import (
 // "CockroachDB", else PostgreSQL.
 func DetectDialect(ctx context.Context, db DBTX) (Dialect, error) {
 	var v string
-	if err := db.QueryRowContext(ctx, "SELECT version()").Scan(&v); err != nil {
+	if err := db.QueryRowContext(ctx, versionSQL).Scan(&v); err != nil {
 		return nil, interpret("detect dialect", err)
 	}
 	if strings.Contains(v, "CockroachDB") {

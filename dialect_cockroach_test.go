@@ -1,7 +1,6 @@
 package pgcheckpoint
 
 import (
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,18 +66,6 @@ func modifications(stmt string) map[string]int {
 	return out
 }
 
-// statementTexts returns every SQL text of a statements value, by field name.
-func statementTexts(s statements) map[string]string {
-	out := map[string]string{}
-	v := reflect.ValueOf(s)
-	for i := 0; i < v.NumField(); i++ {
-		if v.Field(i).Kind() == reflect.String {
-			out[v.Type().Field(i).Name] = v.Field(i).String()
-		}
-	}
-	return out
-}
-
 func TestModificationCounterSeesTheProblem(t *testing.T) {
 	t.Parallel()
 	n, err := newNames("public", "ziro_checkpoints")
@@ -116,7 +103,7 @@ func TestCockroachNoStatementModifiesTableTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		texts := statementTexts(newStatements(n, CockroachDB.facts()))
+		texts := statementMap(newStatements(n, CockroachDB.facts()))
 		for i, ddl := range CockroachDB.ddl(n).all() {
 			texts["ddl"+string(rune('0'+i))] = ddl
 		}
@@ -151,7 +138,7 @@ func TestCockroachDDLAvoidsPostgresOnlyFeatures(t *testing.T) {
 	}
 	all := strings.Join(CockroachDB.ddl(n).all(), ";\n") + strings.Join(func() []string {
 		var s []string
-		for _, v := range statementTexts(newStatements(n, CockroachDB.facts())) {
+		for _, v := range statementMap(newStatements(n, CockroachDB.facts())) {
 			s = append(s, v)
 		}
 		return s

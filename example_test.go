@@ -257,3 +257,22 @@ func ExampleDetectDialect() {
 		log.Fatal(err)
 	}
 }
+
+// Statements lists the exact SQL a Checkpointer sends, by name: for a mock of your own, or for an audit
+// of what runs against your database (here, what CockroachDB gets for a put with retention).
+func ExampleStatements() {
+	stmts, err := pgcheckpoint.Statements(pgcheckpoint.CockroachDB, "agents", "checkpoints")
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, onePut := stmts["put"]
+	fmt.Println(len(stmts), onePut)
+	fmt.Println(stmts["trim"])
+	// Output:
+	// 19 false
+	// DELETE FROM "agents"."checkpoints"
+	// WHERE thread_id = $1
+	//   AND checkpoint_id >= (SELECT checkpoint_id FROM "agents"."checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+	//   AND checkpoint_id <= (
+	//     SELECT checkpoint_id FROM "agents"."checkpoints" WHERE thread_id = $1 AND seq = $2)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,10 +60,14 @@ func TestIDTimestampFollowsClock(t *testing.T) {
 
 func TestNextAfterFloor(t *testing.T) {
 	t.Parallel()
-	g := &idGen{clock: func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }}
+	clock := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &idGen{clock: func() time.Time { return clock }}
+	// Floors within a day of the clock (a lagging clock): the generator follows them for good. Floors
+	// further ahead are stepped over for one put only (TestNextAfterExtremeIDs).
+	ms := fmt.Sprintf("%012x", clock.Add(time.Hour).UnixMilli())
 	for _, floor := range []string{
-		"01f00000-0000-7000-8000-000000000000",
-		"01f00000-0000-7fff-bfff-ffffffffffff", // counter exhausted: the millisecond must roll over
+		ms[:8] + "-" + ms[8:] + "-7000-8000-000000000000",
+		ms[:8] + "-" + ms[8:] + "-7fff-bfff-ffffffffffff", // counter exhausted: the millisecond must roll over
 	} {
 		f := uuid.MustParse(floor)
 		u, err := g.nextAfter(f)

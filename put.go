@@ -78,9 +78,9 @@ const (
 	failureUnknown                  // the attempt may have committed: 40003, a broken connection, ctx ended
 )
 
-// classify decides what an attempt's error means. ctxDone reports that the caller's context has ended:
-// an error then, without the server's word (a SQLSTATE) that the statement failed, leaves the outcome
-// unknown.
+// classify decides what an attempt's error means. ctxDone reports that the put's context has ended: an
+// error then, without the server's word (a SQLSTATE) that the statement failed, leaves the outcome
+// unknown, because the statement may have been sent and may still commit.
 func classify(err error, ctxDone bool) failure {
 	code := SQLState(err)
 	switch {
@@ -101,8 +101,9 @@ func classify(err error, ctxDone bool) failure {
 }
 
 // budget bounds a put's attempts. Rounds lost to other writers' progress (losses) run again at once and
-// are bounded by maxLosses: each means another put committed, so the thread moves on. Failures (40001,
-// an unknown outcome, a renumbering) wait a jittered backoff and are bounded by Options.MaxAttempts.
+// are bounded by maxLosses: each means another put committed, so the thread moves on; a renumbering of
+// rows without a number counts as one too. Failures (40001, an unknown outcome, a failed renumbering)
+// wait a jittered backoff and are bounded by Options.MaxAttempts.
 type budget struct {
 	failures, maxFailures int
 	losses                int
@@ -187,7 +188,10 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				resent = true
 				continue
 			case failureTaken:
-				if fence != nil || c.inTx {
+				// After an unknown outcome the unique violation may be this put's own earlier attempt,
+				// committed late: run again with the same id, whose report settles it (mine, or a head
+				// that moved, which a fence then rejects).
+				if (fence != nil || c.inTx) && !resent {
 					return "", fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)
 				}
 				if err := b.lose(ctx, err, false); err != nil {
@@ -236,6 +240,10 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				if err := b.fail(ctx, err); err != nil {
 					return "", err
 				}
+			} else if err := b.lose(ctx, errors.New("the thread kept getting rows without a number"), false); err != nil {
+				// A renumbering that worked is a round too: a writer that keeps adding rows without a
+				// number must not keep the put going round for ever.
+				return "", err
 			}
 		case verdictLost:
 			if err := b.lose(ctx, errors.New("the thread moved during the put"), false); err != nil {

@@ -2,7 +2,8 @@ package pgcheckpoint_test
 
 // Statement sequences of the CockroachDB dialect, pinned with go-sqlmock (QueryMatcherEqual: exact text
 // after collapsing whitespace; the mock is ordered, so BEGIN, statements, COMMIT and ROLLBACK must come
-// in exactly this order, and any statement not listed fails the call that sends it).
+// in exactly this order, and any statement not listed fails the call that sends it). The SQL texts are
+// the golden files under testdata/sql/cockroach.
 //
 // What these tests are, and what they are not: they replay OUR READING of CockroachDB's documentation
 // (docs/cockroachdb.md): that every retryable error carries SQLSTATE 40001, that it can come from any
@@ -12,17 +13,17 @@ package pgcheckpoint_test
 // confirm is listed in docs/cockroachdb.md and checked by integration.TestRealCockroach when
 // PGCHECKPOINT_COCKROACH_DSN is set.
 //
-// The SQL text and every argument are written out literally. The one argument that cannot be is the
-// checkpoint id: it is generated from the clock and random bits inside Put. Instead of sqlmock.AnyArg it
-// is matched by crdbID, which is stricter: it accepts only a canonical lower-case UUIDv7, optionally
-// above a given id, and records it, so that later statements can require the SAME id (sameID) - the
-// property the 40003 resolution depends on.
+// Every argument is written out literally but the checkpoint id: it is generated from the clock and
+// random bits inside Put. Instead of sqlmock.AnyArg it is matched by crdbID, which is stricter: it
+// accepts only a canonical lower-case UUIDv7, optionally above a given id, and records it, so that later
+// statements can require the SAME id (sameArg) - the property the 40003 resolution depends on.
 
 import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,44 +34,13 @@ import (
 )
 
 const (
-	// The insert is the PostgreSQL put without its trim; exists, renumber and delete-one are the
-	// PostgreSQL statements unchanged.
-	crdbInsert = pgHead + `
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
-
-	crdbTrim = `DELETE FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1
-  AND checkpoint_id >= (SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
-  AND checkpoint_id <= (
-    SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq = $2)`
-
-	crdbExists = pgExists
-
-	crdbRenumber = pgRenumber
-
-	crdbDeleteOne = pgDeleteOne
-
-	crdbCreateTable = `CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints" (
-    thread_id     TEXT NOT NULL,
-    checkpoint_id TEXT NOT NULL,
-    snapshot      JSONB NOT NULL,
-    version       INTEGER NOT NULL,
-    size_bytes    INTEGER NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-    seq           BIGINT,
-    PRIMARY KEY (thread_id, checkpoint_id)
-)`
-	crdbAddSeq   = `ALTER TABLE "public"."ziro_checkpoints" ADD COLUMN IF NOT EXISTS seq BIGINT`
-	crdbSeqIndex = `CREATE UNIQUE INDEX IF NOT EXISTS "ziro_checkpoints_thread_seq_key" ON "public"."ziro_checkpoints" (thread_id, seq) WHERE seq IS NOT NULL`
-)
-
-const (
 	crdbThread = "thread-1"
 	crdbSnap   = `{"version": 3, "step": "plan"}`
 	crdbHead   = "01900000-0000-7000-8000-0000000000aa"
 )
 
-var insertColumns = []string{"seq", "head_id", "head_seq_known"}
+// crdbSQL is the golden text of a CockroachDB statement for the default table.
+func crdbSQL(t testing.TB, name string) string { t.Helper(); return goldenSQL(t, "cockroach/"+name) }
 
 // crdbState is a driver error carrying a SQLSTATE, as pgx's *pgconn.PgError does.
 func crdbState(code string) error {
@@ -94,41 +64,29 @@ func (a crdbID) Match(v driver.Value) bool {
 	return true
 }
 
-// sameID matches exactly the id recorded earlier by a crdbID.
-type sameID struct{ id *string }
-
-func (a sameID) Match(v driver.Value) bool { s, ok := v.(string); return ok && s == *a.id }
-
-func newCockroachMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointer, *sql.DB, sqlmock.Sqlmock) {
+func newCockroachMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointer, sqlmock.Sqlmock, *beginLog) {
 	t.Helper()
-	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := mock.ExpectationsWereMet(); err != nil {
-			t.Errorf("statements expected but never sent: %v", err)
-		}
-		db.Close()
-	})
 	opts.Dialect = pgcheckpoint.CockroachDB
-	cp, err := pgcheckpoint.New(db, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp, db, mock
+	return newLoggedMock(t, opts)
 }
 
-// expectInsert expects the insert of crdbSnap into crdbThread with no fence; id matches the generated id.
-func expectInsert(mock sqlmock.Sqlmock, id driver.Value, fence any) *sqlmock.ExpectedQuery {
-	return mock.ExpectQuery(crdbInsert).
+// expectInsert expects the insert of crdbSnap into crdbThread; id matches the generated id.
+func expectInsert(t *testing.T, mock sqlmock.Sqlmock, id driver.Value, fence any) *sqlmock.ExpectedQuery {
+	t.Helper()
+	return mock.ExpectQuery(crdbSQL(t, "insert")).
 		WithArgs(crdbThread, id, []byte(crdbSnap), int64(3), int64(len(crdbSnap)), fence)
 }
 
-// inserted is the insert's answer when it stored row number seq on top of crdbHead.
-func inserted(seq int64) *sqlmock.Rows {
-	return sqlmock.NewRows(insertColumns).AddRow(seq, crdbHead, true)
+// expectFirst expects the first-row insert of crdbSnap into crdbThread with the id recorded in *id.
+func expectFirst(t *testing.T, mock sqlmock.Sqlmock, id *string) *sqlmock.ExpectedQuery {
+	t.Helper()
+	return mock.ExpectQuery(crdbSQL(t, "first")).
+		WithArgs(crdbThread, sameArg{id}, []byte(crdbSnap), int64(3), int64(len(crdbSnap)))
 }
+
+// inserted is the insert's answer when it stored row number seq on top of crdbHead (the insert reports
+// no trim: the trim is a statement of its own).
+func inserted(seq int64) *sqlmock.Rows { return stored(seq, crdbHead, 0) }
 
 func mustPutOK(t *testing.T, cp *pgcheckpoint.Checkpointer, want *string) {
 	t.Helper()
@@ -141,71 +99,72 @@ func mustPutOK(t *testing.T, cp *pgcheckpoint.Checkpointer, want *string) {
 	}
 }
 
-// A put with retention: insert and trim in one transaction; the trim bound is new seq - cap.
-func TestCockroachPutWithRetention(t *testing.T) {
+// A put with retention: insert and trim in one transaction at the server's default level; the trim
+// bound is new seq - cap.
+func TestSqlmockCockroachPutWithRetention(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 5})
+	cp, mock, log := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 5})
 	var id string
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnRows(inserted(12))
-	mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(7)).WillReturnResult(sqlmock.NewResult(0, 1))
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(12))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(7)).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit()
 	mustPutOK(t, cp, &id)
 
 	// Below the cap there is nothing to trim: the transaction holds the insert alone.
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{above: &id, got: &id}, nil).WillReturnRows(inserted(5))
+	expectInsert(t, mock, crdbID{above: &id, got: &id}, nil).WillReturnRows(inserted(5))
 	mock.ExpectCommit()
 	mustPutOK(t, cp, &id)
+	if l := log.got(); !slices.Equal(l, []sql.IsolationLevel{sql.LevelDefault, sql.LevelDefault}) {
+		t.Errorf("transactions began at %v, want the server's default (SERIALIZABLE) twice", l)
+	}
 }
 
 // 40001 on the insert, on the trim and on COMMIT: each time the whole transaction runs again (after a
 // ROLLBACK when the transaction is still open) and the retry succeeds. A retry takes a fresh id, above
 // the first: nothing of the failed attempt was stored.
-func TestCockroachPut40001RetriesWholeTransaction(t *testing.T) {
+func TestSqlmockCockroachPut40001RetriesWholeTransaction(t *testing.T) {
 	t.Parallel()
 	for _, where := range []string{"insert", "trim", "commit"} {
 		t.Run(where, func(t *testing.T) {
 			t.Parallel()
-			var attempts int
-			cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{
-				MaxCheckpointsPerThread: 100,
-				Observer:                pgcheckpoint.ObserverFunc(func(_ context.Context, e pgcheckpoint.Event) { attempts = e.Attempts }),
-			})
+			var n int
+			cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 100, Observer: attempts(&n)})
 			var first, id string
 			mock.ExpectBegin()
 			switch where {
 			case "insert":
-				expectInsert(mock, crdbID{got: &first}, nil).WillReturnError(crdbState("40001"))
+				expectInsert(t, mock, crdbID{got: &first}, nil).WillReturnError(crdbState("40001"))
 				mock.ExpectRollback()
 			case "trim":
-				expectInsert(mock, crdbID{got: &first}, nil).WillReturnRows(inserted(101))
-				mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(1)).WillReturnError(crdbState("40001"))
+				expectInsert(t, mock, crdbID{got: &first}, nil).WillReturnRows(inserted(101))
+				mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(1)).WillReturnError(crdbState("40001"))
 				mock.ExpectRollback()
 			case "commit":
-				expectInsert(mock, crdbID{got: &first}, nil).WillReturnRows(inserted(101))
-				mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(1)).WillReturnResult(sqlmock.NewResult(0, 1))
+				expectInsert(t, mock, crdbID{got: &first}, nil).WillReturnRows(inserted(101))
+				mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(1)).WillReturnResult(sqlmock.NewResult(0, 1))
 				mock.ExpectCommit().WillReturnError(crdbState("40001"))
 			}
 			mock.ExpectBegin()
-			expectInsert(mock, crdbID{above: &first, got: &id}, nil).WillReturnRows(inserted(101))
-			mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(1)).WillReturnResult(sqlmock.NewResult(0, 1))
+			expectInsert(t, mock, crdbID{above: &first, got: &id}, nil).WillReturnRows(inserted(101))
+			mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(1)).WillReturnResult(sqlmock.NewResult(0, 1))
 			mock.ExpectCommit()
 			mustPutOK(t, cp, &id)
-			if attempts != 2 {
-				t.Fatalf("Event.Attempts = %d, want 2", attempts)
+			if n != 2 {
+				t.Fatalf("Event.Attempts = %d, want 2", n)
 			}
 		})
 	}
 }
 
 // Retries are bounded by MaxAttempts; the error says so and keeps the driver's error reachable.
-func TestCockroachPutRetriesExhausted(t *testing.T) {
+func TestSqlmockCockroachPutRetriesExhausted(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{MaxAttempts: 3})
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{MaxAttempts: 3})
 	for range 3 {
 		mock.ExpectBegin()
-		expectInsert(mock, crdbID{}, nil).WillReturnError(crdbState("40001"))
+		expectInsert(t, mock, crdbID{}, nil).WillReturnError(crdbState("40001"))
 		mock.ExpectRollback()
 	}
 	_, err := cp.Put(context.Background(), crdbThread, []byte(crdbSnap))
@@ -234,13 +193,13 @@ func (e *cancellingError) SQLState() string {
 func (e *cancellingError) Unwrap() error { return e.PgError }
 
 // A context cancelled between attempts stops the loop: no second BEGIN, the context's error returned.
-func TestCockroachPutContextCancelledBetweenAttempts(t *testing.T) {
+func TestSqlmockCockroachPutContextCancelledBetweenAttempts(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{}, nil).WillReturnError(&cancellingError{PgError: &pgconn.PgError{Code: "40001"}, cancel: cancel})
+	expectInsert(t, mock, crdbID{}, nil).WillReturnError(&cancellingError{PgError: &pgconn.PgError{Code: "40001"}, cancel: cancel})
 	mock.ExpectRollback()
 	_, err := cp.Put(ctx, crdbThread, []byte(crdbSnap))
 	if !errors.Is(err, context.Canceled) {
@@ -251,117 +210,139 @@ func TestCockroachPutContextCancelledBetweenAttempts(t *testing.T) {
 	}
 }
 
-// 40003 on COMMIT, and the row is there: the commit happened; success, nothing sent again.
-func TestCockroachPut40003Committed(t *testing.T) {
+// 40003 on COMMIT, and the commit had happened: the transaction runs again WITH THE SAME ID, whose
+// report finds that id stored (mine); nothing is inserted a second time.
+func TestSqlmockCockroachPut40003Committed(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
+	var n int
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{Observer: attempts(&n)})
 	var id string
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnRows(inserted(150))
-	mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(150))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(crdbState("40003"))
-	mock.ExpectQuery(crdbExists).WithArgs(crdbThread, sameID{&id}).
-		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
-	mustPutOK(t, cp, &id)
-}
-
-// 40003 on COMMIT, and the row is not there: the transaction runs again WITH THE SAME ID, so that a
-// commit landing late can never become a second checkpoint.
-func TestCockroachPut40003NotCommitted(t *testing.T) {
-	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
-	var id string
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnRows(inserted(150))
-	mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
-	mock.ExpectCommit().WillReturnError(crdbState("40003"))
-	mock.ExpectQuery(crdbExists).WithArgs(crdbThread, sameID{&id}).
-		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(false))
-	mock.ExpectBegin()
-	expectInsert(mock, sameID{&id}, nil).WillReturnRows(inserted(150))
-	mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
+	mine := sqlmock.NewRows(reportColumns)
+	expectInsert(t, mock, answerMine{&id, 150, mine}, nil).WillReturnRows(mine)
 	mock.ExpectCommit()
 	mustPutOK(t, cp, &id)
-}
-
-// answerHeadIsID matches the same id as sameID and, as it matches, makes the statement's answer say
-// "nothing inserted: the head is this very id" (the answer needs the id, which is generated inside Put).
-type answerHeadIsID struct {
-	id   *string
-	rows *sqlmock.Rows
-}
-
-func (a answerHeadIsID) Match(v driver.Value) bool {
-	if !(sameID{a.id}).Match(v) {
-		return false
+	if n != 2 {
+		t.Fatalf("Event.Attempts = %d, want 2", n)
 	}
-	a.rows.AddRow(nil, *a.id, true)
-	return true
 }
 
-// 40003, the check does not find the row, and the retry finds our own id at the head: the first commit
-// landed after the check. Success, without a second insert and without a new id.
-func TestCockroachPut40003LateCommit(t *testing.T) {
+// 40003 on COMMIT, and the commit had not happened: the transaction runs again WITH THE SAME ID, so that
+// a commit landing late can never become a second checkpoint.
+func TestSqlmockCockroachPut40003NotCommitted(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
 	var id string
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnRows(inserted(7))
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(150))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(crdbState("40003"))
-	mock.ExpectQuery(crdbExists).WithArgs(crdbThread, sameID{&id}).
-		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(false))
 	mock.ExpectBegin()
-	late := sqlmock.NewRows(insertColumns)
-	expectInsert(mock, answerHeadIsID{&id, late}, nil).WillReturnRows(late)
+	expectInsert(t, mock, sameArg{&id}, nil).WillReturnRows(inserted(150))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit()
 	mustPutOK(t, cp, &id)
+}
+
+// 40003, and by the next attempt the thread has a head above the id and the id is not there: the
+// earlier commit may have landed and been trimmed since, so storing again could store the snapshot
+// twice. ErrOutcomeUnknown, naming the id.
+func TestSqlmockCockroachPut40003ThreadMovedPast(t *testing.T) {
+	t.Parallel()
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
+	var id string
+	mock.ExpectBegin()
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(7))
+	mock.ExpectCommit().WillReturnError(crdbState("40003"))
+	mock.ExpectBegin()
+	expectInsert(t, mock, sameArg{&id}, nil).WillReturnRows(notInserted(farFuture, 9))
+	mock.ExpectCommit()
+	_, err := cp.Put(context.Background(), crdbThread, []byte(crdbSnap))
+	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !strings.Contains(err.Error(), id) {
+		t.Fatalf("err = %v, want ErrOutcomeUnknown naming %s", err, id)
+	}
 }
 
 // 40003 on the one-statement put (no retention: no transaction of its own) is resolved the same way.
-func TestCockroachPut40003SingleStatement(t *testing.T) {
+func TestSqlmockCockroachPut40003SingleStatement(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 	var id string
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnError(crdbState("40003"))
-	mock.ExpectQuery(crdbExists).WithArgs(crdbThread, sameID{&id}).
-		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnError(crdbState("40003"))
+	mine := sqlmock.NewRows(reportColumns)
+	expectInsert(t, mock, answerMine{&id, 4, mine}, nil).WillReturnRows(mine)
 	mustPutOK(t, cp, &id)
 }
 
 // Without retention a put is the insert alone: one statement, no BEGIN/COMMIT, because CockroachDB
 // retries a single statement on the server by itself. Fenced or not.
-func TestCockroachPutWithoutRetentionIsOneStatement(t *testing.T) {
+func TestSqlmockCockroachPutWithoutRetentionIsOneStatement(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
+	cp, mock, log := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 	var id string
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnRows(inserted(400))
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(400))
 	mustPutOK(t, cp, &id)
 
-	expectInsert(mock, crdbID{above: &id, got: &id}, crdbHead).WillReturnRows(inserted(401))
+	expectInsert(t, mock, crdbID{above: &id, got: &id}, crdbHead).WillReturnRows(inserted(401))
 	got, err := cp.PutAfter(context.Background(), crdbThread, crdbHead, []byte(crdbSnap))
 	if err != nil || got != id {
 		t.Fatalf("PutAfter = %q, %v; want %q", got, err, id)
+	}
+	if l := log.got(); len(l) != 0 {
+		t.Errorf("began %v, want no transaction", l)
+	}
+}
+
+// An empty thread's first row goes in at SERIALIZABLE, without a lock statement (CockroachDB has no
+// advisory locks). A first put that loses to another at SERIALIZABLE (40001) is a round lost to other
+// writers' progress, not a failure: it runs again with a fresh id even with MaxAttempts 1, so writers of
+// other threads cannot exhaust each other's retries.
+func TestSqlmockCockroachPutFirstRow(t *testing.T) {
+	t.Parallel()
+	cp, mock, log := newCockroachMock(t, pgcheckpoint.Options{MaxAttempts: 1})
+	var first, id string
+	mock.ExpectBegin()
+	expectInsert(t, mock, crdbID{got: &first}, nil).WillReturnRows(emptyThread())
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	expectFirst(t, mock, &first).WillReturnError(crdbState("40001"))
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	expectInsert(t, mock, crdbID{above: &first, got: &id}, nil).WillReturnRows(emptyThread())
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	expectFirst(t, mock, &id).WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
+	mock.ExpectCommit()
+	mustPutOK(t, cp, &id)
+	want := []sql.IsolationLevel{sql.LevelDefault, sql.LevelSerializable, sql.LevelDefault, sql.LevelSerializable}
+	if l := log.got(); !slices.Equal(l, want) {
+		t.Errorf("transactions began at %v, want %v", l, want)
 	}
 }
 
 // Inside the caller's transaction nothing is retried: a 40001 from the insert or the trim is returned
 // at once, wrapped (errors.As finds the driver's error), for the caller's own loop. The Checkpointer
-// sends no BEGIN, COMMIT or ROLLBACK of its own.
-func TestCockroachPutInCallerTransactionSurfaces40001(t *testing.T) {
+// sends no BEGIN, COMMIT or ROLLBACK of its own; it checks once that the transaction is SERIALIZABLE.
+func TestSqlmockCockroachPutInCallerTransactionSurfaces40001(t *testing.T) {
 	t.Parallel()
 	for _, where := range []string{"insert", "trim"} {
 		t.Run(where, func(t *testing.T) {
 			t.Parallel()
-			cp, db, mock := newCockroachMock(t, pgcheckpoint.Options{})
+			cp, mock, log := newCockroachMock(t, pgcheckpoint.Options{})
 			mock.ExpectBegin()
+			mock.ExpectQuery(crdbSQL(t, "isolation")).WillReturnRows(sqlmock.NewRows([]string{"transaction_isolation"}).AddRow("serializable"))
 			if where == "insert" {
-				expectInsert(mock, crdbID{}, nil).WillReturnError(crdbState("40001"))
+				expectInsert(t, mock, crdbID{}, nil).WillReturnError(crdbState("40001"))
 			} else {
-				expectInsert(mock, crdbID{}, nil).WillReturnRows(inserted(101))
-				mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(1)).WillReturnError(crdbState("40001"))
+				expectInsert(t, mock, crdbID{}, nil).WillReturnRows(inserted(101))
+				mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(1)).WillReturnError(crdbState("40001"))
 			}
 			mock.ExpectRollback() // the caller's
-			tx, err := db.Begin()
+			tx, err := log.Begin()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,22 +361,41 @@ func TestCockroachPutInCallerTransactionSurfaces40001(t *testing.T) {
 	}
 }
 
+// A caller's transaction below SERIALIZABLE is refused before anything is written.
+func TestSqlmockCockroachPutInCallerTransactionChecksIsolation(t *testing.T) {
+	t.Parallel()
+	cp, mock, log := newCockroachMock(t, pgcheckpoint.Options{})
+	mock.ExpectBegin()
+	mock.ExpectQuery(crdbSQL(t, "isolation")).WillReturnRows(sqlmock.NewRows([]string{"transaction_isolation"}).AddRow("read committed"))
+	mock.ExpectRollback()
+	tx, err := log.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.WithTx(tx).Put(context.Background(), crdbThread, []byte(crdbSnap)); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
+		t.Fatalf("put at READ COMMITTED on CockroachDB: %v, want ErrInvalidOptions", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The seq unique index (23505) on CockroachDB: another writer took the row number. Unfenced: the whole
 // transaction runs again with a fresh id. Fenced: ErrConflict at once.
-func TestCockroachPutUniqueViolation(t *testing.T) {
+func TestSqlmockCockroachPutUniqueViolation(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
 	var first, id string
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{got: &first}, nil).WillReturnError(crdbState("23505"))
+	expectInsert(t, mock, crdbID{got: &first}, nil).WillReturnError(crdbState("23505"))
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{above: &first, got: &id}, nil).WillReturnRows(inserted(9))
+	expectInsert(t, mock, crdbID{above: &first, got: &id}, nil).WillReturnRows(inserted(9))
 	mock.ExpectCommit()
 	mustPutOK(t, cp, &id)
 
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{}, crdbHead).WillReturnError(crdbState("23505"))
+	expectInsert(t, mock, crdbID{}, crdbHead).WillReturnError(crdbState("23505"))
 	mock.ExpectRollback()
 	_, err := cp.PutAfter(context.Background(), crdbThread, crdbHead, []byte(crdbSnap))
 	if !errors.Is(err, pgcheckpoint.ErrConflict) || pgcheckpoint.SQLState(err) != "23505" {
@@ -403,85 +403,112 @@ func TestCockroachPutUniqueViolation(t *testing.T) {
 	}
 }
 
-// A head written without a row number (the TypeScript package): the attempt inserts nothing, the
-// thread is renumbered by one UPDATE (a single statement, retried by the server), then the put again.
-func TestCockroachPutRenumbers(t *testing.T) {
+// Rows without a number (the TypeScript package): the attempt inserts nothing; the thread is renumbered
+// in a transaction that holds every row lock first; then the put runs again with the same id.
+func TestSqlmockCockroachPutRenumbers(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 3})
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 3})
 	var id string
 	mock.ExpectBegin()
-	expectInsert(mock, crdbID{got: &id}, nil).WillReturnRows(sqlmock.NewRows(insertColumns).AddRow(nil, crdbHead, false))
+	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(report(nil, crdbHead, nil, true, nil, true, false, int64(0)))
 	mock.ExpectCommit()
-	mock.ExpectExec(crdbRenumber).WithArgs(crdbThread).WillReturnResult(sqlmock.NewResult(0, 4))
 	mock.ExpectBegin()
-	expectInsert(mock, sameID{&id}, nil).WillReturnRows(inserted(9))
-	mock.ExpectExec(crdbTrim).WithArgs(crdbThread, int64(6)).WillReturnResult(sqlmock.NewResult(0, 4))
+	expectLockThread(t, mock, crdbSQL, crdbThread, crdbHead)
+	mock.ExpectExec(crdbSQL(t, "renumber")).WithArgs(crdbThread).WillReturnResult(sqlmock.NewResult(0, 4))
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	expectInsert(t, mock, sameArg{&id}, nil).WillReturnRows(inserted(9))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(6)).WillReturnResult(sqlmock.NewResult(0, 4))
 	mock.ExpectCommit()
 	mustPutOK(t, cp, &id)
 }
 
-// Deleting one checkpoint renumbers the thread in the same transaction; a 40001 runs both again.
-func TestCockroachDeleteOne(t *testing.T) {
+// Deleting one checkpoint locks the thread's rows and renumbers it in the same transaction; a 40001
+// runs all of it again.
+func TestSqlmockCockroachDeleteOne(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
-	mock.ExpectBegin()
-	mock.ExpectExec(crdbDeleteOne).WithArgs(crdbThread, crdbHead).WillReturnResult(sqlmock.NewResult(0, 1))
-	mock.ExpectExec(crdbRenumber).WithArgs(crdbThread).WillReturnResult(sqlmock.NewResult(0, 3))
-	mock.ExpectCommit().WillReturnError(crdbState("40001"))
-	mock.ExpectBegin()
-	mock.ExpectExec(crdbDeleteOne).WithArgs(crdbThread, crdbHead).WillReturnResult(sqlmock.NewResult(0, 1))
-	mock.ExpectExec(crdbRenumber).WithArgs(crdbThread).WillReturnResult(sqlmock.NewResult(0, 3))
-	mock.ExpectCommit()
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
+	for _, commit := range []error{crdbState("40001"), nil} {
+		mock.ExpectBegin()
+		expectLockThread(t, mock, crdbSQL, crdbThread, crdbHead)
+		mock.ExpectExec(crdbSQL(t, "deleteOne")).WithArgs(crdbThread, crdbHead).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec(crdbSQL(t, "renumber")).WithArgs(crdbThread).WillReturnResult(sqlmock.NewResult(0, 3))
+		mock.ExpectCommit().WillReturnError(commit)
+	}
 	if err := cp.Delete(context.Background(), crdbThread, crdbHead); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing deleted: nothing to renumber.
 	mock.ExpectBegin()
-	mock.ExpectExec(crdbDeleteOne).WithArgs(crdbThread, crdbHead).WillReturnResult(sqlmock.NewResult(0, 0))
+	expectLockThread(t, mock, crdbSQL, crdbThread)
+	mock.ExpectExec(crdbSQL(t, "deleteOne")).WithArgs(crdbThread, crdbHead).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectCommit()
 	if err := cp.Delete(context.Background(), crdbThread, crdbHead); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// EnsureSchema on CockroachDB: no transaction, no advisory lock, no CREATE SCHEMA for public, no
-// COLLATE, no compression block; each IF NOT EXISTS statement on its own, run again when a concurrent
-// run of the same DDL makes it fail with 42P07, 42710 or 40001.
-func TestCockroachEnsureSchema(t *testing.T) {
+// EnsureSchema on CockroachDB reads the catalog first, then: no transaction, no advisory lock, no
+// CREATE SCHEMA for public, no COLLATE, no compression block; each IF NOT EXISTS statement on its own,
+// run again when a concurrent run of the same DDL makes it fail with 42P07, 42710 or 40001.
+func TestSqlmockCockroachEnsureSchema(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{})
-	mock.ExpectExec(crdbCreateTable).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(crdbAddSeq).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(crdbSeqIndex).WillReturnResult(sqlmock.NewResult(0, 0))
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
+	ddl := goldenDDL(t, "cockroach")
+	catalog := func(have ...bool) {
+		mock.ExpectQuery(crdbSQL(t, "catalog")).
+			WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_thread_seq_key", "ziro_checkpoints_unnumbered").
+			WillReturnRows(catalogRow(have...))
+	}
+	catalog(true, false, false, false, false)
+	for _, s := range ddl {
+		mock.ExpectExec(s).WillReturnResult(sqlmock.NewResult(0, 0))
+	}
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	mock.ExpectExec(crdbCreateTable).WillReturnError(crdbState("42P07"))
-	mock.ExpectExec(crdbCreateTable).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(crdbAddSeq).WillReturnError(crdbState("40001"))
-	mock.ExpectExec(crdbAddSeq).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(crdbSeqIndex).WillReturnError(crdbState("42710"))
-	mock.ExpectExec(crdbSeqIndex).WillReturnResult(sqlmock.NewResult(0, 0))
+	catalog(true, false, false, false, false)
+	for i, code := range []string{"42P07", "40001", "42710", "23505"} {
+		mock.ExpectExec(ddl[i]).WillReturnError(crdbState(code))
+		mock.ExpectExec(ddl[i]).WillReturnResult(sqlmock.NewResult(0, 0))
+	}
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		t.Fatalf("EnsureSchema racing a concurrent run: %v", err)
+	}
+
+	catalog(true, true, true, true, true)
+	if err := cp.EnsureSchema(context.Background()); err != nil {
+		t.Fatalf("EnsureSchema with nothing missing: %v", err)
 	}
 }
 
 // A schema other than public is created first (CREATE SCHEMA IF NOT EXISTS needs admin on CockroachDB,
-// which is why public is skipped); a clash that no retry cures ends after MaxAttempts.
-func TestCockroachEnsureSchemaOwnSchema(t *testing.T) {
+// which is why public is skipped); a clash that no retry cures ends after MaxAttempts; a missing
+// privilege is ErrPermission.
+func TestSqlmockCockroachEnsureSchemaOwnSchema(t *testing.T) {
 	t.Parallel()
-	cp, _, mock := newCockroachMock(t, pgcheckpoint.Options{Schema: "agents", MaxAttempts: 2})
-	mock.ExpectExec(`CREATE SCHEMA IF NOT EXISTS "agents"`).WillReturnResult(sqlmock.NewResult(0, 0))
-	table := strings.ReplaceAll(crdbCreateTable, `"public"`, `"agents"`)
-	mock.ExpectExec(table).WillReturnError(crdbState("42P07"))
-	mock.ExpectExec(table).WillReturnError(crdbState("42P07"))
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{Schema: "agents", Table: "Checkpoints", MaxAttempts: 2})
+	const dir = "cockroach/agents.Checkpoints"
+	ddl := goldenDDL(t, dir)
+	catalog := func() {
+		mock.ExpectQuery(goldenSQL(t, dir+"/catalog")).
+			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered").
+			WillReturnRows(catalogRow(false, false, false, false, false))
+	}
+	if !strings.HasPrefix(ddl[0], "CREATE SCHEMA") {
+		t.Fatalf("the first DDL statement is not CREATE SCHEMA: %s", ddl[0])
+	}
+	catalog()
+	mock.ExpectExec(ddl[0]).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(ddl[1]).WillReturnError(crdbState("42P07"))
+	mock.ExpectExec(ddl[1]).WillReturnError(crdbState("42P07"))
 	err := cp.EnsureSchema(context.Background())
 	if !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || pgcheckpoint.SQLState(err) != "42P07" {
 		t.Fatalf("err = %v, want ErrRetriesExhausted wrapping 42P07", err)
 	}
-	mock.ExpectExec(`CREATE SCHEMA IF NOT EXISTS "agents"`).WillReturnError(crdbState("42501"))
+	catalog()
+	mock.ExpectExec(ddl[0]).WillReturnError(crdbState("42501"))
 	if err := cp.EnsureSchema(context.Background()); !errors.Is(err, pgcheckpoint.ErrPermission) {
 		t.Fatalf("err = %v, want ErrPermission", err)
 	}

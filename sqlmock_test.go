@@ -1,16 +1,23 @@
 package pgcheckpoint_test
 
-// Statement shapes of the PostgreSQL dialect, pinned with go-sqlmock (QueryMatcherEqual compares the text
-// after collapsing whitespace). The SQL is written out here literally: an expectation built from the
-// dialect's own strings would compare the code with itself. The same statements run on a real server in
-// integration/.
+// Statement sequences of the PostgreSQL dialect, pinned with go-sqlmock (QueryMatcherEqual compares the
+// text after collapsing whitespace; the mock is ordered, so BEGIN, statements, COMMIT and ROLLBACK must
+// come in exactly this order). Every expected SQL text is read from the golden files under testdata/sql
+// (see statements_golden_test.go), never from the code's own strings: a change to a statement shows up
+// as a golden-file diff, and these tests pin the order, the arguments and what the put loop does with
+// each answer. The same statements run on a real server in integration/.
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,80 +26,94 @@ import (
 	"github.com/ziroagent/pgcheckpoint"
 )
 
-const (
-	// pgHead is the head-and-insert part shared by the PostgreSQL put and the CockroachDB insert.
-	pgHead = `WITH head AS (
-    SELECT checkpoint_id FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1
-    ORDER BY checkpoint_id DESC
-    LIMIT 1
-), locked AS (
-    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
-    FOR SHARE
-), ins AS (
-    INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
-    WHERE checkpoint_id < $2 AND seq IS NOT NULL
-      AND ($6::text IS NULL OR $6::text = checkpoint_id)
-    RETURNING seq
-)`
+// goldenSQL returns the golden text of one statement: testdata/sql/<path>.sql, path being
+// "<dialect>/<name>" or "<dialect>/<schema>.<table>/<name>".
+func goldenSQL(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "sql", filepath.FromSlash(path)+".sql"))
+	if err != nil {
+		t.Fatalf("%v (go test -run TestGoldenSQL -update writes the golden files)", err)
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}
 
-	pgPut = pgHead + `, del AS (
-    DELETE FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1
-      AND checkpoint_id >= (
-        SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
-      AND checkpoint_id <= (
-        SELECT checkpoint_id FROM "public"."ziro_checkpoints"
-        WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
-    RETURNING 1
-)
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked), (SELECT count(*) FROM del)`
+// pgSQL is the golden text of a PostgreSQL statement for the default table.
+func pgSQL(t testing.TB, name string) string { t.Helper(); return goldenSQL(t, "postgres/"+name) }
 
-	pgRenumber = `UPDATE "public"."ziro_checkpoints" AS t SET seq = r.base + r.n
-FROM (SELECT checkpoint_id,
-             row_number() OVER (ORDER BY checkpoint_id) AS n,
-             COALESCE(max(seq) OVER (), 0) AS base
-      FROM "public"."ziro_checkpoints" WHERE thread_id = $1) AS r
-WHERE t.thread_id = $1 AND t.checkpoint_id = r.checkpoint_id`
-
-	pgLockThread = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
-	pgFirst      = `INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-SELECT $1, $2, $3::text::jsonb, $4, $5, 1
-WHERE NOT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1)
-RETURNING seq`
-
-	pgExists = `SELECT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2)`
-
-	pgGetLatest = `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`
-	pgGetByID = `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 AND checkpoint_id = $2`
-	pgList = `SELECT checkpoint_id, created_at, version, size_bytes FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT $2`
-	pgListBefore = `SELECT checkpoint_id, created_at, version, size_bytes FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 AND checkpoint_id < $2 ORDER BY checkpoint_id DESC LIMIT $3`
-	pgDeleteOne = `DELETE FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2`
-	pgDeleteAll = `DELETE FROM "public"."ziro_checkpoints" WHERE thread_id = $1`
-	pgThreads   = `SELECT thread_id, count(*), max(checkpoint_id), max(created_at), sum(size_bytes) FROM "public"."ziro_checkpoints"
-WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`
-	pgPruneThreads = `SELECT thread_id FROM "public"."ziro_checkpoints"
-WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`
-	pgPruneRun = `DELETE FROM "public"."ziro_checkpoints" AS t
-WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
-  AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM "public"."ziro_checkpoints" WHERE thread_id = t.thread_id))
-RETURNING t.thread_id`
-)
+// goldenDDL returns the DDL golden files of dir ("<dialect>" or "<dialect>/<schema>.<table>") in the
+// order EnsureSchema runs them (ddl_<n>_<role>.sql).
+func goldenDDL(t testing.TB, dir string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "sql", filepath.FromSlash(dir), "ddl_*.sql"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no DDL golden files in %s: %v", dir, err)
+	}
+	order := func(p string) int {
+		n, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(p), "ddl_"), "_", 2)[0])
+		return n
+	}
+	slices.SortFunc(paths, func(a, b string) int { return order(a) - order(b) })
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = goldenSQL(t, filepath.ToSlash(strings.TrimSuffix(strings.TrimPrefix(p, filepath.Join("testdata", "sql")+string(filepath.Separator)), ".sql")))
+	}
+	return out
+}
 
 const (
 	headA = "01900000-0000-7000-8000-000000000001"
 	snap1 = `{"version": 2, "messages": []}`
+	// farFuture sorts above every id a put generates (its milliseconds are thousands of years ahead).
+	farFuture = "7fff0000-0000-7000-8000-000000000000"
 )
 
-var putColumns = []string{"seq", "head_id", "head_seq_known", "trimmed"}
+// reportColumns are the columns of the put report (new seq, head, head seq, locked, locked seq,
+// unnumbered, mine, trimmed).
+var reportColumns = []string{"new_seq", "head_id", "head_seq", "locked", "locked_seq", "unnumbered", "mine", "trimmed"}
 
-func newMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointer, sqlmock.Sqlmock) {
+// report is one put report row.
+func report(newSeq, headID, headSeq, locked, lockedSeq, unnumbered, mine, trimmed driver.Value) *sqlmock.Rows {
+	return sqlmock.NewRows(reportColumns).AddRow(newSeq, headID, headSeq, locked, lockedSeq, unnumbered, mine, trimmed)
+}
+
+// stored is the report of an attempt that appended row seq after head (numbered seq-1).
+func stored(seq int64, head string, trimmed int64) *sqlmock.Rows {
+	return report(seq, head, seq-1, true, seq-1, false, false, trimmed)
+}
+
+// notInserted is the report of an attempt that found head at number seq, locked it unchanged and
+// inserted nothing.
+func notInserted(head string, seq int64) *sqlmock.Rows {
+	return report(nil, head, seq, true, seq, false, false, int64(0))
+}
+
+// emptyThread is the report of an attempt that found no row.
+func emptyThread() *sqlmock.Rows { return report(nil, nil, nil, false, nil, false, false, int64(0)) }
+
+// beginLog is a *sql.DB that records the isolation level of every transaction the Checkpointer begins
+// (sqlmock itself ignores it).
+type beginLog struct {
+	*sql.DB
+	mu     sync.Mutex
+	levels []sql.IsolationLevel
+}
+
+func (b *beginLog) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	b.mu.Lock()
+	b.levels = append(b.levels, opts.Isolation)
+	b.mu.Unlock()
+	return b.DB.BeginTx(ctx, opts)
+}
+
+func (b *beginLog) got() []sql.IsolationLevel {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.levels)
+}
+
+// newLoggedMock returns a Checkpointer over a sqlmock database (through a beginLog), checking at the end
+// that every expectation was met.
+func newLoggedMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointer, sqlmock.Sqlmock, *beginLog) {
 	t.Helper()
 	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
 	if err != nil {
@@ -100,14 +121,21 @@ func newMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointe
 	}
 	t.Cleanup(func() {
 		if err := mock.ExpectationsWereMet(); err != nil {
-			t.Errorf("unmet expectations: %v", err)
+			t.Errorf("statements expected but never sent: %v", err)
 		}
 		db.Close()
 	})
-	cp, err := pgcheckpoint.New(db, opts)
+	log := &beginLog{DB: db}
+	cp, err := pgcheckpoint.New(log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cp, mock, log
+}
+
+func newMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointer, sqlmock.Sqlmock) {
+	t.Helper()
+	cp, mock, _ := newLoggedMock(t, opts)
 	return cp, mock
 }
 
@@ -128,218 +156,292 @@ func (a uuidArg) Match(v driver.Value) bool {
 	return true
 }
 
+// sameArg matches the value another matcher remembered.
+type sameArg struct{ want *string }
+
+func (a sameArg) Match(v driver.Value) bool { s, ok := v.(string); return ok && s == *a.want }
+
+// answerMine matches the remembered id and, as it matches, fills rows with the report of an attempt
+// that found that very id stored (an earlier attempt committed): the head is the id, mine is true. The
+// answer needs the id, which is generated inside Put.
+type answerMine struct {
+	id   *string
+	seq  int64
+	rows *sqlmock.Rows
+}
+
+func (a answerMine) Match(v driver.Value) bool {
+	if !(sameArg{a.id}).Match(v) {
+		return false
+	}
+	a.rows.AddRow(nil, *a.id, a.seq, true, a.seq, false, true, int64(0))
+	return true
+}
+
 func pgErr(code string) error { return &pgconn.PgError{Code: code, Message: "injected"} }
 
-func TestSQLPutOneStatement(t *testing.T) {
+// putArgs are the arguments of the PostgreSQL put of snap1 to thread with id matcher id.
+func putArgs(thread string, id driver.Value, fence, cap any) []driver.Value {
+	return []driver.Value{thread, id, []byte(snap1), int64(2), int64(len(snap1)), fence, cap}
+}
+
+// attempts returns an Observer that records the attempts of the last operation.
+func attempts(n *int) pgcheckpoint.Observer {
+	return pgcheckpoint.ObserverFunc(func(_ context.Context, e pgcheckpoint.Event) { *n = e.Attempts })
+}
+
+func TestSqlmockPutOneStatement(t *testing.T) {
 	t.Parallel()
-	cp, mock := newMock(t, pgcheckpoint.Options{})
+	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{})
 	var id string
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(1), nil, nil, int64(0)))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).
+		WillReturnRows(stored(2, headA, 0))
 	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
 	if err != nil || got != id {
 		t.Fatalf("Put = %q, %v; want the id sent (%q)", got, err, id)
 	}
+	if l := log.got(); len(l) != 0 {
+		t.Errorf("a put on a thread with a head is one statement without a transaction; began %v", l)
+	}
 }
 
-// An empty thread's first row goes in under a per-thread lock; a put that finds the thread filled
-// meanwhile runs again on the normal path.
-func TestSQLPutFirstRow(t *testing.T) {
+// An empty thread's first row goes in under the thread's advisory lock, in a READ COMMITTED transaction
+// of its own; a put that finds the thread filled meanwhile runs again on the normal path.
+func TestSqlmockPutFirstRow(t *testing.T) {
 	t.Parallel()
-	cp, mock := newMock(t, pgcheckpoint.Options{})
+	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{})
 	var id string
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, nil, nil, int64(0)))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).
+		WillReturnRows(emptyThread())
 	mock.ExpectBegin()
-	mock.ExpectExec(pgLockThread).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectQuery(pgFirst).WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1))).
+	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgSQL(t, "first")).WithArgs("t1", sameArg{&id}, []byte(snap1), int64(2), int64(len(snap1))).
 		WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
 	mock.ExpectCommit()
 	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
 	if err != nil || got != id {
 		t.Fatalf("first put = %q, %v; want %q", got, err, id)
 	}
+	if l := log.got(); !slices.Equal(l, []sql.IsolationLevel{sql.LevelReadCommitted}) {
+		t.Errorf("first-row transaction began at %v, want READ COMMITTED whatever the database's default", l)
+	}
 
-	// Another first put got there first: no row from first, and the put runs again (now appending).
-	mock.ExpectQuery(pgPut).
-		WithArgs("t2", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), "", int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, nil, nil, int64(0)))
+	// Another first put got there first: no row from first, and the put runs again (same id), now
+	// finding a head, which the fence "thread must be empty" rejects.
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t2", uuidArg{got: &id}, "", int64(100))...).
+		WillReturnRows(emptyThread())
 	mock.ExpectBegin()
-	mock.ExpectExec(pgLockThread).WithArgs("t2").WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectQuery(pgFirst).WithArgs("t2", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1))).
+	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("t2").WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgSQL(t, "first")).WithArgs("t2", sameArg{&id}, []byte(snap1), int64(2), int64(len(snap1))).
 		WillReturnRows(sqlmock.NewRows([]string{"seq"}))
 	mock.ExpectCommit()
-	mock.ExpectQuery(pgPut).
-		WithArgs("t2", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), "", int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, headA, true, int64(0)))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t2", sameArg{&id}, "", int64(100))...).
+		WillReturnRows(notInserted(headA, 1))
 	if _, err := cp.PutAfter(context.Background(), "t2", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("expect-empty losing the first-row race: %v, want ErrConflict", err)
 	}
 }
 
-// On CockroachDB (no advisory locks) the first row goes in at SERIALIZABLE, without a lock statement.
-func TestSQLPutFirstRowCockroach(t *testing.T) {
-	t.Parallel()
-	cp, mock := newMock(t, pgcheckpoint.Options{Dialect: pgcheckpoint.CockroachDB})
-	mock.ExpectBegin()
-	mock.ExpectQuery(crdbInsert).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil).
-		WillReturnRows(sqlmock.NewRows(putColumns[:3]).AddRow(nil, nil, nil))
-	mock.ExpectCommit()
-	mock.ExpectBegin()
-	mock.ExpectQuery(pgFirst).WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1))).
-		WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
-	mock.ExpectCommit()
-	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A connection that broke under a put (here the server terminated the backend) leaves the outcome
-// unknown: the put looks for its id, and runs again with the same id only if it is not there.
-func TestSQLPutConnectionLost(t *testing.T) {
+// unknown: the put runs again with the same id, and the report says whether that id is stored already.
+func TestSqlmockPutConnectionLost(t *testing.T) {
 	t.Parallel()
-	cp, mock := newMock(t, pgcheckpoint.Options{})
+	var n int
+	cp, mock := newMock(t, pgcheckpoint.Options{Observer: attempts(&n)})
+	put := pgSQL(t, "put")
 	var id string
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnError(pgErr("57P01"))
-	mock.ExpectQuery(pgExists).WithArgs("t1", sqlmock.AnyArg()).
-		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(false))
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", sameArg{&id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(4), headA, true, int64(0)))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("57P01"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(stored(4, headA, 0))
 	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
-	if err != nil || got != id {
-		t.Fatalf("Put after a lost connection = %q, %v; want %q", got, err, id)
+	if err != nil || got != id || n != 2 {
+		t.Fatalf("Put after a lost connection = %q, %v after %d attempts; want %q after 2", got, err, n, id)
 	}
 
-	// The statement did commit before the connection broke: found, not written twice.
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnError(pgErr("08006"))
-	mock.ExpectQuery(pgExists).WithArgs("t1", sameArg{&id}).
-		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
+	// The statement did commit before the connection broke: the next attempt finds its id (mine) and
+	// stores nothing a second time.
+	mine := sqlmock.NewRows(reportColumns)
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", answerMine{&id, 5, mine}, nil, int64(100))...).WillReturnRows(mine)
 	if got, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil || got != id {
 		t.Fatalf("Put whose commit landed = %q, %v; want %q", got, err, id)
 	}
+}
 
-	// Still down: the check fails too, and the put gives up at once with the original error.
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnError(pgErr("57P03"))
-	mock.ExpectQuery(pgExists).WithArgs("t1", sqlmock.AnyArg()).WillReturnError(pgErr("57P03"))
-	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); pgcheckpoint.SQLState(err) != "57P03" {
-		t.Fatalf("Put while the server is down = %v, want the 57P03 error", err)
+// An unknown outcome that cannot be settled is ErrOutcomeUnknown, naming the id: when the server stays
+// away for every attempt, and when the thread moved past the id (the earlier attempt may have committed
+// and been trimmed since: storing again could store the snapshot twice).
+func TestSqlmockPutOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{MaxAttempts: 2})
+	put := pgSQL(t, "put")
+	var id string
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("57P03"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnError(pgErr("57P03"))
+	_, err := cp.Put(context.Background(), "t1", []byte(snap1))
+	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) ||
+		pgcheckpoint.SQLState(err) != "57P03" || !strings.Contains(err.Error(), id) {
+		t.Fatalf("Put while the server is down = %v; want ErrOutcomeUnknown and ErrRetriesExhausted wrapping 57P03, naming %s", err, id)
+	}
+
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(notInserted(farFuture, 9))
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !strings.Contains(err.Error(), id) {
+		t.Fatalf("Put whose thread moved past its id after an unknown outcome = %v; want ErrOutcomeUnknown naming %s", err, id)
 	}
 }
 
-// sameArg matches the value another matcher remembered.
-type sameArg struct{ want *string }
-
-func (a sameArg) Match(v driver.Value) bool { s, ok := v.(string); return ok && s == *a.want }
-
-// A head trimmed between the statement's snapshot and its lock: nothing inserted, run again.
-func TestSQLPutHeadTrimmedMeanwhile(t *testing.T) {
+// A deadline that ends while the statement runs leaves the outcome unknown (pgx answers at once and
+// cancels on the server asynchronously): ErrOutcomeUnknown with the context's error, no second attempt.
+func TestSqlmockPutDeadlineIsUnknownOutcome(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, headA, nil, int64(0)))
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(9), headA, true, int64(1)))
-	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).
+		WillDelayFor(5 * time.Second).WillReturnRows(stored(2, headA, 0))
+	_, err := cp.Put(ctx, "t1", []byte(snap1))
+	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Put past its deadline = %v; want ErrOutcomeUnknown and context.DeadlineExceeded", err)
 	}
 }
 
-func TestSQLPutFencedAndNoRetention(t *testing.T) {
+// The head changed between the statement's snapshot and its lock (deleted, trimmed or renumbered):
+// nothing was inserted, and the put runs again with the same id at once.
+func TestSqlmockPutHeadMovedMeanwhile(t *testing.T) {
+	t.Parallel()
+	for name, moved := range map[string]*sqlmock.Rows{
+		"deleted":    report(nil, headA, int64(4), false, nil, false, false, int64(0)),
+		"renumbered": report(nil, headA, int64(4), true, int64(9), false, false, int64(0)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var n int
+			cp, mock := newMock(t, pgcheckpoint.Options{Observer: attempts(&n)})
+			var id string
+			mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnRows(moved)
+			mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(stored(10, headA, 1))
+			if got, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil || got != id || n != 2 {
+				t.Fatalf("Put = %q, %v after %d attempts; want %q after 2", got, err, n, id)
+			}
+		})
+	}
+}
+
+func TestSqlmockPutFencedAndNoRetention(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), headA, nil).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(8), headA, true, int64(0)))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, headA, nil)...).WillReturnRows(stored(8, headA, 0))
 	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); err != nil {
 		t.Fatal(err)
 	}
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), "", nil).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, headA, true, int64(0)))
+	// An upper-case head names the same checkpoint: it is sent in canonical form.
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, headA, nil)...).WillReturnRows(stored(9, headA, 0))
+	if _, err := cp.PutAfter(context.Background(), "t1", strings.ToUpper(headA), []byte(snap1)); err != nil {
+		t.Fatal(err)
+	}
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, "", nil)...).WillReturnRows(notInserted(headA, 8))
 	if _, err := cp.PutAfter(context.Background(), "t1", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("expect-empty on a non-empty thread: %v, want ErrConflict", err)
 	}
 }
 
-func TestSQLPutFenceMismatchWritesNothingMore(t *testing.T) {
+// A fence that does not name the head writes nothing more: no second attempt, no first-row path.
+func TestSqlmockPutFenceMismatchWritesNothingMore(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
 	other := "01900000-0000-7000-8000-000000000002"
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), headA, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, other, true, int64(0)))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, headA, int64(100))...).WillReturnRows(notInserted(other, 3))
+	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) || !strings.Contains(err.Error(), other) {
+		t.Fatalf("err = %v, want ErrConflict naming the head %s", err, other)
+	}
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, headA, int64(100))...).WillReturnRows(emptyThread())
 	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
-		t.Fatalf("err = %v, want ErrConflict", err)
+		t.Fatalf("fenced put on an empty thread: %v, want ErrConflict", err)
 	}
 }
 
-func TestSQLPutRenumbersThreadWrittenByTypeScript(t *testing.T) {
+// Rows without a number (written by the TypeScript package): the put renumbers the thread in a
+// transaction that first holds every row's lock (lockRows, then newest in a fresh snapshot, again while
+// a newer row appeared), then runs again with the same id.
+func TestSqlmockPutRenumbersThreadWrittenByTypeScript(t *testing.T) {
 	t.Parallel()
-	cp, mock := newMock(t, pgcheckpoint.Options{})
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, headA, false, int64(0)))
-	mock.ExpectExec(pgRenumber).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 3))
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(7), headA, true, int64(0)))
-	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
-		t.Fatal(err)
+	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{})
+	headB := "01900000-0000-7000-8000-000000000003"
+	var id string
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).
+		WillReturnRows(report(nil, headA, int64(4), true, int64(4), true, false, int64(0)))
+	mock.ExpectBegin()
+	mock.ExpectQuery(pgSQL(t, "lockRows")).WithArgs("t1").
+		WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA).AddRow("01900000-0000-7000-8000-000000000000"))
+	// A put committed headB meanwhile: lock again, until the newest row is one the transaction holds.
+	mock.ExpectQuery(pgSQL(t, "newest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(headB))
+	mock.ExpectQuery(pgSQL(t, "lockRows")).WithArgs("t1").
+		WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headB).AddRow(headA))
+	mock.ExpectQuery(pgSQL(t, "newest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(headB))
+	mock.ExpectExec(pgSQL(t, "renumber")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 3))
+	mock.ExpectCommit()
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(stored(7, headB, 0))
+	if got, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil || got != id {
+		t.Fatalf("Put = %q, %v; want %q", got, err, id)
+	}
+	if l := log.got(); !slices.Equal(l, []sql.IsolationLevel{sql.LevelReadCommitted}) {
+		t.Errorf("renumbering began %v, want one READ COMMITTED transaction", l)
 	}
 }
 
-func TestSQLPutClockLagGetsIDAboveHead(t *testing.T) {
+// A head id above the new id (a clock behind the other writers'): the next id follows the head.
+func TestSqlmockPutClockLagGetsIDAboveHead(t *testing.T) {
 	t.Parallel()
 	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	cp, mock := newMock(t, pgcheckpoint.Options{Clock: func() time.Time { return past }})
 	future := "01f00000-0000-7000-8000-000000000000" // far after 2020
 	var id string
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(nil, future, true, int64(0)))
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{after: future, got: &id}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(2), future, true, int64(0)))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnRows(notInserted(future, 1))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{after: future, got: &id}, nil, int64(100))...).
+		WillReturnRows(stored(2, future, 0))
 	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
 	if err != nil || got != id || got <= future {
 		t.Fatalf("Put = %q, %v; want an id above %s", got, err, future)
 	}
 }
 
-func TestSQLPutSameSeqTakenRetries(t *testing.T) {
+// 23505: another writer took the thread's next number first. The put runs again at once with a fresh
+// id; a fenced put is ErrConflict at once.
+func TestSqlmockPutSameSeqTakenRetries(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnError(pgErr("23505"))
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnRows(sqlmock.NewRows(putColumns).AddRow(int64(3), headA, true, int64(1)))
+	var first string
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &first}, nil, int64(100))...).WillReturnError(pgErr("23505"))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{after: first}, nil, int64(100))...).WillReturnRows(stored(3, headA, 1))
 	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
 		t.Fatal(err)
 	}
-	// A fenced put that loses the same race is a conflict, at once.
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), headA, int64(100)).
-		WillReturnError(pgErr("23505"))
-	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
-		t.Fatalf("fenced put losing the race: %v, want ErrConflict", err)
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, headA, int64(100))...).WillReturnError(pgErr("23505"))
+	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) || pgcheckpoint.SQLState(err) != "23505" {
+		t.Fatalf("fenced put losing the race: %v, want ErrConflict wrapping 23505", err)
 	}
 }
 
-func TestSQLPutBadInputSendsNothing(t *testing.T) {
+// 40001 or 40P01 on PostgreSQL: nothing was written; the put runs again after a backoff with a fresh id,
+// within MaxAttempts.
+func TestSqlmockPutSerializationFailureRetries(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{MaxAttempts: 3})
+	var first string
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &first}, nil, int64(100))...).WillReturnError(pgErr("40P01"))
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{after: first}, nil, int64(100))...).WillReturnRows(stored(3, headA, 0))
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnError(pgErr("40001"))
+	}
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || !pgcheckpoint.Retryable(err) {
+		t.Fatalf("err = %v, want ErrRetriesExhausted wrapping the 40001", err)
+	}
+}
+
+func TestSqlmockPutBadInputSendsNothing(t *testing.T) {
 	t.Parallel()
 	cp, _ := newMock(t, pgcheckpoint.Options{MaxSnapshotBytes: 20})
 	for _, tc := range []struct {
@@ -355,82 +457,116 @@ func TestSQLPutBadInputSendsNothing(t *testing.T) {
 			t.Errorf("Put(%q, %s) = %v, want %v", tc.thread, tc.snap, err, tc.want)
 		}
 	}
-	if _, err := cp.PutAfter(context.Background(), "t", "nonsense", []byte(`{}`)); !errors.Is(err, pgcheckpoint.ErrConflict) {
-		t.Errorf("PutAfter with a malformed head = %v, want ErrConflict", err)
+	if _, err := cp.PutAfter(context.Background(), "t", "nonsense", []byte(`{}`)); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
+		t.Errorf("PutAfter with a malformed head = %v, want ErrInvalidCheckpointID", err)
 	}
 }
 
-func TestSQLGet(t *testing.T) {
+func TestSqlmockGet(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
 	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	cols := []string{"checkpoint_id", "created_at", "version", "size_bytes", "snapshot"}
-	mock.ExpectQuery(pgGetLatest).WithArgs("t1").
+	mock.ExpectQuery(pgSQL(t, "getLatest")).WithArgs("t1").
 		WillReturnRows(sqlmock.NewRows(cols).AddRow(headA, at, int64(2), int64(30), []byte(snap1)))
 	got, err := cp.Get(context.Background(), "t1", "")
 	if err != nil || got.ID != headA || got.Version != 2 || got.SizeBytes != 30 || string(got.Snapshot) != snap1 || !got.CreatedAt.Equal(at) {
 		t.Fatalf("Get latest = %+v, %v", got, err)
 	}
-	mock.ExpectQuery(pgGetByID).WithArgs("t1", headA).WillReturnRows(sqlmock.NewRows(cols))
-	if _, err := cp.Get(context.Background(), "t1", headA); !errors.Is(err, pgcheckpoint.ErrNotFound) {
+	// An upper-case id names the same checkpoint.
+	mock.ExpectQuery(pgSQL(t, "getByID")).WithArgs("t1", headA).WillReturnRows(sqlmock.NewRows(cols))
+	if _, err := cp.Get(context.Background(), "t1", strings.ToUpper(headA)); !errors.Is(err, pgcheckpoint.ErrNotFound) {
 		t.Fatalf("Get of a missing id = %v, want ErrNotFound", err)
 	}
 	// A malformed id never reaches the server.
-	if _, err := cp.Get(context.Background(), "t1", "x"); !errors.Is(err, pgcheckpoint.ErrNotFound) {
-		t.Fatalf("Get of a malformed id = %v, want ErrNotFound", err)
+	if _, err := cp.Get(context.Background(), "t1", "x"); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
+		t.Fatalf("Get of a malformed id = %v, want ErrInvalidCheckpointID", err)
 	}
-	mock.ExpectQuery(pgGetLatest).WithArgs("t1").WillReturnError(pgErr("42P01"))
+	mock.ExpectQuery(pgSQL(t, "getLatest")).WithArgs("t1").WillReturnError(pgErr("42P01"))
 	if _, err := cp.Get(context.Background(), "t1", ""); !errors.Is(err, pgcheckpoint.ErrSchemaMissing) || pgcheckpoint.SQLState(err) != "42P01" {
 		t.Fatalf("missing table: %v, want ErrSchemaMissing wrapping 42P01", err)
 	}
 }
 
-func TestSQLList(t *testing.T) {
+func TestSqlmockList(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 7})
 	cols := []string{"checkpoint_id", "created_at", "version", "size_bytes"}
 	at := time.Now()
-	mock.ExpectQuery(pgList).WithArgs("t1", int64(7)).
+	mock.ExpectQuery(pgSQL(t, "list")).WithArgs("t1", int64(7)).
 		WillReturnRows(sqlmock.NewRows(cols).AddRow(headA, at, int64(1), int64(10)))
 	if l, err := cp.List(context.Background(), "t1", pgcheckpoint.ListOptions{}); err != nil || len(l) != 1 || l[0].ID != headA {
 		t.Fatalf("List = %+v, %v", l, err)
 	}
-	mock.ExpectQuery(pgListBefore).WithArgs("t1", headA, int64(10000)).WillReturnRows(sqlmock.NewRows(cols))
+	mock.ExpectQuery(pgSQL(t, "listBefore")).WithArgs("t1", headA, int64(10000)).WillReturnRows(sqlmock.NewRows(cols))
 	if l, err := cp.List(context.Background(), "t1", pgcheckpoint.ListOptions{Limit: -1, Before: headA}); err != nil || len(l) != 0 {
 		t.Fatalf("List before = %+v, %v", l, err)
 	}
+	if _, err := cp.List(context.Background(), "t1", pgcheckpoint.ListOptions{Before: "x"}); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
+		t.Fatalf("List before a malformed cursor = %v, want ErrInvalidCheckpointID", err)
+	}
 }
 
-func TestSQLDelete(t *testing.T) {
+// expectLockThread expects the row locks a renumbering takes: every row (ids, newest first), then the
+// newest id in a fresh snapshot, which is the newest locked one.
+func expectLockThread(t *testing.T, mock sqlmock.Sqlmock, sqlOf func(testing.TB, string) string, thread string, ids ...string) {
+	t.Helper()
+	rows := sqlmock.NewRows([]string{"checkpoint_id"})
+	newest := sqlmock.NewRows([]string{"max"})
+	for _, id := range ids {
+		rows.AddRow(id)
+	}
+	if len(ids) == 0 {
+		newest.AddRow(nil)
+	} else {
+		newest.AddRow(ids[0])
+	}
+	mock.ExpectQuery(sqlOf(t, "lockRows")).WithArgs(thread).WillReturnRows(rows)
+	mock.ExpectQuery(sqlOf(t, "newest")).WithArgs(thread).WillReturnRows(newest)
+}
+
+// Deleting one checkpoint holds every row lock of the thread, deletes and renumbers (only when a row was
+// deleted), in one transaction; a 23505 (a put took a number the renumbering wanted) runs it again.
+func TestSqlmockDelete(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
-	mock.ExpectExec(pgDeleteAll).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 4))
+	mock.ExpectExec(pgSQL(t, "deleteAll")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 4))
 	if err := cp.Delete(context.Background(), "t1", ""); err != nil {
 		t.Fatal(err)
 	}
+	older := "01900000-0000-7000-8000-000000000000"
+	for _, renumberErr := range []error{pgErr("23505"), nil} {
+		mock.ExpectBegin()
+		expectLockThread(t, mock, pgSQL, "t1", headA, older)
+		mock.ExpectExec(pgSQL(t, "deleteOne")).WithArgs("t1", older).WillReturnResult(sqlmock.NewResult(0, 1))
+		if renumberErr != nil {
+			mock.ExpectExec(pgSQL(t, "renumber")).WithArgs("t1").WillReturnError(renumberErr)
+			mock.ExpectRollback()
+			continue
+		}
+		mock.ExpectExec(pgSQL(t, "renumber")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectCommit()
+	}
+	if err := cp.Delete(context.Background(), "t1", strings.ToUpper(older)); err != nil {
+		t.Fatal(err)
+	}
 	mock.ExpectBegin()
-	mock.ExpectExec(pgDeleteOne).WithArgs("t1", headA).WillReturnResult(sqlmock.NewResult(0, 1))
-	mock.ExpectExec(pgRenumber).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 3))
+	expectLockThread(t, mock, pgSQL, "t1")
+	mock.ExpectExec(pgSQL(t, "deleteOne")).WithArgs("t1", headA).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectCommit()
 	if err := cp.Delete(context.Background(), "t1", headA); err != nil {
 		t.Fatal(err)
 	}
-	mock.ExpectBegin()
-	mock.ExpectExec(pgDeleteOne).WithArgs("t1", headA).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectCommit()
-	if err := cp.Delete(context.Background(), "t1", headA); err != nil {
-		t.Fatal(err)
-	}
-	if err := cp.Delete(context.Background(), "t1", "not-an-id"); err != nil {
-		t.Fatalf("Delete of a malformed id = %v, want nil and no statement", err)
+	if err := cp.Delete(context.Background(), "t1", "not-an-id"); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
+		t.Fatalf("Delete of a malformed id = %v, want ErrInvalidCheckpointID and no statement", err)
 	}
 }
 
-func TestSQLThreadsAndPrune(t *testing.T) {
+func TestSqlmockThreadsAndPrune(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
 	at := time.Now()
-	mock.ExpectQuery(pgThreads).WithArgs("a", int64(2)).
+	mock.ExpectQuery(pgSQL(t, "threads")).WithArgs("a", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id", "count", "max", "max", "sum"}).AddRow("b", int64(3), headA, at, int64(99)))
 	th, err := cp.Threads(context.Background(), pgcheckpoint.ThreadsOptions{After: "a", Limit: 2})
 	if err != nil || len(th) != 1 || th[0].Checkpoints != 3 || th[0].TotalBytes != 99 {
@@ -438,14 +574,14 @@ func TestSQLThreadsAndPrune(t *testing.T) {
 	}
 
 	now := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
-	mock.ExpectQuery(`SELECT now()`).WillReturnRows(sqlmock.NewRows([]string{"now"}).AddRow(now))
-	mock.ExpectQuery(pgPruneThreads).WithArgs("", int64(2)).
+	mock.ExpectQuery(pgSQL(t, "now")).WillReturnRows(sqlmock.NewRows([]string{"now"}).AddRow(now))
+	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("b"))
-	mock.ExpectQuery(pgPruneRun).WithArgs("a", "b", now.Add(-time.Hour), false).
+	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("a"))
-	mock.ExpectQuery(pgPruneThreads).WithArgs("b", int64(2)).
+	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("b", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
-	mock.ExpectQuery(pgPruneRun).WithArgs("c", "c", now.Add(-time.Hour), false).
+	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("c", "c", now.Add(-time.Hour), false).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
 	res, err := cp.Prune(context.Background(), pgcheckpoint.PruneOptions{OlderThan: time.Hour, BatchThreads: 2})
 	if err != nil || res.Deleted != 3 || res.Threads != 2 {
@@ -453,42 +589,103 @@ func TestSQLThreadsAndPrune(t *testing.T) {
 	}
 }
 
-func TestSQLEnsureSchema(t *testing.T) {
+func TestSqlmockDetectDialect(t *testing.T) {
 	t.Parallel()
-	cp, mock := newMock(t, pgcheckpoint.Options{Schema: "agents", Table: "Checkpoints"})
-	mock.ExpectBegin()
-	mock.ExpectExec(`SELECT pg_advisory_xact_lock(` + strconv.FormatInt(pgcheckpoint.LockKeyFor(`"agents"."Checkpoints"`), 10) + `)`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`CREATE SCHEMA IF NOT EXISTS "agents"`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`CREATE TABLE IF NOT EXISTS "agents"."Checkpoints" (
-    thread_id     TEXT COLLATE "C" NOT NULL,
-    checkpoint_id TEXT COLLATE "C" NOT NULL,
-    snapshot      JSONB NOT NULL,
-    version       INTEGER NOT NULL,
-    size_bytes    INTEGER NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-    seq           BIGINT,
-    PRIMARY KEY (thread_id, checkpoint_id)
-)`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`ALTER TABLE "agents"."Checkpoints" ADD COLUMN IF NOT EXISTS seq BIGINT`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`CREATE UNIQUE INDEX IF NOT EXISTS "Checkpoints_thread_seq_key" ON "agents"."Checkpoints" (thread_id, seq) WHERE seq IS NOT NULL`).
-		WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_attribute
-               WHERE attrelid = '"agents"."Checkpoints"'::regclass AND attname = 'snapshot' AND attcompression <> 'l') THEN
-        ALTER TABLE "agents"."Checkpoints" ALTER COLUMN snapshot SET COMPRESSION lz4;
-    END IF;
-EXCEPTION WHEN feature_not_supported THEN
-    NULL;
-END
-$$`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectCommit()
-	if err := cp.EnsureSchema(context.Background()); err != nil {
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for answer, want := range map[string]pgcheckpoint.Dialect{
+		"PostgreSQL 17.2 on x86_64-pc-linux-gnu":        pgcheckpoint.PostgreSQL,
+		"CockroachDB CCL v24.1.0 (x86_64-pc-linux-gnu)": pgcheckpoint.CockroachDB,
+	} {
+		mock.ExpectQuery(pgSQL(t, "version")).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(answer))
+		if d, err := pgcheckpoint.DetectDialect(context.Background(), db); err != nil || d != want {
+			t.Errorf("DetectDialect(%q) = %v, %v; want %s", answer, d, err, want.Name())
+		}
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestSQLInCallerTransaction(t *testing.T) {
+// catalogRow is the catalog's answer: schema, table, seq column, seq index, unnumbered index exist.
+func catalogRow(have ...bool) *sqlmock.Rows {
+	row := make([]driver.Value, len(have))
+	for i, h := range have {
+		row[i] = h
+	}
+	return sqlmock.NewRows([]string{"schema", "table", "seq", "seq_index", "unnumbered_index"}).AddRow(row...)
+}
+
+// EnsureSchema reads the catalog first: with everything there it runs nothing else; otherwise the DDL
+// runs in one transaction behind the schema's advisory lock, without CREATE SCHEMA when the schema
+// exists (it would demand CREATE on the database).
+func TestSqlmockEnsureSchema(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{Schema: "agents", Table: "Checkpoints"})
+	const dir = "postgres/agents.Checkpoints"
+	ddl := goldenDDL(t, dir)
+	if !strings.HasPrefix(ddl[0], "CREATE SCHEMA") {
+		t.Fatalf("the first DDL statement is not CREATE SCHEMA: %s", ddl[0])
+	}
+	catalog := func() *sqlmock.ExpectedQuery {
+		return mock.ExpectQuery(goldenSQL(t, dir+"/catalog")).
+			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered")
+	}
+	for _, tc := range []struct {
+		have []bool
+		ddl  []string
+	}{
+		{[]bool{false, false, false, false, false}, ddl},
+		{[]bool{true, true, true, true, true}, nil},
+		{[]bool{true, true, false, false, false}, ddl[1:]}, // a table created by the TypeScript package
+		{[]bool{true, true, true, true, false}, ddl[1:]},
+	} {
+		catalog().WillReturnRows(catalogRow(tc.have...))
+		if tc.ddl != nil {
+			mock.ExpectBegin()
+			mock.ExpectExec(goldenSQL(t, dir+"/lockSchema")).WillReturnResult(sqlmock.NewResult(0, 0))
+			for _, s := range tc.ddl {
+				mock.ExpectExec(s).WillReturnResult(sqlmock.NewResult(0, 0))
+			}
+			mock.ExpectCommit()
+		}
+		if err := cp.EnsureSchema(context.Background()); err != nil {
+			t.Fatalf("EnsureSchema with %v: %v", tc.have, err)
+		}
+	}
+	catalog().WillReturnError(pgErr("42501"))
+	if err := cp.EnsureSchema(context.Background()); !errors.Is(err, pgcheckpoint.ErrPermission) {
+		t.Fatalf("catalog read without privilege: %v, want ErrPermission", err)
+	}
+}
+
+// The advisory lock keys differ per purpose and per table (so EnsureSchema, first puts and other
+// tables' locks never wait for each other), and the golden lock statements carry them.
+func TestSqlmockAdvisoryLockKeys(t *testing.T) {
+	t.Parallel()
+	seen := map[int32]string{}
+	for _, tbl := range []struct{ dir, quoted string }{
+		{"postgres", `"public"."ziro_checkpoints"`},
+		{"postgres/agents.Checkpoints", `"agents"."Checkpoints"`},
+	} {
+		for purpose, stmt := range map[string]string{"thread": "lockFirst", "schema": "lockSchema"} {
+			key := pgcheckpoint.LockKeyFor(purpose, tbl.quoted)
+			if other, ok := seen[key]; ok {
+				t.Errorf("lock key %d of %s %s is also %s's", key, purpose, tbl.quoted, other)
+			}
+			seen[key] = purpose + " " + tbl.quoted
+			text := goldenSQL(t, tbl.dir+"/"+stmt)
+			if want := "pg_advisory_xact_lock(" + strconv.Itoa(int(key)) + ", "; !strings.Contains(text, want) {
+				t.Errorf("%s/%s = %q, want the two-key form with key %d", tbl.dir, stmt, text, key)
+			}
+		}
+	}
+}
+
+func TestSqlmockInCallerTransaction(t *testing.T) {
 	t.Parallel()
 	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
 	if err != nil {
@@ -499,32 +696,131 @@ func TestSQLInCallerTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mock.ExpectBegin()
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnError(pgErr("40001"))
-	mock.ExpectRollback()
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	begin := func(level string) *sql.Tx {
+		t.Helper()
+		mock.ExpectBegin()
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if level != "" {
+			mock.ExpectQuery(pgSQL(t, "isolation")).WillReturnRows(sqlmock.NewRows([]string{"transaction_isolation"}).AddRow(level))
+		}
+		return tx
 	}
-	_, err = base.WithTx(tx).Put(context.Background(), "t1", []byte(snap1))
-	if !pgcheckpoint.Retryable(err) {
+	rollback := func(tx *sql.Tx) {
+		t.Helper()
+		mock.ExpectRollback()
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A 40001 surfaces (no retry: the caller's loop runs the whole transaction again).
+	tx := begin("read committed")
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnError(pgErr("40001"))
+	if _, err := base.WithTx(tx).Put(ctx, "t1", []byte(snap1)); !pgcheckpoint.Retryable(err) {
 		t.Fatalf("inside a caller's transaction a 40001 must surface (no retry): %v", err)
 	}
-	_ = tx.Rollback()
-	// Without a transaction of its own, a unique violation inside the caller's transaction is a conflict.
-	mock.ExpectBegin()
-	mock.ExpectQuery(pgPut).
-		WithArgs("t1", uuidArg{}, []byte(snap1), int64(2), int64(len(snap1)), nil, int64(100)).
-		WillReturnError(pgErr("23505"))
-	mock.ExpectRollback()
-	tx, _ = db.Begin()
-	if _, err = base.WithTx(tx).Put(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+	rollback(tx)
+
+	// A unique violation is a conflict; the isolation level is checked once per transaction.
+	tx = begin("read committed")
+	in := base.WithTx(tx)
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnRows(stored(2, headA, 0))
+	if _, err := in.Put(ctx, "t1", []byte(snap1)); err != nil {
+		t.Fatal(err)
+	}
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnError(pgErr("23505"))
+	if _, err := in.Put(ctx, "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("unique violation in a caller's transaction: %v, want ErrConflict", err)
 	}
-	_ = tx.Rollback()
+	rollback(tx)
+
+	// A broken connection is an unknown outcome at once: the caller's transaction is gone.
+	tx = begin("read committed")
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnError(pgErr("08006"))
+	if _, err := base.WithTx(tx).Put(ctx, "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) {
+		t.Fatalf("connection lost in a caller's transaction: %v, want ErrOutcomeUnknown", err)
+	}
+	rollback(tx)
+
+	// An empty thread: the first row goes in inside the caller's transaction, under the same lock.
+	tx = begin("read committed")
+	var id string
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnRows(emptyThread())
+	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgSQL(t, "first")).WithArgs("t1", sameArg{&id}, []byte(snap1), int64(2), int64(len(snap1))).
+		WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
+	if got, err := base.WithTx(tx).Put(ctx, "t1", []byte(snap1)); err != nil || got != id {
+		t.Fatalf("first row in a caller's transaction = %q, %v; want %q", got, err, id)
+	}
+	rollback(tx)
+
+	// Another isolation level is refused before anything is written.
+	tx = begin("repeatable read")
+	if _, err := base.WithTx(tx).Put(ctx, "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
+		t.Fatalf("put at REPEATABLE READ: %v, want ErrInvalidOptions", err)
+	}
+	rollback(tx)
 	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A fenced put whose first attempt's outcome is unknown (the connection broke) runs again with the same
+// id; if that first attempt commits late, while the second waits for the head's lock, the second fails
+// on the unique index: 23505 caused by the put's own row, not by another writer. It must not be
+// ErrConflict (the put's own row is the head): the put runs again and finds its id stored.
+func TestSqlmockPutFencedLateCommitIsNotAConflict(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	put := pgSQL(t, "put")
+	var id string
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, headA, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnError(pgErr("23505"))
+	mine := sqlmock.NewRows(reportColumns)
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", answerMine{&id, 5, mine}, headA, int64(100))...).WillReturnRows(mine)
+	if got, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); err != nil || got != id {
+		t.Fatalf("PutAfter whose first attempt committed late = %q, %v; want %q", got, err, id)
+	}
+
+	// The same with another writer's row behind the 23505: the next attempt sees the head moved and
+	// reports the conflict.
+	other := "01900000-0000-7000-8000-000000000002"
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, headA, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnError(pgErr("23505"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnRows(notInserted(other, 5))
+	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+		t.Fatalf("PutAfter that lost to another writer after an unknown outcome: %v, want ErrConflict", err)
+	}
+}
+
+// A thread that keeps getting rows without a number (a TypeScript writer racing each renumbering) does
+// not keep a put going round for ever: every renumbering counts as a lost round, and the put ends with
+// ErrRetriesExhausted once they are used up.
+func TestSqlmockPutRenumberingIsBounded(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{})
+	var id string
+	expectRound := func(first bool) {
+		arg := driver.Value(sameArg{&id})
+		if first {
+			arg = uuidArg{got: &id}
+		}
+		mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", arg, nil, int64(100))...).
+			WillReturnRows(report(nil, headA, int64(4), true, int64(4), true, false, int64(0)))
+	}
+	const maxLosses = 100 // put.go
+	for i := range maxLosses + 1 {
+		expectRound(i == 0)
+		mock.ExpectBegin()
+		expectLockThread(t, mock, pgSQL, "t1", headA)
+		mock.ExpectExec(pgSQL(t, "renumber")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 5))
+		mock.ExpectCommit()
+	}
+	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) {
+		t.Fatalf("Put on a thread that never stays numbered = %v, want ErrRetriesExhausted", err)
 	}
 }

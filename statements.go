@@ -41,6 +41,10 @@ type statements struct {
 	deleteOne, deleteAll   string
 	threads                string
 	pruneThreads, pruneRun string
+	// now reads the server's clock: Prune's cutoff is the server's time, not the client's.
+	now string
+	// version is what DetectDialect asks (versionSQL), listed here so that it is pinned with the rest.
+	version string
 
 	// isolation reports the current transaction's isolation level (a caller's transaction is checked).
 	isolation string
@@ -115,6 +119,9 @@ const trimCTE = `, del AS (
     RETURNING 1
 )`
 
+// versionSQL asks the server what it is (DetectDialect, which runs before a dialect is chosen).
+const versionSQL = `SELECT version()`
+
 // newStatements writes out every statement for table n on an engine with facts f.
 func newStatements(n names, f dialectFacts) statements {
 	s := statements{
@@ -154,6 +161,8 @@ WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
 WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
   AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))
 RETURNING t.thread_id`),
+		now:       `SELECT now()`,
+		version:   versionSQL,
 		isolation: `SHOW transaction_isolation`,
 		catalog: `SELECT
     EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1),

@@ -98,7 +98,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 		batch = 100
 	}
 	var now time.Time
-	if err := c.db.QueryRowContext(ctx, "SELECT now()").Scan(&now); err != nil {
+	if err := c.db.QueryRowContext(ctx, c.q.now).Scan(&now); err != nil {
 		return res, interpret("prune", err)
 	}
 	cutoff := now.Add(-opts.OlderThan)

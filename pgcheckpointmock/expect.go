@@ -3,8 +3,8 @@
 // CockroachDB, StatementsFor) and helpers that register what each operation sends and what the database
 // answers (ExpectPut, ExpectGetLatest, ExpectList, ...).
 //
-// The helpers describe the usual path of each operation: a put that lands, a get that finds or does not
-// find, a delete. For anything else (a conflict, a driver error, the retry paths) register expectations
+// The helpers describe the usual path of each operation: a put that lands (on a thread with a head, or
+// as an empty thread's first row), a get that finds or does not find, a delete. For anything else (a conflict, a driver error, the retry paths) register expectations
 // with the statement texts directly. The package's own tests run a real Checkpointer against these
 // expectations, so they change when the Checkpointer does.
 //
@@ -54,8 +54,11 @@ func Cap(n int) Option { return func(c *config) { c.cap = n } }
 // Fence makes ExpectPut expect a PutAfter naming head ("" for a thread that must be empty).
 func Fence(head string) Option { return func(c *config) { c.fence = &head } }
 
-// Seq is the row number the mock reports for the put's new checkpoint (default 1). On CockroachDB, a
-// Seq above the cap makes ExpectPut expect the trim too.
+// Seq is the row number the mock reports for the put's new checkpoint. 1 (the default without a Fence
+// naming a head) is an empty thread's first checkpoint, which a put stores in a transaction of its own
+// after its statement found no head; above 1 (the default with a Fence naming a head is 2) the thread has
+// a head numbered Seq-1 that the put appends to. On CockroachDB, a Seq above the cap makes ExpectPut
+// expect the trim too.
 func Seq(n int64) Option { return func(c *config) { c.seq = n } }
 
 // Trimmed is how many rows the mock reports the put's trim deleted (default 0).
@@ -65,9 +68,15 @@ func Trimmed(n int64) Option { return func(c *config) { c.trimmed = n } }
 func Before(id string) Option { return func(c *config) { c.before = id } }
 
 func newConfig(opts []Option) config {
-	c := config{seq: 1}
+	var c config
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.seq == 0 {
+		c.seq = 1
+		if c.fence != nil && *c.fence != "" {
+			c.seq = 2 // the fence names a head: the new row follows it
+		}
 	}
 	switch {
 	case c.cap == 0:
@@ -102,9 +111,20 @@ func (a *ID) Match(v driver.Value) bool {
 // String returns the id the put sent ("" before it ran): the id Put returned.
 func (a *ID) String() string { return a.id }
 
+// reportColumns are the columns of the row a put's statement returns (Statements.Put, Statements.Insert).
+var reportColumns = []string{"new_seq", "head_id", "head_seq", "locked", "locked_seq", "unnumbered", "mine", "trimmed"}
+
+// priorHead is the head ExpectPut reports when no Fence names one: an id below every id a put sends.
+const priorHead = "00000000-0000-7000-8000-000000000000"
+
 // ExpectPut registers one Put (or, with Fence, PutAfter) of snapshot to thread that stores the
 // checkpoint, and returns the id the Checkpointer will send. snapshot must be a valid snapshot (a JSON
 // object); its bytes are expected as they are.
+//
+// With Seq above 1 the put's statement (Put, or on CockroachDB Insert and, above the cap, Trim in one
+// transaction) appends to the thread's head. With Seq 1 the thread is empty: the statement reports no
+// head, and the put stores the first row in a transaction of its own (LockFirst and First on
+// PostgreSQL; First at SERIALIZABLE on CockroachDB).
 func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snapshot []byte, opts ...Option) *ID {
 	c := newConfig(opts)
 	s := statements(d, c)
@@ -120,30 +140,43 @@ func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snap
 	if c.cap > 0 {
 		capArg = int64(c.cap)
 	}
-	var head driver.Value
-	if c.fence != nil && *c.fence != "" {
-		head = *c.fence
-	}
-	headKnown := driver.Value(nil)
-	if head != nil {
-		headKnown = true
+	first := c.seq <= 1 && (c.fence == nil || *c.fence == "")
+	oneStatement := s.Put != ""
+	report := sqlmock.NewRows(reportColumns)
+	if first {
+		report.AddRow(nil, nil, nil, false, nil, false, false, int64(0))
+	} else {
+		head := priorHead
+		if c.fence != nil {
+			head = *c.fence
+		}
+		trimmed := int64(0) // on CockroachDB the trim is a statement of its own
+		if oneStatement {
+			trimmed = c.trimmed
+		}
+		report.AddRow(c.seq, head, c.seq-1, true, c.seq-1, false, false, trimmed)
 	}
 	args := []driver.Value{thread, id, snapshot, int64(version), int64(len(snapshot)), fence}
-	if s.Put != "" {
-		mock.ExpectQuery(s.Put).WithArgs(append(args, capArg)...).
-			WillReturnRows(sqlmock.NewRows([]string{"seq", "head_id", "head_seq_known", "trimmed"}).
-				AddRow(c.seq, head, headKnown, c.trimmed))
-		return id
-	}
-	if c.cap > 0 {
-		mock.ExpectBegin()
-	}
-	mock.ExpectQuery(s.Insert).WithArgs(args...).
-		WillReturnRows(sqlmock.NewRows([]string{"seq", "head_id", "head_seq_known"}).AddRow(c.seq, head, headKnown))
-	if c.cap > 0 {
-		if bound := c.seq - int64(c.cap); bound >= 1 {
-			mock.ExpectExec(s.Trim).WithArgs(thread, bound).WillReturnResult(sqlmock.NewResult(0, c.trimmed))
+	if oneStatement {
+		mock.ExpectQuery(s.Put).WithArgs(append(args, capArg)...).WillReturnRows(report)
+	} else {
+		if c.cap > 0 {
+			mock.ExpectBegin()
 		}
+		mock.ExpectQuery(s.Insert).WithArgs(args...).WillReturnRows(report)
+		if c.cap > 0 {
+			if bound := c.seq - int64(c.cap); !first && bound >= 1 {
+				mock.ExpectExec(s.Trim).WithArgs(thread, bound).WillReturnResult(sqlmock.NewResult(0, c.trimmed))
+			}
+			mock.ExpectCommit()
+		}
+	}
+	if first {
+		mock.ExpectBegin()
+		if s.LockFirst != "" {
+			mock.ExpectExec(s.LockFirst).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, 1))
+		}
+		mock.ExpectQuery(s.First).WithArgs(args[:5]...).WillReturnRows(sqlmock.NewRows([]string{"seq"}).AddRow(int64(1)))
 		mock.ExpectCommit()
 	}
 	return id
@@ -161,11 +194,12 @@ func ExpectGetLatest(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string
 	mock.ExpectQuery(s.GetLatest).WithArgs(thread).WillReturnRows(getRows(cp))
 }
 
-// ExpectGet registers a Get of checkpoint id that returns cp, or finds nothing when cp is nil. A
-// malformed id sends nothing: Get returns ErrNotFound without asking.
+// ExpectGet registers a Get of checkpoint id that returns cp, or finds nothing when cp is nil. The id is
+// expected in the canonical lower case the Checkpointer sends. A malformed id sends nothing: Get returns
+// ErrInvalidCheckpointID without asking.
 func ExpectGet(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id string, cp *pgcheckpoint.Checkpoint, opts ...Option) {
 	s := statements(d, newConfig(opts))
-	mock.ExpectQuery(s.GetByID).WithArgs(thread, id).WillReturnRows(getRows(cp))
+	mock.ExpectQuery(s.GetByID).WithArgs(thread, strings.ToLower(id)).WillReturnRows(getRows(cp))
 }
 
 func getRows(cp *pgcheckpoint.Checkpoint) *sqlmock.Rows {
@@ -203,24 +237,36 @@ func ExpectList(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, lim
 		rows.AddRow(cp.ID, cp.CreatedAt, int64(cp.Version), int64(cp.SizeBytes))
 	}
 	if c.before != "" {
-		mock.ExpectQuery(s.ListBefore).WithArgs(thread, c.before, int64(limit)).WillReturnRows(rows)
+		mock.ExpectQuery(s.ListBefore).WithArgs(thread, strings.ToLower(c.before), int64(limit)).WillReturnRows(rows)
 		return
 	}
 	mock.ExpectQuery(s.List).WithArgs(thread, int64(limit)).WillReturnRows(rows)
 }
 
-// ExpectDelete registers a Delete of checkpoint id that deletes it (found) or finds nothing. A found
-// checkpoint is deleted and the thread renumbered in one transaction.
+// ExpectDelete registers a Delete of checkpoint id that deletes it (found) or finds nothing. The delete
+// runs in one transaction: it locks the thread's rows (LockRows, then Newest to see that no row was
+// added meanwhile), deletes the checkpoint (DeleteOne) and, when it was found, renumbers the thread
+// (Renumber). The id is expected in canonical lower case; a malformed id sends nothing.
 func ExpectDelete(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id string, found bool, opts ...Option) {
 	s := statements(d, newConfig(opts))
-	mock.ExpectBegin()
-	if !found {
-		mock.ExpectExec(s.DeleteOne).WithArgs(thread, id).WillReturnResult(sqlmock.NewResult(0, 0))
-		mock.ExpectCommit()
-		return
+	id = strings.ToLower(id)
+	locked := sqlmock.NewRows([]string{"checkpoint_id"})
+	newest := sqlmock.NewRows([]string{"max"})
+	deleted := int64(0)
+	if found {
+		locked.AddRow(id)
+		newest.AddRow(id)
+		deleted = 1
+	} else {
+		newest.AddRow(nil)
 	}
-	mock.ExpectExec(s.DeleteOne).WithArgs(thread, id).WillReturnResult(sqlmock.NewResult(0, 1))
-	mock.ExpectExec(s.Renumber).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectBegin()
+	mock.ExpectQuery(s.LockRows).WithArgs(thread).WillReturnRows(locked)
+	mock.ExpectQuery(s.Newest).WithArgs(thread).WillReturnRows(newest)
+	mock.ExpectExec(s.DeleteOne).WithArgs(thread, id).WillReturnResult(sqlmock.NewResult(0, deleted))
+	if found {
+		mock.ExpectExec(s.Renumber).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, 0))
+	}
 	mock.ExpectCommit()
 }
 

@@ -3,6 +3,7 @@ package pgcheckpointmock_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,10 +126,55 @@ func TestPutWithoutRetention(t *testing.T) {
 		if _, err := cp.Put(context.Background(), "t", []byte(`{}`)); err != nil {
 			t.Errorf("%s: %v", d.Name(), err)
 		}
+		// An empty thread: the statement alone (no transaction on CockroachDB), then the first row.
+		pgcheckpointmock.ExpectPut(mock, d, "u", []byte(`{}`), pgcheckpointmock.Cap(pgcheckpoint.NoLimit))
+		if _, err := cp.Put(context.Background(), "u", []byte(`{}`)); err != nil {
+			t.Errorf("%s: first row: %v", d.Name(), err)
+		}
 		if err := mock.ExpectationsWereMet(); err != nil {
 			t.Errorf("%s: %v", d.Name(), err)
 		}
 		db.Close()
+	}
+}
+
+// Every statement the core sends has a field, filled with the core's own text, for both dialects and
+// any table; the fields the dialect never sends are empty.
+func TestStatementsForCoversEverything(t *testing.T) {
+	t.Parallel()
+	for _, d := range []pgcheckpoint.Dialect{pgcheckpoint.PostgreSQL, pgcheckpoint.CockroachDB} {
+		for _, tbl := range [][2]string{{"", ""}, {"agents", "State"}} {
+			texts, err := pgcheckpoint.Statements(d, tbl[0], tbl[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := pgcheckpointmock.StatementsFor(d, tbl[0], tbl[1])
+			if err != nil {
+				t.Fatalf("%s %v: %v", d.Name(), tbl, err)
+			}
+			v := reflect.ValueOf(s)
+			filled := 0
+			for i := range v.NumField() {
+				name := v.Type().Field(i).Name
+				text := v.Field(i).String()
+				key := strings.ToLower(name[:1]) + name[1:]
+				if text != "" {
+					filled++
+				}
+				if text != texts[key] {
+					t.Errorf("%s %v: field %s = %q, want pgcheckpoint's %q", d.Name(), tbl, name, text, texts[key])
+				}
+			}
+			if filled != len(texts) {
+				t.Errorf("%s %v: %d fields filled, pgcheckpoint sends %d statements", d.Name(), tbl, filled, len(texts))
+			}
+		}
+	}
+	if c := pgcheckpointmock.CockroachDB; c.Put != "" || c.LockFirst != "" || c.LockSchema != "" || c.Insert == "" || c.Trim == "" {
+		t.Errorf("CockroachDB: a put is Insert and Trim, and there are no advisory locks: %+v", c)
+	}
+	if p := pgcheckpointmock.PostgreSQL; p.Put == "" || p.LockFirst == "" || p.LockSchema == "" || p.Insert == "" {
+		t.Errorf("PostgreSQL: Put, LockFirst and LockSchema must be set: %+v", p)
 	}
 }
 

@@ -1,32 +1,40 @@
 package pgcheckpointmock
 
 import (
-	"strings"
+	"fmt"
 
 	"github.com/ziroagent/pgcheckpoint"
 )
 
-// Statements is every SQL text a Checkpointer sends for its operations, for one dialect and table, as
-// go-sqlmock's QueryMatcherEqual compares it (whitespace runs count as one space). $1 is always the
-// thread id.
+// Statements is every SQL text a Checkpointer sends, for one dialect and table, taken from
+// pgcheckpoint.Statements: the texts are the ones the Checkpointer itself uses, not copies. go-sqlmock's
+// QueryMatcherEqual compares them after collapsing whitespace runs. $1 is always the thread id where
+// there is one. A statement the dialect never sends is empty.
 type Statements struct {
 	// Put inserts a checkpoint and trims the thread in one statement (PostgreSQL; empty for CockroachDB).
 	// Args: thread, id, snapshot, version, size_bytes, fence (nil: none), cap (nil: no retention).
-	// Returns one row: new seq (NULL when nothing was inserted), head id, head has a seq, rows trimmed.
+	// It returns one report row of 8 columns: new seq (NULL when nothing was inserted), head id and head
+	// seq in the statement's snapshot (NULL for an empty thread), whether the head could be locked, its
+	// locked seq, whether the thread has rows without a seq, whether this put's id is stored already,
+	// and the rows trimmed.
 	Put string
-	// Insert is the first statement of a put on CockroachDB, inside a transaction when retention is on.
-	// Args: thread, id, snapshot, version, size_bytes, fence. Returns: new seq, head id, head has a seq.
+	// Insert is Put without the trim (CockroachDB), inside a transaction when retention is on. Args:
+	// thread, id, snapshot, version, size_bytes, fence. It returns the same 8 columns (trimmed is 0).
 	Insert string
 	// Trim follows Insert on CockroachDB when the new seq is above the cap. Args: thread, new seq - cap.
 	Trim string
-	// LockThread and First store the first checkpoint of a thread that Put (or Insert) found empty, in a
-	// transaction: LockThread (PostgreSQL; empty for CockroachDB, which runs that transaction at
-	// SERIALIZABLE instead) args: thread; First args: thread, id, snapshot, version, size_bytes, returns
-	// the new seq (1), or no row when the thread is no longer empty.
-	LockThread, First string
-	// Renumber numbers a thread's rows again: after a delete of one checkpoint, and before a put on a
-	// thread whose newest row was written by the TypeScript package. Args: thread.
-	Renumber string
+	// LockFirst and First store the first checkpoint of a thread that Put (or Insert) found empty, in a
+	// transaction of their own. LockFirst takes the thread's advisory lock (PostgreSQL; empty for
+	// CockroachDB, which runs that transaction at SERIALIZABLE instead), args: thread. First args:
+	// thread, id, snapshot, version, size_bytes; it returns the new seq (1), or no row when the thread
+	// is no longer empty.
+	LockFirst, First string
+	// LockRows, Newest and Renumber renumber a thread, in one transaction: after a delete of one
+	// checkpoint, and when a put reports rows without a seq (written by the TypeScript package).
+	// LockRows locks every row of the thread and returns their checkpoint_id, newest first; Newest
+	// returns max(checkpoint_id) (LockRows runs again while it is above what LockRows returned);
+	// Renumber gives the rows fresh numbers. Args: thread.
+	LockRows, Newest, Renumber string
 	// GetLatest and GetByID return checkpoint_id, created_at, version, size_bytes, snapshot.
 	// Args: thread (and id).
 	GetLatest, GetByID string
@@ -38,104 +46,67 @@ type Statements struct {
 	// Threads returns thread_id, count, newest id, newest created_at, total size_bytes.
 	// Args: after, limit.
 	Threads string
+	// Now (no args) reads the server's clock, then PruneThreads (args: after, batch) and PruneRun (args:
+	// first thread, last thread, cutoff, include newest; returns a thread_id per deleted row) delete old
+	// checkpoints in batches.
+	Now, PruneThreads, PruneRun string
+	// Version (no args) is what DetectDialect asks.
+	Version string
+	// Isolation (no args) returns the caller's transaction isolation level, which a Checkpointer over a
+	// *sql.Tx (or WithTx) checks once before its first put.
+	Isolation string
+	// Catalog (args: schema, table, seq index name, unnumbered index name, unquoted) returns five
+	// booleans: what of the schema exists. EnsureSchema reads it first and does nothing when all are
+	// true. LockSchema (PostgreSQL; no args) serialises EnsureSchema's DDL; the DDL itself is
+	// pgcheckpoint.SchemaSQL.
+	Catalog, LockSchema string
 }
 
-// defaultTable is the quoted name of the default table, as the statements below spell it.
-const defaultTable = `"public"."ziro_checkpoints"`
-
-// headCTE is the beginning of the PostgreSQL put and of the CockroachDB insert.
-const headCTE = `WITH head AS (
-    SELECT checkpoint_id FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1
-    ORDER BY checkpoint_id DESC
-    LIMIT 1
-), locked AS (
-    SELECT checkpoint_id, seq FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
-    FOR SHARE
-), ins AS (
-    INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, seq + 1 FROM locked
-    WHERE checkpoint_id < $2 AND seq IS NOT NULL
-      AND ($6::text IS NULL OR $6::text = checkpoint_id)
-    RETURNING seq
-)`
+// fields maps the names of pgcheckpoint.Statements to the fields of s.
+func (s *Statements) fields() map[string]*string {
+	return map[string]*string{
+		"put": &s.Put, "insert": &s.Insert, "trim": &s.Trim, "first": &s.First, "lockFirst": &s.LockFirst,
+		"lockRows": &s.LockRows, "newest": &s.Newest, "renumber": &s.Renumber,
+		"getLatest": &s.GetLatest, "getByID": &s.GetByID, "list": &s.List, "listBefore": &s.ListBefore,
+		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
+		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "version": &s.Version,
+		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
+	}
+}
 
 // PostgreSQL holds the statements of the PostgreSQL dialect for the default table
 // public.ziro_checkpoints.
-var PostgreSQL = Statements{
-	Put: headCTE + `, del AS (
-    DELETE FROM "public"."ziro_checkpoints"
-    WHERE thread_id = $1
-      AND checkpoint_id >= (
-        SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
-      AND checkpoint_id <= (
-        SELECT checkpoint_id FROM "public"."ziro_checkpoints"
-        WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $7::bigint)
-    RETURNING 1
-)
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked), (SELECT count(*) FROM del)`,
-	LockThread: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
-	First: `INSERT INTO "public"."ziro_checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-SELECT $1, $2, $3::text::jsonb, $4, $5, 1
-WHERE NOT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints" WHERE thread_id = $1)
-RETURNING seq`,
-	Renumber: `UPDATE "public"."ziro_checkpoints" AS t SET seq = r.base + r.n
-FROM (SELECT checkpoint_id,
-             row_number() OVER (ORDER BY checkpoint_id) AS n,
-             COALESCE(max(seq) OVER (), 0) AS base
-      FROM "public"."ziro_checkpoints" WHERE thread_id = $1) AS r
-WHERE t.thread_id = $1 AND t.checkpoint_id = r.checkpoint_id`,
-	GetLatest: `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`,
-	GetByID: `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 AND checkpoint_id = $2`,
-	List: `SELECT checkpoint_id, created_at, version, size_bytes FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT $2`,
-	ListBefore: `SELECT checkpoint_id, created_at, version, size_bytes FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1 AND checkpoint_id < $2 ORDER BY checkpoint_id DESC LIMIT $3`,
-	DeleteOne: `DELETE FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2`,
-	DeleteAll: `DELETE FROM "public"."ziro_checkpoints" WHERE thread_id = $1`,
-	Threads: `SELECT thread_id, count(*), max(checkpoint_id), max(created_at), sum(size_bytes) FROM "public"."ziro_checkpoints"
-WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`,
-}
+var PostgreSQL = mustStatements(pgcheckpoint.PostgreSQL)
 
 // CockroachDB holds the statements of the CockroachDB dialect for the default table: the PostgreSQL ones,
-// except that a put is an Insert and, when the thread is over its cap, a Trim in one transaction.
-var CockroachDB = func() Statements {
-	s := PostgreSQL
-	s.Put = ""
-	s.LockThread = ""
-	s.Insert = headCTE + `
-SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq IS NOT NULL FROM locked)`
-	s.Trim = `DELETE FROM "public"."ziro_checkpoints"
-WHERE thread_id = $1
-  AND checkpoint_id >= (SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
-  AND checkpoint_id <= (
-    SELECT checkpoint_id FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq = $2)`
+// except that a put is an Insert and, when the thread is over its cap, a Trim in one transaction, and
+// that there are no advisory locks (LockFirst, LockSchema).
+var CockroachDB = mustStatements(pgcheckpoint.CockroachDB)
+
+func mustStatements(d pgcheckpoint.Dialect) Statements {
+	s, err := StatementsFor(d, "", "")
+	if err != nil {
+		panic(fmt.Sprintf("pgcheckpointmock: %v", err))
+	}
 	return s
-}()
+}
 
 // StatementsFor returns the statements of dialect d (nil means PostgreSQL) for a table; empty schema or
 // table mean the defaults. Names are checked as pgcheckpoint.New checks them (ErrInvalidIdentifier).
 func StatementsFor(d pgcheckpoint.Dialect, schema, table string) (Statements, error) {
-	if _, err := pgcheckpoint.SchemaSQL(d, schema, table); err != nil {
+	texts, err := pgcheckpoint.Statements(d, schema, table)
+	if err != nil {
 		return Statements{}, err
 	}
-	s := PostgreSQL
-	if d != nil && d.Name() == pgcheckpoint.CockroachDB.Name() {
-		s = CockroachDB
-	}
-	if schema == "" {
-		schema = pgcheckpoint.DefaultSchema
-	}
-	if table == "" {
-		table = pgcheckpoint.DefaultTable
-	}
-	r := strings.NewReplacer(defaultTable, `"`+schema+`"."`+table+`"`)
-	for _, p := range []*string{&s.Put, &s.Insert, &s.Trim, &s.First, &s.Renumber, &s.GetLatest, &s.GetByID, &s.List,
-		&s.ListBefore, &s.DeleteOne, &s.DeleteAll, &s.Threads} {
-		*p = r.Replace(*p)
+	var s Statements
+	fields := s.fields()
+	for name, text := range texts {
+		f, ok := fields[name]
+		if !ok {
+			// A statement the core sends that this package cannot name: its tests fail on it.
+			return Statements{}, fmt.Errorf("pgcheckpointmock: pgcheckpoint sends a statement %q that Statements has no field for", name)
+		}
+		*f = text
 	}
 	return s, nil
 }

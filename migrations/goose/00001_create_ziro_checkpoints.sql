@@ -20,6 +20,8 @@ ALTER TABLE "ziro_checkpoints" ADD COLUMN IF NOT EXISTS seq BIGINT;
 
 CREATE UNIQUE INDEX IF NOT EXISTS "ziro_checkpoints_thread_seq_key" ON "ziro_checkpoints" (thread_id, seq) WHERE seq IS NOT NULL;
 
+CREATE INDEX IF NOT EXISTS "ziro_checkpoints_unnumbered" ON "ziro_checkpoints" (thread_id) WHERE seq IS NULL;
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_attribute

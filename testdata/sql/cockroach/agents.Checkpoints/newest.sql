@@ -1,0 +1,1 @@
+SELECT max(checkpoint_id) FROM "agents"."Checkpoints" WHERE thread_id = $1

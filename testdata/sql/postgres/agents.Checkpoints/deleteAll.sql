@@ -1,0 +1,1 @@
+DELETE FROM "agents"."Checkpoints" WHERE thread_id = $1

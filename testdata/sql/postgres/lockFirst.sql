@@ -1,0 +1,1 @@
+SELECT pg_advisory_xact_lock(-1782114465, hashtext($1))
