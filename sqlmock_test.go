@@ -530,11 +530,15 @@ func expectLockThread(t *testing.T, mock sqlmock.Sqlmock, sqlOf func(testing.TB,
 func TestSqlmockDelete(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
+	older := "01900000-0000-7000-8000-000000000000"
+	// A whole thread: its rows locked first, newest first, then deleted, in one transaction.
+	mock.ExpectBegin()
+	expectLockThread(t, mock, pgSQL, "t1", headA, older)
 	mock.ExpectExec(pgSQL(t, "deleteAll")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 4))
+	mock.ExpectCommit()
 	if err := cp.Delete(context.Background(), "t1", ""); err != nil {
 		t.Fatal(err)
 	}
-	older := "01900000-0000-7000-8000-000000000000"
 	for _, renumberErr := range []error{pgErr("23505"), nil} {
 		mock.ExpectBegin()
 		expectLockThread(t, mock, pgSQL, "t1", headA, older)
@@ -577,12 +581,20 @@ func TestSqlmockThreadsAndPrune(t *testing.T) {
 	mock.ExpectQuery(pgSQL(t, "now")).WillReturnRows(sqlmock.NewRows([]string{"now"}).AddRow(now))
 	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("b"))
+	// Each batch is a transaction of its own, run again on a retryable error (a deadlock with a put).
+	mock.ExpectBegin()
+	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).WillReturnError(pgErr("40P01"))
+	mock.ExpectRollback()
+	mock.ExpectBegin()
 	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("a"))
+	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("b", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
+	mock.ExpectBegin()
 	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("c", "c", now.Add(-time.Hour), false).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
+	mock.ExpectCommit()
 	res, err := cp.Prune(context.Background(), pgcheckpoint.PruneOptions{OlderThan: time.Hour, BatchThreads: 2})
 	if err != nil || res.Deleted != 3 || res.Threads != 2 {
 		t.Fatalf("Prune = %+v, %v; want 3 deleted in 2 threads", res, err)
@@ -738,11 +750,12 @@ func TestSqlmockInCallerTransaction(t *testing.T) {
 	}
 	rollback(tx)
 
-	// A broken connection is an unknown outcome at once: the caller's transaction is gone.
+	// A broken connection is returned as it is: the caller's transaction is gone, and nothing of it
+	// committed, so the outcome is not unknown.
 	tx = begin("read committed")
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, nil, int64(100))...).WillReturnError(pgErr("08006"))
-	if _, err := base.WithTx(tx).Put(ctx, "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) {
-		t.Fatalf("connection lost in a caller's transaction: %v, want ErrOutcomeUnknown", err)
+	if _, err := base.WithTx(tx).Put(ctx, "t1", []byte(snap1)); errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || pgcheckpoint.SQLState(err) != "08006" {
+		t.Fatalf("connection lost in a caller's transaction: %v, want the 08006 as it is, not ErrOutcomeUnknown", err)
 	}
 	rollback(tx)
 

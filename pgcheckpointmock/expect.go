@@ -270,10 +270,15 @@ func ExpectDelete(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id strin
 	mock.ExpectCommit()
 }
 
-// ExpectDeleteThread registers a Delete of the whole thread that deletes n checkpoints.
+// ExpectDeleteThread registers a Delete of the whole thread that deletes n checkpoints: in a transaction,
+// the thread's rows locked first (newest first, as a put takes them), then the delete.
 func ExpectDeleteThread(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, n int64, opts ...Option) {
 	s := statements(d, newConfig(opts))
+	mock.ExpectBegin()
+	mock.ExpectQuery(s.LockRows).WithArgs(thread).WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}))
+	mock.ExpectQuery(s.Newest).WithArgs(thread).WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(nil))
 	mock.ExpectExec(s.DeleteAll).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, n))
+	mock.ExpectCommit()
 }
 
 // ExpectThreads registers a Threads call that returns infos. after and limit are what the Checkpointer
