@@ -127,10 +127,17 @@ type try struct {
 
 func startLoad(t *testing.T, capped, noLimit *pgcheckpoint.Checkpointer) *load {
 	ctx, cancel := context.WithCancel(context.Background())
+	threads := []string{"capped", "all", "fenced"}
 	ld := &load{cancel: cancel, tries: map[string]map[int]*try{}, capped: capped, noLimit: noLimit}
-	t.Cleanup(ld.stop)
-	for _, thread := range []string{"capped", "all", "fenced"} {
+	// Every thread's map is made before the first writer starts, and each writer fills in only its own:
+	// adding the next thread's map while the first writer already looked its own up in ld.tries was a data
+	// race (seen by the race detector on a loaded machine, when a put returned before this loop went on).
+	for _, thread := range threads {
 		ld.tries[thread] = map[int]*try{}
+	}
+	t.Cleanup(ld.stop)
+	for _, thread := range threads {
+		mine := ld.tries[thread]
 		ld.wg.Add(1)
 		go func() {
 			defer ld.wg.Done()
@@ -157,7 +164,7 @@ func startLoad(t *testing.T, capped, noLimit *pgcheckpoint.Checkpointer) *load {
 				}
 				cancelOne()
 				ld.mu.Lock()
-				ld.tries[thread][n] = tr // also when stopped: a cancelled put may have committed
+				mine[n] = tr // also when stopped: a cancelled put may have committed
 				ld.mu.Unlock()
 				switch {
 				case ctx.Err() != nil:
