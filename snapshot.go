@@ -7,7 +7,17 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/ziroagent/pgcheckpoint/internal/snapshotfacts"
 )
+
+// pgcheckpointmock computes the version and size it expects a put to send with this package's scanner.
+func init() {
+	snapshotfacts.Inspect = func(b []byte) (int32, int, error) {
+		f, err := inspectSnapshot(b, 0)
+		return f.version, f.size, err
+	}
+}
 
 // snapshotFacts is what a put learns from the snapshot bytes before anything is sent.
 type snapshotFacts struct {

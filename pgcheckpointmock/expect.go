@@ -15,14 +15,13 @@ package pgcheckpointmock
 import (
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/internal/snapshotfacts"
 )
 
 // New returns a sqlmock database whose expectations match SQL text exactly (whitespace aside), as the
@@ -108,7 +107,7 @@ func (a *ID) String() string { return a.id }
 func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snapshot []byte, opts ...Option) *ID {
 	c := newConfig(opts)
 	s := statements(d, c)
-	version, err := snapshotVersion(snapshot)
+	version, size, err := snapshotfacts.Inspect(snapshot)
 	if err != nil {
 		panic(fmt.Sprintf("pgcheckpointmock: ExpectPut: %v", err))
 	}
@@ -128,7 +127,7 @@ func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snap
 	if head != nil {
 		headKnown = true
 	}
-	args := []driver.Value{thread, id, snapshot, int64(version), int64(len(snapshot)), fence}
+	args := []driver.Value{thread, id, snapshot, int64(version), int64(size), fence}
 	if s.Put != "" {
 		mock.ExpectQuery(s.Put).WithArgs(append(args, capArg)...).
 			WillReturnRows(sqlmock.NewRows([]string{"seq", "head_id", "head_seq_known", "trimmed"}).
@@ -186,7 +185,7 @@ func filled(cp pgcheckpoint.Checkpoint) pgcheckpoint.Checkpoint {
 		cp.SizeBytes = int32(len(cp.Snapshot))
 	}
 	if cp.Version == 0 && cp.Snapshot != nil {
-		cp.Version, _ = snapshotVersion(cp.Snapshot)
+		cp.Version, _, _ = snapshotfacts.Inspect(cp.Snapshot)
 	}
 	return cp
 }
@@ -241,23 +240,3 @@ func ExpectThreads(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, after string, l
 	mock.ExpectQuery(s.Threads).WithArgs(after, int64(limit)).WillReturnRows(rows)
 }
 
-// snapshotVersion reads the top-level "version" the way the version column gets it: 0 when absent, an
-// integer within int32 otherwise.
-func snapshotVersion(b []byte) (int32, error) {
-	var v struct {
-		Version *json.Number `json:"version"`
-	}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return 0, fmt.Errorf("snapshot is not a JSON object: %w", err)
-	}
-	if v.Version == nil {
-		return 0, nil
-	}
-	f, err := v.Version.Float64()
-	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
-		return 0, fmt.Errorf("snapshot version %s is not an integer within int32", *v.Version)
-	}
-	return int32(f), nil
-}
