@@ -239,4 +239,3 @@ func ExpectThreads(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, after string, l
 	}
 	mock.ExpectQuery(s.Threads).WithArgs(after, int64(limit)).WillReturnRows(rows)
 }
-
