@@ -33,7 +33,8 @@ var (
 
 	// ErrSnapshotTooLarge means the snapshot is larger than Options.MaxSnapshotBytes, as sent or as
 	// PostgreSQL prints it back with every number written out in full (a 9-byte 1e131071 prints as
-	// 131072 bytes); with no limit, the latter may still not exceed 256 MiB. Nothing was written.
+	// 131072 bytes); with no limit (or one above it), the latter may still not exceed 268,435,455 bytes,
+	// JSONB's own largest document. Nothing was written.
 	ErrSnapshotTooLarge = errors.New("snapshot too large")
 
 	// ErrInvalidThreadID means the thread id is empty, longer than 1024 bytes, not valid UTF-8, or holds a
