@@ -38,7 +38,8 @@ var (
 	ErrSnapshotTooLarge = errors.New("snapshot too large")
 
 	// ErrInvalidThreadID means the thread id is empty, longer than 1024 bytes, not valid UTF-8, or holds a
-	// NUL byte. Nothing was written.
+	// NUL byte; for ThreadsOptions.After (which may be empty), the same but for the empty string. Nothing
+	// was written or sent.
 	ErrInvalidThreadID = errors.New("invalid thread id")
 
 	// ErrInvalidCheckpointID means a checkpoint id given as a cursor (List's Before) is not a UUID.
