@@ -23,15 +23,23 @@ var (
 	ErrConflict = errors.New("checkpoint conflict: thread head moved")
 
 	// ErrInvalidSnapshot means the snapshot is not storable: not valid UTF-8 JSON, not a JSON object, a
-	// top-level "version" that is not an integer within int32, or a string holding the NUL character
-	// (\u0000), which PostgreSQL's JSONB cannot store. Nothing was written.
+	// top-level "version" that is not an integer within int32, a string holding the NUL character
+	// (\u0000) or a lone UTF-16 surrogate, or a number beyond PostgreSQL numeric's range, which is what
+	// JSONB stores numbers as: written out in full without an exponent, as PostgreSQL prints it back
+	// (1e3 is 1000, 1.50e-1 is 0.150), a number may have at most 131072 digits before the decimal point
+	// and 16383 after it (trailing zeros count), and its exponent must be within ±1073741822. Nothing was
+	// written.
 	ErrInvalidSnapshot = errors.New("invalid snapshot")
 
-	// ErrSnapshotTooLarge means the snapshot is larger than Options.MaxSnapshotBytes. Nothing was written.
+	// ErrSnapshotTooLarge means the snapshot is larger than Options.MaxSnapshotBytes, as sent or as
+	// PostgreSQL prints it back with every number written out in full (a 9-byte 1e131071 prints as
+	// 131072 bytes); with no limit (or one above it), the latter may still not exceed 268,435,455 bytes,
+	// JSONB's own largest document. Nothing was written.
 	ErrSnapshotTooLarge = errors.New("snapshot too large")
 
 	// ErrInvalidThreadID means the thread id is empty, longer than 1024 bytes, not valid UTF-8, or holds a
-	// NUL byte. Nothing was written.
+	// NUL byte; for ThreadsOptions.After (which may be empty), the same but for the empty string. Nothing
+	// was written or sent.
 	ErrInvalidThreadID = errors.New("invalid thread id")
 
 	// ErrInvalidCheckpointID means a checkpoint id given to Get, Delete, PutAfter or List (Before) is not a
@@ -125,6 +133,7 @@ const (
 	stateUndefinedColumn  = "42703" // a table created by the TypeScript package, not upgraded yet
 	stateInsufficientPriv = "42501"
 	stateUntranslatable   = "22P05" // unsupported Unicode escape: \u0000 in JSONB
+	stateNumericRange     = "22003" // a JSONB number beyond the server's numeric range
 )
 
 // interpret is the one place where driver errors become pgcheckpoint errors. op names the operation for
@@ -144,7 +153,7 @@ func interpret(op string, err error) error {
 		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrSchemaMissing, err)
 	case stateInsufficientPriv:
 		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrPermission, err)
-	case stateUntranslatable:
+	case stateUntranslatable, stateNumericRange:
 		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrInvalidSnapshot, err)
 	}
 	if strings.HasPrefix(err.Error(), "pgcheckpoint:") {

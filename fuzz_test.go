@@ -68,7 +68,8 @@ func FuzzSnapshot(f *testing.F) {
 		`{"version": "x", "version": 7}`, `{"version": 7, "version": "x"}`, `{"vers\u0069on": 5}`, `{"a": {"version": "x"}}`,
 		`{"a": "\u0000"}`, `{"\u0000": 1}`, `{"a": "\\u0000"}`, `{"a": "\ud83d\ude00"}`, `{"a": "\ud83d"}`, `{"a": "\ude00"}`,
 		`{"a": "\ud83d\u0041"}`, `{"a": "\ud83d\\ude00"}`, `[]`, `1`, `"s"`, `null`, ` {"a": 1} `, `{"a": 1}x`, `{"a":`, "{\"a\": \"\xff\"}",
-		`{"version": 2147483647.0}`, `{"version": 0.0000001e7}`, `{"a": [1, {"version": 1}], "version": 3}`, "\ufeff{}",
+		`{"version": 2147483647.0}`, `{"version": 0.0000001e7}`, `{"a": 1e131071}`, `{"a": 1e131072}`, `{"a": 1e-16384}`,
+		`{"a": 1e-16383}`, `{"a": 0e1073741823}`, `{"a": 1, "a": 1e131072}`, `{"a": -0.50e-16382}`, `{"a": [1, {"version": 1}], "version": 3}`, "\ufeff{}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -113,6 +114,13 @@ func snapshotOracle(b []byte) (version int32, why string) {
 	if loneSurrogate(b) {
 		return 0, "a lone surrogate"
 	}
+	grow, ok := numbersGrow(b)
+	if !ok {
+		return 0, "a number beyond PostgreSQL numeric's range"
+	}
+	if grow > 0 && len(b)+grow > maxPrintedBytes {
+		return 0, "too large as PostgreSQL prints it"
+	}
 	raw, ok := top["version"]
 	if !ok {
 		return 0, ""
@@ -125,6 +133,27 @@ func snapshotOracle(b []byte) (version int32, why string) {
 		return 0, "version is not an integer within int32"
 	}
 	return int32(v), ""
+}
+
+// numbersGrow sums how much longer the numbers of b (valid JSON) are as PostgreSQL prints them
+// (refPGNumber), every number counted, duplicate keys' too (JSONB parses them all before it keeps the
+// last), and reports false when one is beyond numeric's range.
+func numbersGrow(b []byte) (grow int, ok bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return grow, true
+		}
+		if n, isNum := tok.(json.Number); isNum {
+			printed, bad := refPGNumber(string(n))
+			if bad != "" {
+				return 0, false
+			}
+			grow += printed - len(n)
+		}
+	}
 }
 
 func hasNUL(v any) bool {

@@ -182,6 +182,9 @@ func (m *Memory) Delete(ctx context.Context, threadID, id string) error {
 
 // Threads implements Store.
 func (m *Memory) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	if err := checkCursor(opts.After); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, interpret("threads", err)
 	}

@@ -7,7 +7,17 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/ziroagent/pgcheckpoint/internal/snapshotfacts"
 )
+
+// pgcheckpointmock computes the version and size it expects a put to send with this package's scanner.
+func init() {
+	snapshotfacts.Inspect = func(b []byte) (int32, int, error) {
+		f, err := inspectSnapshot(b, 0)
+		return f.version, f.size, err
+	}
+}
 
 // snapshotFacts is what a put learns from the snapshot bytes before anything is sent.
 type snapshotFacts struct {
@@ -19,7 +29,11 @@ type snapshotFacts struct {
 // in one pass over the bytes after a UTF-8 check (no allocation except for nesting deeper than 64). It
 // rejects, before anything is written, every input PostgreSQL's JSONB would refuse or that the table
 // cannot echo: what encoding/json.Valid rejects, the NUL character (\u0000) and lone UTF-16 surrogates
-// in strings, and a top-level "version" that is not an integer within int32.
+// in strings, a number beyond PostgreSQL numeric's range (see pgNumber), and a top-level "version" that
+// is not an integer within int32. JSONB keeps a number's digits and expands its exponent when printing
+// it (1e100000 comes back as 100001 digits), so the size limit also applies to the snapshot as
+// PostgreSQL prints it back, every number written out in full: a snapshot that is small as sent can then
+// never make a read return more than the limit (and with no limit, more than maxPrintedBytes).
 func inspectSnapshot(b []byte, limit int) (snapshotFacts, error) {
 	if limit > 0 && len(b) > limit {
 		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
@@ -33,12 +47,16 @@ func inspectSnapshot(b []byte, limit int) (snapshotFacts, error) {
 		}
 		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
 	}
-	version, bad, ok := scanJSON(b)
+	version, grow, bad, ok := scanJSON(b)
 	if !ok {
 		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
 	}
 	if bad != "" {
 		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+	}
+	if printed, max := len(b)+grow, printedLimit(limit); grow > 0 && printed > max {
+		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
+			printed, max, ErrSnapshotTooLarge)
 	}
 	v, err := parseVersion(version)
 	if err != nil {
@@ -52,9 +70,11 @@ const maxNesting = 10000
 
 // scanJSON checks that b is exactly one JSON value (the grammar of RFC 8259, as encoding/json.Valid
 // reads it) and returns the raw value of the last top-level "version" key (JSONB keeps the last
-// duplicate; for a string, object or array just its first byte, which is never an integer), and the
-// first escape JSONB refuses. ok is false when b is not valid JSON; bad is then meaningless.
-func scanJSON(b []byte) (version []byte, bad string, ok bool) {
+// duplicate; for a string, object or array just its first byte, which is never an integer), how many
+// bytes longer its numbers are as PostgreSQL prints them than as written (grow, negative when they
+// shrink), and the first escape or number JSONB refuses. ok is false when b is not valid JSON; grow and
+// bad are then meaningless.
+func scanJSON(b []byte) (version []byte, grow int, bad string, ok bool) {
 	var (
 		stackBuf [64]byte
 		stack    = stackBuf[:0] // '{' or '[' per open container
@@ -65,13 +85,13 @@ func scanJSON(b []byte) (version []byte, bad string, ok bool) {
 		// A value starts here.
 		i = skipSpace(b, i)
 		if i == len(b) {
-			return nil, "", false
+			return nil, 0, "", false
 		}
 		start := i
 		switch c := b[i]; {
 		case c == '{' || c == '[':
 			if len(stack) >= maxNesting {
-				return nil, "", false
+				return nil, 0, "", false
 			}
 			if isVer {
 				version = b[i : i+1]
@@ -85,7 +105,7 @@ func scanJSON(b []byte) (version []byte, bad string, ok bool) {
 			}
 			if c == '{' {
 				if i, isVer, ok = scanKey(b, i, len(stack) == 1, &bad); !ok {
-					return nil, "", false
+					return nil, 0, "", false
 				}
 			} else {
 				isVer = false
@@ -94,14 +114,19 @@ func scanJSON(b []byte) (version []byte, bad string, ok bool) {
 		case c == '"':
 			var reason string
 			if i, reason, ok = scanString(b, i); !ok {
-				return nil, "", false
+				return nil, 0, "", false
 			}
 			if bad == "" {
 				bad = reason
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			if i, ok = scanNumber(b, i); !ok {
-				return nil, "", false
+				return nil, 0, "", false
+			}
+			printed, reason := pgNumber(b[start:i])
+			grow += printed - (i - start)
+			if bad == "" {
+				bad = reason
 			}
 		case c == 't':
 			i, ok = scanLiteral(b, i, "true")
@@ -110,10 +135,10 @@ func scanJSON(b []byte) (version []byte, bad string, ok bool) {
 		case c == 'n':
 			i, ok = scanLiteral(b, i, "null")
 		default:
-			return nil, "", false
+			return nil, 0, "", false
 		}
 		if !ok {
-			return nil, "", false
+			return nil, 0, "", false
 		}
 		if isVer {
 			version = b[start:i] // a number or literal: parseVersion decides
@@ -125,10 +150,10 @@ func scanJSON(b []byte) (version []byte, bad string, ok bool) {
 		for {
 			i = skipSpace(b, i)
 			if len(stack) == 0 {
-				return version, bad, i == len(b)
+				return version, grow, bad, i == len(b)
 			}
 			if i == len(b) {
-				return nil, "", false
+				return nil, 0, "", false
 			}
 			top := stack[len(stack)-1]
 			if b[i] == top+2 {
@@ -137,12 +162,12 @@ func scanJSON(b []byte) (version []byte, bad string, ok bool) {
 				continue
 			}
 			if b[i] != ',' {
-				return nil, "", false
+				return nil, 0, "", false
 			}
 			i++
 			if top == '{' {
 				if i, isVer, ok = scanKey(b, skipSpace(b, i), len(stack) == 1, &bad); !ok {
-					return nil, "", false
+					return nil, 0, "", false
 				}
 			} else {
 				isVer = false
@@ -294,6 +319,96 @@ func scanNumber(b []byte, i int) (int, bool) {
 		i = j
 	}
 	return i, true
+}
+
+// PostgreSQL numeric's limits, which JSONB numbers have (src/backend/utils/adt/numeric.c): a value below
+// 10^131072 (a base-10000 weight that fits in int16), at most 16383 digits after the decimal point (the
+// display scale's 14 bits, trailing zeros included), and an exponent, as written, within ±1073741822
+// (INT_MAX/2, checked before anything else, also for zero).
+const (
+	pgMaxIntDigits  = 131072
+	pgMaxFracDigits = 16383
+	pgMaxExponent   = 1<<30 - 2
+)
+
+// maxPrintedBytes bounds the printed size of a snapshot whose numbers grow when written out in full,
+// when the size limit is off or larger: JSONB's own largest document (2^28-1 bytes), far below the 1 GiB
+// a server can print (beyond it every read fails with SQLSTATE 54000, out of memory).
+const maxPrintedBytes = 1<<28 - 1
+
+// printedLimit is the most bytes a snapshot may take as PostgreSQL prints it back, for size limit limit.
+func printedLimit(limit int) int {
+	if limit <= 0 || limit > maxPrintedBytes {
+		return maxPrintedBytes
+	}
+	return limit
+}
+
+// pgNumber returns how many bytes PostgreSQL prints for the valid JSON number n (numeric's text form:
+// no exponent, its fractional digits kept, trailing zeros included, and no sign for zero), or why numeric
+// cannot hold it. It allocates nothing.
+func pgNumber(n []byte) (printed int, bad string) {
+	i := 0
+	neg := n[0] == '-'
+	if neg {
+		i++
+	}
+	intStart := i
+	i = skipDigits(n, i)
+	intLen, zeroInt := i-intStart, n[intStart] == '0' // JSON's integer part is "0" or has no leading zero
+	fracLen, leadingZeros := 0, 0                     // leadingZeros: of the fraction, when zeroInt
+	if i < len(n) && n[i] == '.' {
+		j := skipDigits(n, i+1)
+		fracLen = j - i - 1
+		for zeroInt && leadingZeros < fracLen && n[i+1+leadingZeros] == '0' {
+			leadingZeros++
+		}
+		i = j
+	}
+	var exp int64
+	if i < len(n) { // 'e' or 'E'
+		i++
+		expNeg := n[i] == '-'
+		if n[i] == '-' || n[i] == '+' {
+			i++
+		}
+		for ; i < len(n); i++ {
+			if exp <= pgMaxExponent { // saturates: anything larger is refused below
+				exp = exp*10 + int64(n[i]-'0')
+			}
+		}
+		if expNeg {
+			exp = -exp
+		}
+	}
+	if exp > pgMaxExponent || exp < -pgMaxExponent {
+		return 0, "a number whose exponent is beyond ±1073741822"
+	}
+	scale := max(0, int64(fracLen)-exp) // digits after the point as printed
+	if scale > pgMaxFracDigits {
+		return 0, "a number with more than 16383 digits after the decimal point as PostgreSQL writes it out"
+	}
+	printed = 1 // the integer part: "0" when the value is below 1
+	if scale > 0 {
+		printed += 1 + int(scale)
+	}
+	if zeroInt && leadingZeros == fracLen {
+		return printed, "" // zero: no sign
+	}
+	weight := int64(intLen-1) + exp // decimal exponent of the leading nonzero digit
+	if zeroInt {
+		weight = int64(-1-leadingZeros) + exp
+	}
+	if weight >= pgMaxIntDigits {
+		return 0, "a number with more than 131072 digits before the decimal point as PostgreSQL writes it out"
+	}
+	if weight > 0 {
+		printed += int(weight)
+	}
+	if neg {
+		printed++
+	}
+	return printed, ""
 }
 
 func skipDigits(b []byte, i int) int {

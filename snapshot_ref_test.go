@@ -6,6 +6,8 @@ package pgcheckpoint
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -27,6 +29,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 		expectKey bool   // at depth 1, the next string is a key
 		isVersion bool   // the current top-level key is "version"
 		version   []byte // raw value of the last top-level "version" (JSONB keeps the last duplicate)
+		printed   = len(b)
 	)
 	for i := 0; i < len(b); i++ {
 		c := b[i]
@@ -66,14 +69,64 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 			if valueStart && isVersion {
 				version = b[i:end]
 			}
+			if c == '-' || (c >= '0' && c <= '9') {
+				n, bad := refPGNumber(string(b[i:end]))
+				if bad != "" {
+					return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+				}
+				printed += n - (end - i)
+			}
 			i = end - 1
 		}
+	}
+	if max := printedLimit(limit); printed > len(b) && printed > max {
+		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
+			printed, max, ErrSnapshotTooLarge)
 	}
 	v, err := parseVersion(version)
 	if err != nil {
 		return snapshotFacts{}, err
 	}
 	return snapshotFacts{version: v, size: len(b)}, nil
+}
+
+// refPGNumber is pgNumber written another way: the number as digits and a big exponent, the value's
+// decimal point moved by the exponent, then PostgreSQL numeric's limits applied to the written-out form.
+func refPGNumber(n string) (printed int, bad string) {
+	neg := strings.HasPrefix(n, "-")
+	n = strings.TrimPrefix(n, "-")
+	mant, expText, _ := strings.Cut(strings.ToLower(n), "e")
+	exp := new(big.Int)
+	if expText != "" {
+		exp.SetString(strings.TrimPrefix(expText, "+"), 10)
+	}
+	if exp.CmpAbs(big.NewInt(1<<30-2)) > 0 {
+		return 0, "a number whose exponent is beyond ±1073741822"
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	e := exp.Int64()
+	scale := max(0, int64(len(frac))-e)
+	if scale > 16383 {
+		return 0, "a number with more than 16383 digits after the decimal point as PostgreSQL writes it out"
+	}
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
+		return 1 + int(min(scale, 1)) + int(scale), ""
+	}
+	// digits is the value times 10^(len(frac)-e), leading zeros gone: the written-out integer part has
+	// len(digits) - (len(frac)-e) digits, or is "0".
+	intDigits := int64(len(digits)) - (int64(len(frac)) - e)
+	if intDigits > 131072 {
+		return 0, "a number with more than 131072 digits before the decimal point as PostgreSQL writes it out"
+	}
+	printed = int(max(intDigits, 1))
+	if scale > 0 {
+		printed += 1 + int(scale)
+	}
+	if neg {
+		printed++
+	}
+	return printed, ""
 }
 
 // scanString returns the index of the closing quote of the string that opens at b[start], and a reason

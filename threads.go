@@ -18,7 +18,9 @@ type ThreadInfo struct {
 
 // ThreadsOptions page through threads in byte order of their ids.
 type ThreadsOptions struct {
-	// After returns only threads whose id sorts after it: pass the last id of the previous page.
+	// After returns only threads whose id sorts after it: pass the last id of the previous page. It is
+	// "" (from the first thread) or a valid thread id; anything else is ErrInvalidThreadID, before
+	// anything is sent.
 	After string
 	// Limit is the most threads returned: 0 means 100, a negative value 10,000.
 	Limit int
@@ -34,7 +36,22 @@ func (c *Checkpointer) Threads(ctx context.Context, opts ThreadsOptions) ([]Thre
 	return out, err
 }
 
+// checkCursor validates ThreadsOptions.After: "" or a thread id, so that Memory and the database agree
+// (PostgreSQL refuses invalid UTF-8 and NUL in a text parameter with SQLSTATE 22021).
+func checkCursor(after string) error {
+	if after == "" {
+		return nil
+	}
+	if err := checkThread(after); err != nil {
+		return fmt.Errorf("pgcheckpoint: threads: cursor: %w", err)
+	}
+	return nil
+}
+
 func (c *Checkpointer) threads(ctx context.Context, after string, limit int) ([]ThreadInfo, error) {
+	if err := checkCursor(after); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, interpret("threads", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/ziroagent/pgcheckpoint"
 	"go.opentelemetry.io/otel"
@@ -45,7 +47,9 @@ type Config struct {
 	MeterProvider  metric.MeterProvider
 	// Dialect, when set, is recorded as db.system.name ("postgresql" or "cockroachdb").
 	Dialect pgcheckpoint.Dialect
-	// OmitThreadID leaves thread ids out of spans (they may identify users).
+	// OmitThreadID leaves thread ids out of spans (they may identify users): no thread id attribute, and
+	// in a failed operation's recorded error and status message every occurrence of the thread id, quoted
+	// or not, is replaced by <thread id>.
 	OmitThreadID bool
 }
 
@@ -157,8 +161,12 @@ func (o *Observer) Observe(ctx context.Context, e pgcheckpoint.Event) {
 	_, span := o.tracer.Start(ctx, "pgcheckpoint."+e.Op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithTimestamp(e.Start), trace.WithAttributes(attrs...))
 	if outcome == "error" || outcome == "canceled" {
-		span.RecordError(e.Err)
-		span.SetStatus(codes.Error, e.Err.Error())
+		err := e.Err
+		if o.omit && e.ThreadID != "" {
+			err = redactedError{msg: redactThread(err.Error(), e.ThreadID), err: err}
+		}
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End(trace.WithTimestamp(e.Start.Add(e.Duration)))
 
@@ -184,3 +192,20 @@ func (o *Observer) Observe(ctx context.Context, e pgcheckpoint.Event) {
 		}
 	}
 }
+
+// redactThread replaces every occurrence of thread in msg, in Go's quoted form (%q, as pgcheckpoint's
+// messages name threads) and as it is, by <thread id>.
+func redactThread(msg, thread string) string {
+	msg = strings.ReplaceAll(msg, strconv.Quote(thread), "<thread id>")
+	return strings.ReplaceAll(msg, thread, "<thread id>")
+}
+
+// redactedError is an error whose message has the thread id taken out; errors.Is and errors.As still
+// see the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }

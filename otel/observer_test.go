@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,11 +169,13 @@ func TestObserveEvents(t *testing.T) {
 	ctx := context.Background()
 	boom := fmt.Errorf("pgcheckpoint: put: 10 attempts: %w", pgcheckpoint.ErrRetriesExhausted)
 	for _, e := range []pgcheckpoint.Event{
-		{Op: "put", ThreadID: "secret", Start: start, Duration: 30 * time.Millisecond, Bytes: 100, Attempts: 10, Err: boom},
+		{Op: "put", ThreadID: "secret", Start: start, Duration: 30 * time.Millisecond, Bytes: 100, Attempts: 10,
+			Err: fmt.Errorf("pgcheckpoint: put: thread %q: %w", "secret", boom)},
 		{Op: "put", ThreadID: "secret", Start: start, Duration: time.Millisecond, Bytes: 100, Attempts: 1, Err: fmt.Errorf("x: %w", pgcheckpoint.ErrConflict)},
 		{Op: "delete", ThreadID: "secret", Start: start, Duration: time.Millisecond, Rows: 5},
 		{Op: "prune", Start: start, Duration: time.Second, Rows: 7},
-		{Op: "list", ThreadID: "secret", Start: start, Duration: time.Millisecond, Err: context.Canceled},
+		{Op: "list", ThreadID: "secret", Start: start, Duration: time.Millisecond,
+			Err: fmt.Errorf("pgcheckpoint: list: thread %q and secret: %w", "secret", context.Canceled)},
 	} {
 		h.obs.Observe(ctx, e)
 	}
@@ -200,6 +203,23 @@ func TestObserveEvents(t *testing.T) {
 	}
 	if len(spans[0].Events()) == 0 {
 		t.Error("the failed put's error was not recorded on its span")
+	}
+	// Defect 10: the recorded error text carried the thread id despite OmitThreadID.
+	for i, sp := range spans {
+		texts := []string{sp.Status().Description}
+		for _, ev := range sp.Events() {
+			for _, kv := range ev.Attributes {
+				texts = append(texts, kv.Value.Emit())
+			}
+		}
+		for _, text := range texts {
+			if strings.Contains(text, "secret") {
+				t.Errorf("span %d leaks the thread id despite OmitThreadID: %q", i, text)
+			}
+		}
+	}
+	if got := spans[4].Status().Description; got != `pgcheckpoint: list: thread <thread id> and <thread id>: context canceled` {
+		t.Errorf("redacted status %q", got)
 	}
 	m := h.metrics(t)
 	if got := sum(t, m["pgcheckpoint.put.retries"], "put", "error"); got != 9 {

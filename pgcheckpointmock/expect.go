@@ -15,14 +15,13 @@ package pgcheckpointmock
 import (
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/internal/snapshotfacts"
 )
 
 // New returns a sqlmock database whose expectations match SQL text exactly (whitespace aside), as the
@@ -128,7 +127,7 @@ const priorHead = "00000000-0000-7000-8000-000000000000"
 func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snapshot []byte, opts ...Option) *ID {
 	c := newConfig(opts)
 	s := statements(d, c)
-	version, err := snapshotVersion(snapshot)
+	version, size, err := snapshotfacts.Inspect(snapshot)
 	if err != nil {
 		panic(fmt.Sprintf("pgcheckpointmock: ExpectPut: %v", err))
 	}
@@ -156,7 +155,7 @@ func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snap
 		}
 		report.AddRow(c.seq, head, c.seq-1, true, c.seq-1, false, false, trimmed)
 	}
-	args := []driver.Value{thread, id, snapshot, int64(version), int64(len(snapshot)), fence}
+	args := []driver.Value{thread, id, snapshot, int64(version), int64(size), fence}
 	if oneStatement {
 		mock.ExpectQuery(s.Put).WithArgs(append(args, capArg)...).WillReturnRows(report)
 	} else {
@@ -220,7 +219,7 @@ func filled(cp pgcheckpoint.Checkpoint) pgcheckpoint.Checkpoint {
 		cp.SizeBytes = int32(len(cp.Snapshot))
 	}
 	if cp.Version == 0 && cp.Snapshot != nil {
-		cp.Version, _ = snapshotVersion(cp.Snapshot)
+		cp.Version, _, _ = snapshotfacts.Inspect(cp.Snapshot)
 	}
 	return cp
 }
@@ -290,25 +289,4 @@ func ExpectThreads(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, after string, l
 		rows.AddRow(ti.ThreadID, int64(ti.Checkpoints), ti.NewestID, ti.NewestAt, ti.TotalBytes)
 	}
 	mock.ExpectQuery(s.Threads).WithArgs(after, int64(limit)).WillReturnRows(rows)
-}
-
-// snapshotVersion reads the top-level "version" the way the version column gets it: 0 when absent, an
-// integer within int32 otherwise.
-func snapshotVersion(b []byte) (int32, error) {
-	var v struct {
-		Version *json.Number `json:"version"`
-	}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return 0, fmt.Errorf("snapshot is not a JSON object: %w", err)
-	}
-	if v.Version == nil {
-		return 0, nil
-	}
-	f, err := v.Version.Float64()
-	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
-		return 0, fmt.Errorf("snapshot version %s is not an integer within int32", *v.Version)
-	}
-	return int32(f), nil
 }

@@ -194,3 +194,29 @@ func TestStatementsFor(t *testing.T) {
 		t.Errorf("bad schema name: %v, want ErrInvalidIdentifier", err)
 	}
 }
+
+// TestPutVersionAsTheCheckpointer: defect 13. The put expectation reads the version as the Checkpointer
+// does, from the exact key "version": before, encoding/json's case-insensitive field matching made the
+// mock expect 8 for {"Version": 8} (the Checkpointer sends 0) and panic on {"VERSION": "x"}, which the
+// Checkpointer accepts.
+func TestPutVersionAsTheCheckpointer(t *testing.T) {
+	t.Parallel()
+	for _, snap := range []string{`{"Version": 8}`, `{"VERSION": "x"}`, `{"version": 3, "Version": 9}`, `{"vers\u0069on": 4}`, `{"version": 1e0}`} {
+		db, mock, err := pgcheckpointmock.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := pgcheckpointmock.ExpectPut(mock, pgcheckpoint.PostgreSQL, "t", []byte(snap))
+		if got, err := cp.Put(context.Background(), "t", []byte(snap)); err != nil || got != id.String() {
+			t.Errorf("%s: Put = %q, %v; the mock expected a put of id %q", snap, got, err, id)
+		}
+		if err := mock.ExpectationsWereMet(); err != nil {
+			t.Errorf("%s: %v", snap, err)
+		}
+		db.Close()
+	}
+}

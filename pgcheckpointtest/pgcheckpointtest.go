@@ -417,6 +417,7 @@ func testBadSnapshots(t *testing.T, newStore NewStore) {
 		`{"a": "\ud800"}`, `{"a": "\udc00 alone"}`,
 		`{"version": 1.5}`, `{"version": 2147483648}`, `{"version": -2147483649}`, `{"version": "2"}`,
 		`{"version": null}`, `{"version": [1]}`, `{"version": {"major": 1}}`, `{"version": 1, "version": 1e10}`,
+		`{"a": 1e131072}`, `{"a": 10e131071}`, `{"a": 1e-16384}`, `{"a": 1.50e-16382}`, `{"a": 0e1073741823}`,
 		"{\"a\": \"\xff\"}",
 	} {
 		_, err := s.Put(ctx(t), "bad-snap", []byte(bad))
@@ -434,7 +435,7 @@ func testBadSnapshots(t *testing.T, newStore NewStore) {
 		{`{"version": 2147483647}`, 2147483647}, {`{"version": -2147483648}`, -2147483648},
 		{`{"version": 3.0}`, 3}, {`{"version": 1e1}`, 10}, {`{"version": "x", "version": 7}`, 7},
 		{`{"nested": {"version": 9}}`, 0}, {`{"a": "\\u0000 is text"}`, 0}, {`{"a": "\ud83d\ude00"}`, 0},
-		{` {"vers\u0069on": 5} `, 5},
+		{` {"vers\u0069on": 5} `, 5}, {`{"a": 1e131071}`, 0}, {`{"a": -1e-16383}`, 0}, {`{"a": 0e200000}`, 0},
 	} {
 		id, err := s.Put(ctx(t), "good-snap", []byte(good.snap))
 		if err != nil {
@@ -477,7 +478,14 @@ func testSizeLimit(t *testing.T, newStore NewStore) {
 	if _, err := s.Put(ctx(t), "size", []byte(ok[:9]+"b"+ok[9:])); !errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge) {
 		t.Fatalf("Put over the limit: err = %v, want ErrSnapshotTooLarge", err)
 	}
-	if got := ids(t, s, "size"); len(got) != 1 {
+	// The limit holds for the snapshot as PostgreSQL prints it back, numbers written out in full.
+	if _, err := s.Put(ctx(t), "size", []byte(`{"n": 1e60}`)); !errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge) {
+		t.Fatalf("Put of {\"n\": 1e60} (68 bytes printed): err = %v, want ErrSnapshotTooLarge", err)
+	}
+	if _, err := s.Put(ctx(t), "size", []byte(`{"n": 1e56}`)); err != nil {
+		t.Fatalf("Put of {\"n\": 1e56} (64 bytes printed): %v", err)
+	}
+	if got := ids(t, s, "size"); len(got) != 2 {
 		t.Fatalf("oversized put wrote something: %v", got)
 	}
 }
@@ -540,6 +548,18 @@ func testThreads(t *testing.T, newStore NewStore) {
 	page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{After: "a", Limit: 2})
 	if err != nil || len(page) != 2 || page[0].ThreadID != "a b" || page[1].ThreadID != "b" {
 		t.Fatalf("Threads after \"a\" limit 2 = %+v, %v; want [a b, b]", page, err)
+	}
+	// Every input is decided the same way by every store: a cursor that is no thread id is refused.
+	for _, bad := range []string{"bad\xffutf8", "nul\x00inside", strings.Repeat("x", 1025)} {
+		if page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{After: bad}); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
+			t.Errorf("Threads after %q = %d threads, %v; want ErrInvalidThreadID", bad, len(page), err)
+		}
+	}
+	for _, limit := range []int{-1, 1, 10001} {
+		page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{After: strings.Repeat("\U0010FFFF", 256), Limit: limit})
+		if err != nil || len(page) != 0 {
+			t.Errorf("Threads after the last possible id, limit %d = %d threads, %v; want none", limit, len(page), err)
+		}
 	}
 }
 

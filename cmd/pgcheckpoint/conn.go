@@ -70,6 +70,10 @@ func (cf connFlags) checkNames() error {
 func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 	dsn := cf.resolvedDSN()
 	rememberSecrets(dsn)
+	if unencodedAt(dsn) {
+		// pgx would take the text after the first @ as the host, and print it: refuse before parsing.
+		return nil, "", usageErrorf("invalid connection string: the user or password in the URL holds an unencoded @: write it as %%40")
+	}
 	var (
 		db     *sql.DB
 		target string
@@ -184,7 +188,9 @@ var secrets struct {
 }
 
 var (
-	urlPassword = regexp.MustCompile(`(://[^:/@\s]*):[^@\s]*@`)
+	// urlPassword matches user:password@ up to the last @ of the word, so that a password holding an
+	// unencoded @ (or /) is redacted whole; what follows a later @ is redacted too, which is safe.
+	urlPassword = regexp.MustCompile(`(://[^:/@\s]*):(\S*)@`)
 	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 )
 
@@ -194,6 +200,12 @@ func rememberSecrets(dsn string) {
 		if p, ok := u.User.Password(); ok {
 			found = append(found, p, url.QueryEscape(p), url.PathEscape(p))
 		}
+	}
+	// Also the password as urlPassword sees it, and its pieces between unencoded @s, which a driver
+	// may print apart (as part of a host name).
+	for _, m := range urlPassword.FindAllStringSubmatch(dsn, -1) {
+		found = append(found, m[2])
+		found = append(found, strings.Split(m[2], "@")...)
 	}
 	for _, m := range kvPassword.FindAllStringSubmatch(dsn, -1) {
 		found = append(found, strings.Trim(m[2], "'"))
@@ -208,6 +220,19 @@ func rememberSecrets(dsn string) {
 			secrets.values = append(secrets.values, p)
 		}
 	}
+}
+
+// unencodedAt reports a connection URL whose authority (the text between :// and the first /, ? or #)
+// holds more than one @: a user or password with an unencoded @.
+func unencodedAt(dsn string) bool {
+	_, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return false
+	}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		rest = rest[:end]
+	}
+	return strings.Count(rest, "@") > 1
 }
 
 // redact removes passwords from a message: user:password@ in URLs, password=... pairs, and every

@@ -123,6 +123,8 @@ func TestRedact(t *testing.T) {
 	rememberSecrets("host=x password='p w\\'d!' user=u")
 	for in, want := range map[string]string{
 		"postgres://bob:hunter22@h/db":           "postgres://bob:xxxxx@h/db",
+		"postgres://bob:p@ss@h/db":               "postgres://bob:xxxxx@h/db",
+		"postgres://bob:p/ss@h/db":               "postgres://bob:xxxxx@h/db",
 		"dsn host=h password=hunter22 user=bob":  "dsn host=h password=xxxxx user=bob",
 		"dsn host=h PASSWORD = 'a b c' user=bob": "dsn host=h PASSWORD = xxxxx user=bob",
 		"auth failed for p w\\'d!":               "auth failed for xxxxx",
@@ -131,5 +133,25 @@ func TestRedact(t *testing.T) {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestPasswordWithAt: defect 10. A password with an unencoded @ (postgres://user:p@ss@host/db) had its
+// tail printed: redact stopped at the first @, and pgx took the tail for part of the host name, which the
+// CLI printed as the target. It is now refused as bad input, and no part of the password is printed.
+func TestPasswordWithAt(t *testing.T) {
+	t.Parallel()
+	const tail = "Tail0fSecret"
+	for _, driver := range []string{"pgx", "pq"} {
+		for _, dsn := range []string{"postgres://u:pw@" + tail + "@127.0.0.1:1/db", "postgres://u:pw@x@" + tail + "@127.0.0.1:1/db?sslmode=disable"} {
+			r := cli(t, "", "ls", "--driver", driver, "--dsn", dsn, "t")
+			if r.code != exitUsage || strings.Contains(r.stderr, tail) || strings.Contains(r.stderr, "pw") {
+				t.Errorf("%s %s: exit %d, stderr %q; want a usage error that prints no part of the password", driver, dsn, r.code, r.stderr)
+			}
+		}
+	}
+	rememberSecrets("postgres://u:p1@" + tail + "@h/db")
+	if got := redact("lookup " + tail + "@h: no such host"); strings.Contains(got, tail) {
+		t.Errorf("redact left a piece of the password: %q", got)
 	}
 }
