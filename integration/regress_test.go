@@ -414,7 +414,8 @@ func TestRegressCallerIsolation(t *testing.T) {
 			t.Run("repeatable read by default", func(t *testing.T) {
 				const writers, rounds, puts, cap = 4, 3, 8, 3
 				rr := tg
-				rr.dsn = withParam(t, tg.dsn, "options", `-c default_transaction_isolation=repeatable\ read`)
+				// url.Values encodes the space as "+", which pgx passes on as it is: %20 reaches both drivers.
+				rr.dsn = strings.ReplaceAll(withParam(t, tg.dsn, "options", `-c default_transaction_isolation=repeatable\ read`), "+", "%20")
 				rdb := rr.open(t)
 				var level string
 				if err := rdb.QueryRowContext(ctx, `SHOW default_transaction_isolation`).Scan(&level); err != nil {
