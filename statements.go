@@ -30,6 +30,14 @@ type statements struct {
 	// (delete of one checkpoint, rows written by TypeScript) holds these locks, so no put can append
 	// or trim while the numbers change.
 	lockRows string
+	// lockNewest locks the thread's newest row and returns its id (no row when the thread is empty).
+	// Renumbering takes this lock before any other row's: a put holds only the head's lock, so whoever
+	// holds the newest row's lock first goes first, and nobody waits for a row lock while holding one
+	// the other needs.
+	lockNewest string
+	// savepoint, rollbackToSavepoint and releaseSavepoint let lockThreadRows give back the row locks of
+	// a round that locked a row that is no longer the newest.
+	savepoint, rollbackToSavepoint, releaseSavepoint string
 	// newest returns the thread's newest id in a fresh snapshot (NULL when it is empty).
 	newest string
 	// renumber gives the thread's rows fresh, dense sequence numbers above the current maximum. The
@@ -128,8 +136,9 @@ WHERE thread_id = $1
 SELECT $1, $2, $3::text::jsonb, $4, $5, 1
 WHERE NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1)
 RETURNING seq`),
-		lockRows: sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC FOR UPDATE`),
-		newest:   sqlFor(n, `SELECT max(checkpoint_id) FROM {T} WHERE thread_id = $1`),
+		lockRows:   sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC FOR UPDATE`),
+		lockNewest: sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1 FOR UPDATE`),
+		newest:     sqlFor(n, `SELECT max(checkpoint_id) FROM {T} WHERE thread_id = $1`),
 		renumber: sqlFor(n, `UPDATE {T} AS t SET seq = r.base + r.n
 FROM (SELECT checkpoint_id,
              row_number() OVER (ORDER BY checkpoint_id) AS n,
@@ -154,7 +163,10 @@ WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
 WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
   AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))
 RETURNING t.thread_id`),
-		isolation: `SHOW transaction_isolation`,
+		savepoint:           `SAVEPOINT pgcheckpoint_lock_rows`,
+		rollbackToSavepoint: `ROLLBACK TO SAVEPOINT pgcheckpoint_lock_rows`,
+		releaseSavepoint:    `RELEASE SAVEPOINT pgcheckpoint_lock_rows`,
+		isolation:           `SHOW transaction_isolation`,
 		catalog: `SELECT
     EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1),
     EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),
