@@ -75,6 +75,12 @@ func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.ta
 // can start, before this statement commits. The unique (thread_id, seq) index stops the rest: a writer
 // whose snapshot is older than the last put fails on the number that put took. An empty thread inserts
 // nothing here: its first row goes through first, under a lock of its own.
+//
+// ON CONFLICT on the primary key: this put's id committed meanwhile, by an earlier run of the same
+// statement that is still in flight when this one starts (lib/pq's driver.ErrBadConn makes database/sql
+// send the statement again on a new connection, unseen by the put loop, while the first is still running
+// on the server). That is no unique violation, which would make the loop take a new id and store the
+// snapshot a second time: nothing is inserted, and the next attempt, with the same id, reports mine.
 const headCTE = `WITH head AS (
     SELECT checkpoint_id, seq FROM {T}
     WHERE thread_id = $1
@@ -94,6 +100,7 @@ const headCTE = `WITH head AS (
       AND NOT unnumbered.found
       AND locked.checkpoint_id < $2
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
+    ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
     RETURNING seq
 )`
 
