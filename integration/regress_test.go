@@ -220,6 +220,15 @@ func TestRegressCommitThenConnectionLost(t *testing.T) {
 						}
 						prior = append(prior, id)
 					}
+					if len(prior) > 0 {
+						// The proxied Checkpointer's ids must sort after the prefill's, which another id
+						// generator made: in the same millisecond they might not, and the put's first
+						// attempt (the one cut) would not have inserted anything.
+						last := idTime(t, prior[len(prior)-1])
+						waitFor(t, "the clock to pass the prefill's millisecond", func() bool {
+							return time.Now().Truncate(time.Millisecond).After(last)
+						})
+					}
 					proxy := startCutProxy(t, u.Host)
 					ptg := tg
 					ptg.dsn = proxy.dsn(t, tg.dsn)
