@@ -290,7 +290,9 @@ func TestRegressExtremeHeadIDs(t *testing.T) {
 			db := tg.open(t)
 			schema := newSchema(t, db)
 			var attempts int
-			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5,
+			// MaxAttempts 2: a serialisation failure against another thread's first put is no failure of
+			// this put, so no MaxAttempts is too small for these puts (before, 2-6 of 1,200 exhausted 10).
+			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5, MaxAttempts: 2,
 				Observer: pgcheckpoint.ObserverFunc(func(_ context.Context, ev pgcheckpoint.Event) { attempts = ev.Attempts })})
 			nearNow := func(what, id string) {
 				t.Helper()
@@ -833,7 +835,9 @@ func TestRegressFirstPutsSerializable(t *testing.T) {
 			db.SetMaxOpenConns(goroutines)
 			schema := newSchema(t, db)
 			var retried atomic.Int64
-			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5,
+			// MaxAttempts 2: a serialisation failure against another thread's first put is no failure of
+			// this put, so no MaxAttempts is too small for these puts (before, 2-6 of 1,200 exhausted 10).
+			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5, MaxAttempts: 2,
 				Observer: pgcheckpoint.ObserverFunc(func(_ context.Context, ev pgcheckpoint.Event) {
 					if ev.Attempts > 1 {
 						retried.Add(1)
