@@ -108,8 +108,10 @@ func Retryable(err error) bool {
 }
 
 // connLost reports whether err says that the connection broke rather than that the statement failed:
-// SQLSTATE class 08, an administrator or crash shutdown of the backend (57P01-57P03), or a network error
-// without a SQLSTATE. Whatever the statement did is unknown.
+// SQLSTATE class 08, an administrator or crash shutdown of the backend (57P01-57P03), a network error
+// without a SQLSTATE, or a connection-level error of pgx (pgconn's errors without a SQLSTATE report
+// SafeToRetry; "conn closed" after a request was sent is one, and is the error pgx returns when the
+// connection broke while it waited for the reply to a COMMIT). Whatever the statement did is unknown.
 func connLost(err error) bool {
 	switch code := SQLState(err); {
 	case strings.HasPrefix(code, "08"), code == "57P01", code == "57P02", code == "57P03":
@@ -118,8 +120,9 @@ func connLost(err error) bool {
 		return false
 	}
 	var ne net.Error
+	var pgconnErr interface{ SafeToRetry() bool }
 	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.As(err, &ne)
+		errors.As(err, &ne) || errors.As(err, &pgconnErr)
 }
 
 // The SQLSTATE codes interpreted below.

@@ -380,27 +380,61 @@ func (c *Checkpointer) renumber(ctx context.Context, threadID string) error {
 	})
 }
 
-// lockThreadRows locks every row of the thread, including rows other puts commit while it waits: it locks
-// what it sees, then looks again in a fresh snapshot, until the newest row is one it holds. A put needs
-// the lock of the newest row to append, so from then on no put can append or trim until this transaction
-// ends; a put that read the thread before waits, and then sees the numbers changed and runs again.
+// lockThreadRows locks every row of the thread, including rows other puts commit while it waits. It
+// first takes the lock of the newest row, until the row it holds is the newest in a fresh snapshot: a put
+// needs that lock to append, so from then on no put can append or trim until this transaction ends. Only
+// then does it lock the older rows. In the other order it could hold an old row that a put's trim waits
+// for while itself waiting for the head that put holds. A round that finds it holds a row that is no
+// longer the newest (a put committed a newer row while it waited) gives its locks back (ROLLBACK TO
+// SAVEPOINT) before it tries again: holding on to it, it could wait for the newest row held by another
+// renumbering that waits for the row this one holds (both deadlocks were seen with two writers and two
+// deleters of one thread). A put that read the thread before waits, and then sees the numbers changed
+// and runs again. Rows that appear anyway (written by the TypeScript package, which takes no head lock)
+// make it look again.
 func (c *Checkpointer) lockThreadRows(ctx context.Context, q DBTX, threadID string) error {
+	if _, err := q.ExecContext(ctx, c.q.savepoint); err != nil {
+		return err
+	}
 	for round := 1; ; round++ {
+		if round > maxLosses {
+			return fmt.Errorf("the thread kept growing while its rows were being locked: %w", ErrRetriesExhausted)
+		}
+		if round > 1 {
+			if _, err := q.ExecContext(ctx, c.q.rollbackToSavepoint); err != nil {
+				return err
+			}
+		}
+		var head sql.NullString
+		err := q.QueryRowContext(ctx, c.q.lockNewest, threadID).Scan(&head)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		newest, err := c.newestID(ctx, q, threadID)
+		if err != nil {
+			return err
+		}
+		if newest > head.String {
+			continue // a put committed a newer row while this one waited for the lock
+		}
 		held, err := c.lockRowsOnce(ctx, q, threadID)
 		if err != nil {
 			return err
 		}
-		var newest sql.NullString
-		if err := q.QueryRowContext(ctx, c.q.newest, threadID).Scan(&newest); err != nil {
+		if newest, err = c.newestID(ctx, q, threadID); err != nil {
 			return err
 		}
-		if newest.String <= held {
-			return nil
-		}
-		if round >= maxLosses {
-			return fmt.Errorf("the thread kept growing while its rows were being locked: %w", ErrRetriesExhausted)
+		if newest <= max(held, head.String) {
+			_, err := q.ExecContext(ctx, c.q.releaseSavepoint)
+			return err
 		}
 	}
+}
+
+// newestID is the thread's newest id in a fresh snapshot ("" when it is empty).
+func (c *Checkpointer) newestID(ctx context.Context, q DBTX, threadID string) (string, error) {
+	var newest sql.NullString
+	err := q.QueryRowContext(ctx, c.q.newest, threadID).Scan(&newest)
+	return newest.String, err
 }
 
 // lockRowsOnce locks the rows of the thread that its snapshot holds and returns the newest id among them.

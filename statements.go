@@ -30,6 +30,14 @@ type statements struct {
 	// (delete of one checkpoint, rows written by TypeScript) holds these locks, so no put can append
 	// or trim while the numbers change.
 	lockRows string
+	// lockNewest locks the thread's newest row and returns its id (no row when the thread is empty).
+	// Renumbering takes this lock before any other row's: a put holds only the head's lock, so whoever
+	// holds the newest row's lock first goes first, and nobody waits for a row lock while holding one
+	// the other needs.
+	lockNewest string
+	// savepoint, rollbackToSavepoint and releaseSavepoint let lockThreadRows give back the row locks of
+	// a round that locked a row that is no longer the newest.
+	savepoint, rollbackToSavepoint, releaseSavepoint string
 	// newest returns the thread's newest id in a fresh snapshot (NULL when it is empty).
 	newest string
 	// renumber gives the thread's rows fresh, dense sequence numbers above the current maximum. The
@@ -71,6 +79,12 @@ func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.ta
 // can start, before this statement commits. The unique (thread_id, seq) index stops the rest: a writer
 // whose snapshot is older than the last put fails on the number that put took. An empty thread inserts
 // nothing here: its first row goes through first, under a lock of its own.
+//
+// ON CONFLICT on the primary key: this put's id committed meanwhile, by an earlier run of the same
+// statement that is still in flight when this one starts (lib/pq's driver.ErrBadConn makes database/sql
+// send the statement again on a new connection, unseen by the put loop, while the first is still running
+// on the server). That is no unique violation, which would make the loop take a new id and store the
+// snapshot a second time: nothing is inserted, and the next attempt, with the same id, reports mine.
 const headCTE = `WITH head AS (
     SELECT checkpoint_id, seq FROM {T}
     WHERE thread_id = $1
@@ -90,6 +104,7 @@ const headCTE = `WITH head AS (
       AND NOT unnumbered.found
       AND locked.checkpoint_id < $2
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
+    ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
     RETURNING seq
 )`
 
@@ -135,8 +150,9 @@ WHERE thread_id = $1
 SELECT $1, $2, $3::text::jsonb, $4, $5, 1
 WHERE NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1)
 RETURNING seq`),
-		lockRows: sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC FOR UPDATE`),
-		newest:   sqlFor(n, `SELECT max(checkpoint_id) FROM {T} WHERE thread_id = $1`),
+		lockRows:   sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC FOR UPDATE`),
+		lockNewest: sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1 FOR UPDATE`),
+		newest:     sqlFor(n, `SELECT max(checkpoint_id) FROM {T} WHERE thread_id = $1`),
 		renumber: sqlFor(n, `UPDATE {T} AS t SET seq = r.base + r.n
 FROM (SELECT checkpoint_id,
              row_number() OVER (ORDER BY checkpoint_id) AS n,
@@ -161,9 +177,12 @@ WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
 WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
   AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))
 RETURNING t.thread_id`),
-		now:       `SELECT now()`,
-		version:   versionSQL,
-		isolation: `SHOW transaction_isolation`,
+		now:                 `SELECT now()`,
+		version:             versionSQL,
+		savepoint:           `SAVEPOINT pgcheckpoint_lock_rows`,
+		rollbackToSavepoint: `ROLLBACK TO SAVEPOINT pgcheckpoint_lock_rows`,
+		releaseSavepoint:    `RELEASE SAVEPOINT pgcheckpoint_lock_rows`,
+		isolation:           `SHOW transaction_isolation`,
 		catalog: `SELECT
     EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1),
     EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),
