@@ -361,8 +361,8 @@ func TestSqlmockPutFenceMismatchWritesNothingMore(t *testing.T) {
 }
 
 // Rows without a number (written by the TypeScript package): the put renumbers the thread in a
-// transaction that first holds every row's lock (lockRows, then newest in a fresh snapshot, again while
-// a newer row appeared), then runs again with the same id.
+// transaction that first holds every row's lock (the newest row's first, again while a newer row
+// appeared, then all of them), then runs again with the same id.
 func TestSqlmockPutRenumbersThreadWrittenByTypeScript(t *testing.T) {
 	t.Parallel()
 	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{})
@@ -371,13 +371,17 @@ func TestSqlmockPutRenumbersThreadWrittenByTypeScript(t *testing.T) {
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).
 		WillReturnRows(report(nil, headA, int64(4), true, int64(4), true, false, int64(0)))
 	mock.ExpectBegin()
-	mock.ExpectQuery(pgSQL(t, "lockRows")).WithArgs("t1").
-		WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA).AddRow("01900000-0000-7000-8000-000000000000"))
-	// A put committed headB meanwhile: lock again, until the newest row is one the transaction holds.
+	mock.ExpectExec(pgSQL(t, "savepoint")).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgSQL(t, "lockNewest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA))
+	// A put committed headB meanwhile: give the lock back and take the new newest row's.
+	mock.ExpectQuery(pgSQL(t, "newest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(headB))
+	mock.ExpectExec(pgSQL(t, "rollbackToSavepoint")).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(pgSQL(t, "lockNewest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headB))
 	mock.ExpectQuery(pgSQL(t, "newest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(headB))
 	mock.ExpectQuery(pgSQL(t, "lockRows")).WithArgs("t1").
-		WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headB).AddRow(headA))
+		WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headB).AddRow(headA).AddRow("01900000-0000-7000-8000-000000000000"))
 	mock.ExpectQuery(pgSQL(t, "newest")).WithArgs("t1").WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(headB))
+	mock.ExpectExec(pgSQL(t, "releaseSavepoint")).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(pgSQL(t, "renumber")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 3))
 	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(stored(7, headB, 0))
@@ -507,22 +511,32 @@ func TestSqlmockList(t *testing.T) {
 	}
 }
 
-// expectLockThread expects the row locks a renumbering takes: every row (ids, newest first), then the
-// newest id in a fresh snapshot, which is the newest locked one.
+// expectLockThread expects the row locks a renumbering or a thread's delete takes when no other writer
+// moves the thread meanwhile: a savepoint, the newest row (ids[0]) locked, the newest id in a fresh
+// snapshot, every row (ids, newest first) locked, the newest id again, the savepoint released.
 func expectLockThread(t *testing.T, mock sqlmock.Sqlmock, sqlOf func(testing.TB, string) string, thread string, ids ...string) {
 	t.Helper()
-	rows := sqlmock.NewRows([]string{"checkpoint_id"})
-	newest := sqlmock.NewRows([]string{"max"})
-	for _, id := range ids {
-		rows.AddRow(id)
+	newest := func() *sqlmock.Rows {
+		r := sqlmock.NewRows([]string{"max"})
+		if len(ids) == 0 {
+			return r.AddRow(nil)
+		}
+		return r.AddRow(ids[0])
 	}
-	if len(ids) == 0 {
-		newest.AddRow(nil)
-	} else {
-		newest.AddRow(ids[0])
+	head := sqlmock.NewRows([]string{"checkpoint_id"})
+	all := sqlmock.NewRows([]string{"checkpoint_id"})
+	for i, id := range ids {
+		if i == 0 {
+			head.AddRow(id)
+		}
+		all.AddRow(id)
 	}
-	mock.ExpectQuery(sqlOf(t, "lockRows")).WithArgs(thread).WillReturnRows(rows)
-	mock.ExpectQuery(sqlOf(t, "newest")).WithArgs(thread).WillReturnRows(newest)
+	mock.ExpectExec(sqlOf(t, "savepoint")).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(sqlOf(t, "lockNewest")).WithArgs(thread).WillReturnRows(head)
+	mock.ExpectQuery(sqlOf(t, "newest")).WithArgs(thread).WillReturnRows(newest())
+	mock.ExpectQuery(sqlOf(t, "lockRows")).WithArgs(thread).WillReturnRows(all)
+	mock.ExpectQuery(sqlOf(t, "newest")).WithArgs(thread).WillReturnRows(newest())
+	mock.ExpectExec(sqlOf(t, "releaseSavepoint")).WillReturnResult(sqlmock.NewResult(0, 0))
 }
 
 // Deleting one checkpoint holds every row lock of the thread, deletes and renumbers (only when a row was

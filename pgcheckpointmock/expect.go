@@ -249,19 +249,13 @@ func ExpectList(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, lim
 func ExpectDelete(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id string, found bool, opts ...Option) {
 	s := statements(d, newConfig(opts))
 	id = strings.ToLower(id)
-	locked := sqlmock.NewRows([]string{"checkpoint_id"})
-	newest := sqlmock.NewRows([]string{"max"})
 	deleted := int64(0)
+	var ids []string
 	if found {
-		locked.AddRow(id)
-		newest.AddRow(id)
-		deleted = 1
-	} else {
-		newest.AddRow(nil)
+		ids, deleted = []string{id}, 1
 	}
 	mock.ExpectBegin()
-	mock.ExpectQuery(s.LockRows).WithArgs(thread).WillReturnRows(locked)
-	mock.ExpectQuery(s.Newest).WithArgs(thread).WillReturnRows(newest)
+	expectLockThread(mock, s, thread, ids)
 	mock.ExpectExec(s.DeleteOne).WithArgs(thread, id).WillReturnResult(sqlmock.NewResult(0, deleted))
 	if found {
 		mock.ExpectExec(s.Renumber).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, 0))
@@ -274,10 +268,36 @@ func ExpectDelete(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread, id strin
 func ExpectDeleteThread(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, n int64, opts ...Option) {
 	s := statements(d, newConfig(opts))
 	mock.ExpectBegin()
-	mock.ExpectQuery(s.LockRows).WithArgs(thread).WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}))
-	mock.ExpectQuery(s.Newest).WithArgs(thread).WillReturnRows(sqlmock.NewRows([]string{"max"}).AddRow(nil))
+	expectLockThread(mock, s, thread, nil)
 	mock.ExpectExec(s.DeleteAll).WithArgs(thread).WillReturnResult(sqlmock.NewResult(0, n))
 	mock.ExpectCommit()
+}
+
+// expectLockThread expects the row locks a renumbering or a thread's delete takes when no other writer
+// moves the thread meanwhile: a savepoint, the newest row (ids[0]) locked, the newest id in a fresh
+// snapshot, every row (ids, newest first) locked, the newest id again, the savepoint released.
+func expectLockThread(mock sqlmock.Sqlmock, s Statements, thread string, ids []string) {
+	newest := func() *sqlmock.Rows {
+		r := sqlmock.NewRows([]string{"max"})
+		if len(ids) == 0 {
+			return r.AddRow(nil)
+		}
+		return r.AddRow(ids[0])
+	}
+	head := sqlmock.NewRows([]string{"checkpoint_id"})
+	all := sqlmock.NewRows([]string{"checkpoint_id"})
+	for i, id := range ids {
+		if i == 0 {
+			head.AddRow(id)
+		}
+		all.AddRow(id)
+	}
+	mock.ExpectExec(s.Savepoint).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(s.LockNewest).WithArgs(thread).WillReturnRows(head)
+	mock.ExpectQuery(s.Newest).WithArgs(thread).WillReturnRows(newest())
+	mock.ExpectQuery(s.LockRows).WithArgs(thread).WillReturnRows(all)
+	mock.ExpectQuery(s.Newest).WithArgs(thread).WillReturnRows(newest())
+	mock.ExpectExec(s.ReleaseSavepoint).WillReturnResult(sqlmock.NewResult(0, 0))
 }
 
 // ExpectThreads registers a Threads call that returns infos. after and limit are what the Checkpointer

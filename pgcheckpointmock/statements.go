@@ -35,6 +35,10 @@ type Statements struct {
 	// returns max(checkpoint_id) (LockRows runs again while it is above what LockRows returned);
 	// Renumber gives the rows fresh numbers. Args: thread.
 	LockRows, Newest, Renumber string
+	// LockNewest locks the thread's newest row first (args: thread; returns its checkpoint_id, no row
+	// for an empty thread), inside Savepoint, which RollbackToSavepoint undoes when a newer row appeared
+	// meanwhile and ReleaseSavepoint ends once every row is held (no args).
+	LockNewest, Savepoint, RollbackToSavepoint, ReleaseSavepoint string
 	// GetLatest and GetByID return checkpoint_id, created_at, version, size_bytes, snapshot.
 	// Args: thread (and id).
 	GetLatest, GetByID string
@@ -67,7 +71,9 @@ func (s *Statements) fields() map[string]*string {
 	return map[string]*string{
 		"put": &s.Put, "insert": &s.Insert, "trim": &s.Trim, "first": &s.First, "lockFirst": &s.LockFirst,
 		"lockRows": &s.LockRows, "newest": &s.Newest, "renumber": &s.Renumber,
-		"getLatest": &s.GetLatest, "getByID": &s.GetByID, "list": &s.List, "listBefore": &s.ListBefore,
+		"lockNewest": &s.LockNewest, "savepoint": &s.Savepoint, "rollbackToSavepoint": &s.RollbackToSavepoint,
+		"releaseSavepoint": &s.ReleaseSavepoint,
+		"getLatest":        &s.GetLatest, "getByID": &s.GetByID, "list": &s.List, "listBefore": &s.ListBefore,
 		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
 		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "version": &s.Version,
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,

@@ -17,6 +17,7 @@ WITH head AS (
       AND NOT unnumbered.found
       AND locked.checkpoint_id < $2
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
+    ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
     RETURNING seq
 ), del AS (
     DELETE FROM "public"."ziro_checkpoints"
