@@ -110,6 +110,8 @@ func (p *faultPlan) shape() string {
 			e = "DELETE"
 		case strings.HasPrefix(e, "UPDATE"):
 			e = "UPDATE"
+		case strings.HasPrefix(e, "SAVEPOINT"), strings.HasPrefix(e, "RELEASE SAVEPOINT"), strings.HasPrefix(e, "ROLLBACK TO SAVEPOINT"):
+			e = strings.SplitN(e, " pgch", 2)[0] // the recorded text is cut at 25 bytes
 		case strings.HasPrefix(e, "SELECT EXISTS"):
 			e = "CATALOG"
 		case strings.HasPrefix(e, "SELECT checkpoint_id FRO"):

@@ -125,6 +125,13 @@ func TestPlansUseIndexes(t *testing.T) {
 				t.Fatalf("prune: %v", err)
 			}
 
+			// Prune's batch delete runs in a transaction of its own, which the recorder does not see:
+			// explain it with the arguments of a batch around the thread.
+			stmts, err := pgcheckpoint.Statements(tg.dialect, schema, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.seen = append(rec.seen, call{query: stmts["pruneRun"], args: []any{thread, thread, time.Now().Add(-24 * time.Hour), false}})
 			checked := map[string]bool{}
 			for _, c := range rec.seen {
 				if !strings.Contains(c.query, table) || checked[c.query] {

@@ -282,7 +282,8 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 		if err := cp.Delete(testCtx(t), "h", ids[1]); err != nil {
 			t.Fatalf("delete with a 40001 on the renumbering: %v", err)
 		}
-		if got, want := plan.shape(), "BEGIN LOCK NEWEST DELETE !UPDATE ROLLBACK BEGIN LOCK NEWEST DELETE UPDATE COMMIT"; got != want {
+		if got, want := plan.shape(), "BEGIN SAVEPOINT LOCK NEWEST LOCK NEWEST RELEASE SAVEPOINT DELETE !UPDATE ROLLBACK "+
+			"BEGIN SAVEPOINT LOCK NEWEST LOCK NEWEST RELEASE SAVEPOINT DELETE UPDATE COMMIT"; got != want {
 			t.Fatalf("sent %q, want %q", got, want)
 		}
 		env.expectThread(t, "h", []string{ids[0], ids[2]})
