@@ -100,8 +100,10 @@ type draftState struct {
 // finishes at once.
 type draftAgent struct{ interrupt bool }
 
-func (a *draftAgent) Name(context.Context) string        { return "drafter" }
-func (a *draftAgent) Description(context.Context) string { return "drafts, waits for approval, publishes" }
+func (a *draftAgent) Name(context.Context) string { return "drafter" }
+func (a *draftAgent) Description(context.Context) string {
+	return "drafts, waits for approval, publishes"
+}
 
 func draft(text string) *draftState {
 	return &draftState{Draft: "draft<" + text + ">", Words: len(strings.Fields(text))}
@@ -347,3 +349,5 @@ func TestRunnerInterruptResumeAcrossProcesses(t *testing.T) {
 }
 
 func base64Len(s string) int { return len(s) / 4 * 3 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
