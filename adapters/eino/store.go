@@ -17,7 +17,7 @@
 // (the gob bytes of adk.Runner checkpoints, JSON that is not an object, JSON that pgcheckpoint refuses such
 // as a "\u0000" string or a non-integer top-level "version") goes into an envelope object
 //
-//	{"pgcheckpoint_adapter":"eino","encoding":"base64","data":"<standard base64 of the bytes>"}
+//	{"data":"<standard base64 of the bytes>","encoding":"base64","pgcheckpoint_adapter":"eino"}
 //
 // and comes back byte for byte. Base64 makes such payloads a third larger (see docs/frameworks.md for
 // the measured cost). Options.Verbatim envelopes every payload, for custom serializers whose bytes must
@@ -199,11 +199,33 @@ func Encode(b []byte, verbatim bool) (doc []byte, enveloped bool, err error) {
 	if !verbatim && isJSONObject(b) && !bytes.Contains(b, []byte(envelopeKey)) {
 		return b, false, nil
 	}
-	doc, err = json.Marshal(Envelope{Adapter: adapterName, Encoding: "base64", Data: base64.StdEncoding.EncodeToString(b)})
-	if err != nil {
-		return nil, false, fmt.Errorf("pgcheckpoint/eino: encode envelope: %w", err)
-	}
+	// Written by hand, in the key order JSONB keeps (shorter keys first): the standard base64 alphabet
+	// needs no JSON escaping, and encoding/json's string escaping would double the cost.
+	doc = make([]byte, 0, len(envelopeHead)+base64.StdEncoding.EncodedLen(len(b))+len(envelopeTail))
+	doc = append(doc, envelopeHead...)
+	doc = base64.StdEncoding.AppendEncode(doc, b)
+	doc = append(doc, envelopeTail...)
 	return doc, true, nil
+}
+
+// The envelope as Encode writes it, and as PostgreSQL returns it (JSONB's normal form adds spaces).
+const (
+	envelopeHead      = `{"data":"`
+	envelopeTail      = `","encoding":"base64","pgcheckpoint_adapter":"eino"}`
+	envelopeHeadJSONB = `{"data": "`
+	envelopeTailJSONB = `", "encoding": "base64", "pgcheckpoint_adapter": "eino"}`
+)
+
+// envelopeData returns the base64 text of an envelope in one of its two exact forms, without a JSON parse.
+func envelopeData(doc []byte) ([]byte, bool) {
+	for _, f := range [2][2]string{{envelopeHead, envelopeTail}, {envelopeHeadJSONB, envelopeTailJSONB}} {
+		if rest, ok := bytes.CutPrefix(doc, []byte(f[0])); ok {
+			if data, ok := bytes.CutSuffix(rest, []byte(f[1])); ok && bytes.IndexAny(data, "\\\"") < 0 {
+				return data, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // Decode is the inverse of Encode: it returns the bytes an envelope holds, or doc itself when it is not
@@ -212,7 +234,14 @@ func Decode(doc []byte) ([]byte, error) {
 	if !bytes.Contains(doc, []byte(envelopeKey)) {
 		return doc, nil
 	}
-	var e Envelope
+	if data, ok := envelopeData(doc); ok {
+		b, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(data))), data)
+		if err != nil {
+			return nil, fmt.Errorf("pgcheckpoint/eino: envelope data: %w", err)
+		}
+		return b, nil
+	}
+	var e Envelope // any other form, e.g. written by another tool: parse it
 	if err := json.Unmarshal(doc, &e); err != nil || e.Adapter != adapterName {
 		return doc, nil // some other JSON object that mentions the key: not ours
 	}

@@ -53,6 +53,28 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeOtherForms: an envelope in any key order and spacing (another tool may write one) decodes;
+// a broken one is an error, not silent garbage.
+func TestDecodeOtherForms(t *testing.T) {
+	for _, doc := range []string{
+		`{"pgcheckpoint_adapter":"eino","encoding":"base64","data":"AAEC"}`,
+		`{ "encoding" : "base64", "data" : "AAEC", "pgcheckpoint_adapter" : "eino" }`,
+		`{"data": "AAEC", "encoding": "base64", "pgcheckpoint_adapter": "eino"}`,
+	} {
+		if got, err := pgeino.Decode([]byte(doc)); err != nil || !bytes.Equal(got, []byte{0, 1, 2}) {
+			t.Fatalf("%s: %v, %v", doc, got, err)
+		}
+	}
+	for _, doc := range []string{
+		`{"data":"AA!C","encoding":"base64","pgcheckpoint_adapter":"eino"}`,
+		`{"data":"AAEC","encoding":"zstd","pgcheckpoint_adapter":"eino"}`,
+	} {
+		if _, err := pgeino.Decode([]byte(doc)); err == nil {
+			t.Fatalf("%s decoded", doc)
+		}
+	}
+}
+
 // TestStoreRoundTrip runs every payload through a real table with both drivers: JSON objects come back
 // as equivalent JSON (JSONB's normal form), everything else byte for byte.
 func TestStoreRoundTrip(t *testing.T) {
@@ -77,7 +99,7 @@ func TestStoreRoundTrip(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					isEnvelope := bytes.Contains(stored.Snapshot, []byte(`"pgcheckpoint_adapter": "eino"`))
+					isEnvelope := bytes.Contains(stored.Snapshot, []byte(`"pgcheckpoint_adapter": "eino"}`))
 					if isEnvelope != (p.enveloped || verbatim) {
 						t.Fatalf("%s (verbatim %v): stored as %s", name, verbatim, stored.Snapshot)
 					}
