@@ -42,9 +42,21 @@ func init() {
 	schema.RegisterName[*draftState]("pgcheckpoint_test_draft_state")
 }
 
+// enrichHook is a context key: a func() under it runs inside the enrich node (TestFencingThroughGraph).
+type enrichHook struct{}
+
 // buildGraph compiles a three-node graph: draft -> enrich -> review. draft and enrich write notes into the
 // local state; review reads them. With interrupt set, the graph stops before review.
 func buildGraph(ctx context.Context, store compose.CheckPointStore, interrupt bool) (compose.Runnable[string, string], error) {
+	var before []string
+	if interrupt {
+		before = []string{"review"}
+	}
+	return buildGraphInterrupting(ctx, store, before...)
+}
+
+// buildGraphInterrupting is buildGraph interrupting before each of the named nodes.
+func buildGraphInterrupting(ctx context.Context, store compose.CheckPointStore, before ...string) (compose.Runnable[string, string], error) {
 	g := compose.NewGraph[string, string](compose.WithGenLocalState(func(context.Context) *reviewState {
 		return &reviewState{}
 	}))
@@ -60,7 +72,10 @@ func buildGraph(ctx context.Context, store compose.CheckPointStore, interrupt bo
 	}), note("draft")); err != nil {
 		return nil, err
 	}
-	if err := g.AddLambdaNode("enrich", compose.InvokableLambda(func(_ context.Context, in string) (string, error) {
+	if err := g.AddLambdaNode("enrich", compose.InvokableLambda(func(ctx context.Context, in string) (string, error) {
+		if hook, ok := ctx.Value(enrichHook{}).(func()); ok {
+			hook()
+		}
 		return strings.ToUpper(in), nil
 	}), note("enrich")); err != nil {
 		return nil, err
@@ -84,8 +99,8 @@ func buildGraph(ctx context.Context, store compose.CheckPointStore, interrupt bo
 	if store != nil {
 		opts = append(opts, compose.WithCheckPointStore(store))
 	}
-	if interrupt {
-		opts = append(opts, compose.WithInterruptBeforeNodes([]string{"review"}))
+	if len(before) > 0 {
+		opts = append(opts, compose.WithInterruptBeforeNodes(before))
 	}
 	return g.Compile(ctx, opts...)
 }

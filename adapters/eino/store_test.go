@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cloudwego/eino/adk"
+	"github.com/cloudwego/eino/compose"
 	"github.com/ziroagent/pgcheckpoint"
 	pgeino "github.com/ziroagent/pgcheckpoint/adapters/eino"
 )
@@ -251,4 +253,97 @@ func TestFencingConcurrent(t *testing.T) {
 	if err != nil || string(got) != `{"writer": `+string(rune('0'+winner))+`}` {
 		t.Fatalf("newest is %s (%v), the winner was %d", got, err, winner)
 	}
+}
+
+// TestFencingThroughRunner: with Fencing, an adk.Runner that starts a new run under a checkpoint id
+// another writer holds cannot overwrite that checkpoint: Eino reports the *FenceError in the event stream
+// and the stored checkpoint stays the first writer's.
+func TestFencingThroughRunner(t *testing.T) {
+	ctx := context.Background()
+	cp, _, _ := newCheckpointer(t, "postgres")
+	const id = "adk-fenced"
+	first := adk.NewRunner(ctx, adk.RunnerConfig{Agent: &draftAgent{interrupt: true},
+		CheckPointStore: pgeino.New(cp, pgeino.Options{Fencing: true})})
+	if _, interrupted, err := drain(first.Query(ctx, "first", adk.WithCheckPointID(id))); err != nil || !interrupted {
+		t.Fatalf("first run: %v, %v", interrupted, err)
+	}
+	before, err := cp.Get(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := adk.NewRunner(ctx, adk.RunnerConfig{Agent: &draftAgent{interrupt: true},
+		CheckPointStore: pgeino.New(cp, pgeino.Options{Fencing: true})})
+	_, _, err = drain(second.Query(ctx, "second", adk.WithCheckPointID(id)))
+	var fe *pgeino.FenceError
+	if !errors.As(err, &fe) || !errors.Is(err, pgcheckpoint.ErrConflict) {
+		t.Fatalf("second run over the first one's checkpoint: %v", err)
+	}
+	after, err := cp.Get(ctx, id, "")
+	if err != nil || after.ID != before.ID {
+		t.Fatalf("the checkpoint moved: %s -> %s (%v)", before.ID, after.ID, err)
+	}
+	// Unfenced, the same run overwrites (history keeps the first).
+	third := adk.NewRunner(ctx, adk.RunnerConfig{Agent: &draftAgent{interrupt: true},
+		CheckPointStore: pgeino.New(cp, pgeino.Options{})})
+	if _, _, err := drain(third.Query(ctx, "third", adk.WithCheckPointID(id))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFencingThroughGraph: two replicas resume the same interrupted graph. Both load the checkpoint at the
+// start of their run; the first to interrupt again stores its checkpoint, the second gets a *FenceError
+// from Invoke instead of overwriting it. The interleaving is forced with channels, not timing.
+func TestFencingThroughGraph(t *testing.T) {
+	ctx := context.Background()
+	cp, _, _ := newCheckpointer(t, "pgx")
+	const id = "graph-fenced"
+	build := func() compose.Runnable[string, string] {
+		r, err := buildGraphInterrupting(ctx, pgeino.New(cp, pgeino.Options{Fencing: true}), "enrich", "review")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if _, err := build().Invoke(ctx, graphInput, compose.WithCheckPointID(id)); !isInterrupt(err) {
+		t.Fatalf("first run: %v", err)
+	}
+	head, err := cp.Get(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Replica c loads the checkpoint and stops inside enrich until replica b has resumed and stored.
+	reached, release := make(chan struct{}), make(chan struct{})
+	hook := func() { close(reached); <-release }
+	cErr := make(chan error, 1)
+	go func() {
+		_, err := build().Invoke(context.WithValue(ctx, enrichHook{}, hook), "", compose.WithCheckPointID(id))
+		cErr <- err
+	}()
+	select {
+	case <-reached:
+	case err := <-cErr:
+		t.Fatalf("replica c ended before enrich: %v", err)
+	}
+	if _, err := build().Invoke(ctx, "", compose.WithCheckPointID(id)); !isInterrupt(err) {
+		t.Fatalf("replica b: %v", err)
+	}
+	bHead, err := cp.Get(ctx, id, "")
+	if err != nil || bHead.ID == head.ID {
+		t.Fatalf("replica b stored nothing: %v", err)
+	}
+	close(release)
+	err = <-cErr
+	var fe *pgeino.FenceError
+	if !errors.As(err, &fe) || fe.Expected != head.ID || !errors.Is(err, pgcheckpoint.ErrConflict) {
+		t.Fatalf("replica c: want a *FenceError expecting %s, got %v", head.ID, err)
+	}
+	if now, err := cp.Get(ctx, id, ""); err != nil || now.ID != bHead.ID {
+		t.Fatalf("replica c moved the thread: %v", err)
+	}
+}
+
+func isInterrupt(err error) bool {
+	_, ok := compose.ExtractInterruptInfo(err)
+	return ok
 }
