@@ -2,8 +2,9 @@
 // pgcheckpoint.
 //
 // Store implements compose.CheckPointStore (the same interface as adk.CheckPointStore) and the
-// Delete(ctx, checkPointID) method of Eino's optional CheckPointDeleter. Each Eino checkpoint id is one
-// pgcheckpoint thread:
+// Delete(ctx, checkPointID) method of the optional CheckPointDeleter that Eino versions after v0.7.36
+// declare (their ADK TurnLoop calls it when the store has it; v0.7.36, which this module is tested with,
+// has neither, so call Delete yourself there). Each Eino checkpoint id is one pgcheckpoint thread:
 //
 //   - Set stores a new checkpoint of the thread. Earlier ones stay, up to the table's retention
 //     (Options.MaxCheckpointsPerThread of the pgcheckpoint.Checkpointer), so earlier interrupts can be
@@ -146,8 +147,8 @@ func (s *Store) Set(ctx context.Context, checkPointID string, checkPoint []byte)
 	return nil
 }
 
-// Delete removes every checkpoint stored under checkPointID. Deleting an unknown id is not an error. It is
-// the method of Eino's optional CheckPointDeleter.
+// Delete removes every checkpoint stored under checkPointID. Deleting an unknown id is not an error. It has
+// the signature of CheckPointDeleter (Eino after v0.7.36).
 func (s *Store) Delete(ctx context.Context, checkPointID string) error {
 	if err := s.cp.Delete(ctx, checkPointID, ""); err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
 		return err
