@@ -347,3 +347,17 @@ func isInterrupt(err error) bool {
 	_, ok := compose.ExtractInterruptInfo(err)
 	return ok
 }
+
+// TestEnvelopeCountsAgainstMaxSnapshotBytes: the limit applies to what is stored, the envelope, so a
+// binary payload may be at most about 3/4 of MaxSnapshotBytes; the error is pgcheckpoint's.
+func TestEnvelopeCountsAgainstMaxSnapshotBytes(t *testing.T) {
+	ctx := context.Background()
+	s := pgeino.New(pgcheckpoint.NewMemory(pgcheckpoint.Options{MaxSnapshotBytes: 1000}), pgeino.Options{})
+	fits, over := make([]byte, 700), make([]byte, 800) // envelopes of 997 and 1,129 bytes
+	if err := s.Set(ctx, "fits", fits); err != nil {
+		t.Fatalf("700 bytes: %v", err)
+	}
+	if err := s.Set(ctx, "over", over); !errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge) {
+		t.Fatalf("800 bytes: %v", err)
+	}
+}
