@@ -153,7 +153,16 @@ func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []
 
 // putLoop validates the request, then runs attempts until one stores the checkpoint or a verdict or
 // error ends the put.
-func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (string, error) {
+func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (_ string, err error) {
+	// resent: an earlier attempt with this id may have committed. Its id is kept, so a late commit
+	// shows up as "mine" instead of as a second checkpoint; and whatever error ends the put after
+	// that, the checkpoint may be stored, so the error says so.
+	resent := false
+	defer func() {
+		if err != nil && resent && !errors.Is(err, ErrOutcomeUnknown) {
+			err = fmt.Errorf("%w after an attempt whose outcome is unknown: %w", ErrOutcomeUnknown, err)
+		}
+	}()
 	req, err := c.newPutRequest(threadID, snapshot, fence)
 	if err != nil {
 		return "", err
@@ -166,9 +175,6 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 	}
 	b := budget{maxFailures: c.attempts}
 	id := c.ids.next()
-	// resent: an earlier attempt with this id may have committed. Its id is kept, so a late commit
-	// shows up as "mine" instead of as a second checkpoint.
-	resent := false
 	for {
 		ev.Attempts++
 		r, first, err := c.attempt(ctx, req, id.String())
