@@ -477,9 +477,7 @@ func checkHistory(t *testing.T, cfg checkerConfig, name string, ep *epoch, stats
 		} else {
 			t.Logf("NOT LINEARIZABLE: %s; visualisation: %s", name, path)
 		}
-		if raw, err := json.Marshal(ops); err == nil {
-			_ = os.WriteFile(strings.TrimSuffix(path, ".html")+".json", raw, 0o644)
-		}
+		writeFailingThreads(t, strings.TrimSuffix(path, ".html")+".txt", ops)
 		return false
 	}
 	return true
@@ -715,5 +713,30 @@ func helperChecker(s helperSpec) int {
 		if err := enc.Encode(x.run(context.Background(), req)); err != nil {
 			return 2
 		}
+	}
+}
+
+// writeFailingThreads writes, for each thread whose history alone is not linearizable, its operations
+// in call order (times in ms from the epoch's start; "inf": unknown outcome), for reading by hand.
+func writeFailingThreads(t *testing.T, path string, ops []porcupine.Operation) {
+	var b strings.Builder
+	for _, part := range partitionByThread(ops) {
+		if porcupine.CheckOperations(threadModel, part) {
+			continue
+		}
+		part = slices.Clone(part)
+		slices.SortFunc(part, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })
+		fmt.Fprintf(&b, "thread %s: not linearizable\n", part[0].Input.(mInput).Thread)
+		last := part[len(part)-1].Return
+		for _, op := range part {
+			ret := fmt.Sprintf("%.3f", float64(op.Return)/1e6)
+			if op.Return >= last && op.Output.(mOutput).Outcome == unknown {
+				ret = "inf"
+			}
+			fmt.Fprintf(&b, "  c%-2d %9.3f %9s  %s\n", op.ClientId, float64(op.Call)/1e6, ret, describeOperation(op.Input, op.Output))
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err == nil {
+		t.Logf("failing threads' histories: %s", path)
 	}
 }
