@@ -187,6 +187,9 @@ type epoch struct {
 	ops     []porcupine.Operation
 }
 
+// opTimeout bounds every operation (and so how far a client can run past the end of its epoch).
+const opTimeout = 5 * time.Second
+
 // pending marks an operation without return (unknown outcome) until the history is complete.
 const pending = -1
 
@@ -306,7 +309,7 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 	if (in.Kind == opGetByID || in.Kind == opDeleteOne) && in.ID == "" {
 		in.Kind, in.ID = opGetLatest, ""
 	}
-	req := opRequest{In: in, Table: ep.table, Timeout: 10 * time.Second}
+	req := opRequest{In: in, Table: ep.table, Timeout: opTimeout}
 	switch r := rng.IntN(100); {
 	case r < 6 && cfg.faults["deadline"]:
 		req.Timeout = time.Duration(1+rng.IntN(15)) * time.Millisecond
@@ -721,7 +724,7 @@ func helperChecker(s helperSpec) int {
 func writeFailingThreads(t *testing.T, path string, ops []porcupine.Operation) {
 	var b strings.Builder
 	for _, part := range partitionByThread(ops) {
-		if porcupine.CheckOperations(threadModel, part) {
+		if porcupine.CheckOperationsTimeout(threadModel, part, 10*time.Second) == porcupine.Ok {
 			continue
 		}
 		part = slices.Clone(part)
