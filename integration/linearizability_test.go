@@ -729,17 +729,65 @@ func writeFailingThreads(t *testing.T, path string, ops []porcupine.Operation) {
 		}
 		part = slices.Clone(part)
 		slices.SortFunc(part, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })
-		fmt.Fprintf(&b, "thread %s: not linearizable\n", part[0].Input.(mInput).Thread)
-		last := part[len(part)-1].Return
+		at := firstViolation(part)
+		fmt.Fprintf(&b, "thread %s: not linearizable; the shortest prefix that is not ends with the return at %.3f ms (>>)\n",
+			part[0].Input.(mInput).Thread, float64(at)/1e6)
+		last := slices.MaxFunc(part, func(a, b porcupine.Operation) int { return int(a.Return - b.Return) }).Return
 		for _, op := range part {
+			if op.Return == at {
+				b.WriteString(">>")
+			} else {
+				b.WriteString("  ")
+			}
 			ret := fmt.Sprintf("%.3f", float64(op.Return)/1e6)
 			if op.Return >= last && op.Output.(mOutput).Outcome == unknown {
 				ret = "inf"
 			}
-			fmt.Fprintf(&b, "  c%-2d %9.3f %9s  %s\n", op.ClientId, float64(op.Call)/1e6, ret, describeOperation(op.Input, op.Output))
+			fmt.Fprintf(&b, "c%-2d %9.3f %9s  %s\n", op.ClientId, float64(op.Call)/1e6, ret, describeOperation(op.Input, op.Output))
 		}
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err == nil {
 		t.Logf("failing threads' histories: %s", path)
 	}
+}
+
+// firstViolation finds, by bisection, the earliest return time T such that the history as it stood at T
+// is not linearizable: operations called after T left out, reads still running left out, writes still
+// running turned into unknown outcomes. The operation returning at T is where the contract broke.
+func firstViolation(part []porcupine.Operation) int64 {
+	var times []int64
+	for _, op := range part {
+		if op.Output.(mOutput).Outcome != unknown {
+			times = append(times, op.Return)
+		}
+	}
+	slices.Sort(times)
+	lo, hi := 0, len(times)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if porcupine.CheckOperationsTimeout(threadModel, prefixAt(part, times[mid]), 5*time.Second) == porcupine.Illegal {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return times[lo]
+}
+
+// prefixAt is the history as it stood at time at (see firstViolation).
+func prefixAt(part []porcupine.Operation, at int64) []porcupine.Operation {
+	var out []porcupine.Operation
+	for _, op := range part {
+		o := op.Output.(mOutput)
+		switch in := op.Input.(mInput); {
+		case op.Call > at:
+		case op.Return <= at && o.Outcome != unknown:
+			out = append(out, op)
+		case in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList:
+		default:
+			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID}, at+1
+			out = append(out, op)
+		}
+	}
+	return out
 }
