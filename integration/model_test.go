@@ -365,6 +365,13 @@ func TestLinearizableModel(t *testing.T) {
 			op(0, 10, 11, mInput{Kind: opPrune}, mOutput{}),
 			list(0, 12, 13, mEntry{"c", 3}),
 		}, true},
+		{"a whole-thread delete removes what a read saw before it took effect", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"),
+			op(0, 2, 10, mInput{Kind: opDeleteThread}, mOutput{}),
+			put(1, 3, 6, 2, "b"),
+			list(1, 7, 8, mEntry{"b", 2}, mEntry{"a", 1}),
+			list(1, 11, 12, mEntry{"b", 2}),
+		}, false},
 		{"defect 1: a put overlapping a delete of one checkpoint empties the thread", []porcupine.Operation{
 			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"), put(0, 4, 5, 3, "c"),
 			op(0, 6, 10, mInput{Kind: opDeleteOne, ID: "b"}, mOutput{}),
