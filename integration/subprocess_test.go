@@ -32,6 +32,7 @@ type helperSpec struct {
 	//           (no retention); after each put returns, "ack\tTHREAD\tI\tID". Killed by the test.
 	//   write:  Goroutines writers, each Puts puts to every thread of Threads in turn; "id\tG\tTHREAD\tID\tATTEMPTS"
 	//           per put, exit status 1 after the first error ("error\tMSG").
+	//   checker: one JSON opRequest per stdin line, one JSON result per stdout line (linearizability_test.go).
 	//   ensure: prints "ready", waits for a stdin line, runs EnsureSchema, prints "ok" or "error\tMSG".
 	Mode       string
 	Driver     string
@@ -89,6 +90,8 @@ func runHelper(raw string) int {
 		return helperCrash(ctx, db, s, out)
 	case "write":
 		return helperWrite(ctx, cp, s, out)
+	case "checker":
+		return helperChecker(s) // linearizability_test.go
 	case "ensure":
 		out.line("ready")
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {

@@ -1,0 +1,793 @@
+package integration
+
+// TestLinearizable: a model-based linearizability checker in the spirit of Jepsen (issue 10). Clients
+// run seeded random operations on a few threads with small caps while faults are injected; every call's
+// invoke and return is recorded and porcupine checks each history against the model (model_test.go).
+//
+//	go test ./integration -run TestLinearizable -v
+//	PGCHECKPOINT_CHECKER_SEED=N        replays a seed (the operations each client draws; timing still varies)
+//	PGCHECKPOINT_CHECKER_DURATION=30m  run time per target (default 10s)
+//	PGCHECKPOINT_CHECKER_FAULTS=a,b    only these faults (default all; "none" for none)
+//	PGCHECKPOINT_CHECKER_OUT=DIR       where the visualisation of a failing history goes (default the temp dir)
+//
+// See docs/checker.md.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/ziroagent/pgcheckpoint"
+)
+
+// allFaults are the faults the checker knows: server-side kills, the proxy's cuts, lock waits, concurrent
+// EnsureSchema, and per-operation ones: short context deadlines, a pool with a 25 ms statement_timeout,
+// caller transactions at READ COMMITTED and REPEATABLE READ.
+var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr"}
+
+// checkerConfig is the run's configuration, from the environment.
+type checkerConfig struct {
+	seed            uint64
+	duration, epoch time.Duration
+	faults          map[string]bool
+	out             string
+}
+
+func loadCheckerConfig(t *testing.T) checkerConfig {
+	cfg := checkerConfig{seed: rand.Uint64() % 1_000_000, duration: 10 * time.Second, epoch: 2500 * time.Millisecond,
+		faults: map[string]bool{}, out: os.Getenv("PGCHECKPOINT_CHECKER_OUT")}
+	if s := os.Getenv("PGCHECKPOINT_CHECKER_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PGCHECKPOINT_CHECKER_SEED: %v", err)
+		}
+		cfg.seed = v
+	}
+	for env, d := range map[string]*time.Duration{"PGCHECKPOINT_CHECKER_DURATION": &cfg.duration, "PGCHECKPOINT_CHECKER_EPOCH": &cfg.epoch} {
+		if s := os.Getenv(env); s != "" {
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				t.Fatalf("%s: %v", env, err)
+			}
+			*d = v
+		}
+	}
+	faults := allFaults
+	if s, ok := os.LookupEnv("PGCHECKPOINT_CHECKER_FAULTS"); ok {
+		faults = strings.Split(s, ",")
+	}
+	for _, f := range faults {
+		if f != "" && f != "none" {
+			if !slices.Contains(allFaults, f) {
+				t.Fatalf("PGCHECKPOINT_CHECKER_FAULTS: unknown fault %q (known: %v)", f, allFaults)
+			}
+			cfg.faults[f] = true
+		}
+	}
+	if cfg.out == "" {
+		cfg.out = os.TempDir()
+	}
+	return cfg
+}
+
+// TestLinearizable runs the checker against every driver x dialect with client goroutines, and once with
+// client processes (one pgx, one lib/pq) beside a goroutine.
+func TestLinearizable(t *testing.T) {
+	t.Parallel()
+	cfg := loadCheckerConfig(t)
+	t.Logf("checker seed %d (replay: PGCHECKPOINT_CHECKER_SEED=%d), %v per target, faults %v", cfg.seed, cfg.seed, cfg.duration, slices.Sorted(mapKeys(cfg.faults)))
+	for i, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) { runChecker(t, cfg, tg, uint64(i), 4, nil) })
+	}
+	tg := postgresTargets(t)[0]
+	t.Run("procs/"+tg.name, func(t *testing.T) { runChecker(t, cfg, tg, 9, 1, []string{"pgx", "postgres"}) })
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// checkerStats counts what one target's run did.
+type checkerStats struct {
+	mu                          sync.Mutex
+	ops                         map[string]int // "kind outcome" -> count
+	faults                      map[string]int
+	histories, unknownHistories int
+	recorded, maxPerHistory     int
+}
+
+func (s *checkerStats) op(in mInput, out mOutput) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops[string(in.Kind)+" "+out.Outcome.String()]++
+}
+
+func (s *checkerStats) fault(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[name]++
+}
+
+// runChecker runs epochs on target tg until cfg.duration is used up: each epoch is a fresh table with a
+// cap drawn from the seed, threads of its own and one history, checked at its end. The test fails at the
+// first history that is not linearizable.
+func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local int, procs []string) {
+	start := time.Now()
+	admin := tg.open(t)
+	admin.SetMaxOpenConns(3)
+	schema := newSchema(t, admin)
+	proxy := startDropProxy(t, dsnHost(t, tg.dsn))
+	app := fmt.Sprintf("pgct-lin-%d-%d", os.Getpid(), salt)
+	clientDSN := withParam(t, withProxy(t, tg.dsn, proxy.port()), "application_name", app)
+	env := newExecutor(t, tg.driver, clientDSN, tg.dialect, schema)
+	var workers []*checkerWorker
+	for i, drv := range procs {
+		spec := helperSpec{Mode: "checker", Driver: drv, DSN: withParam(t, clientDSN, "application_name", fmt.Sprintf("%s-p%d", app, i)),
+			Dialect: tg.dialect.Name(), Schema: schema}
+		workers = append(workers, &checkerWorker{h: startHelper(t, spec), name: fmt.Sprintf("proc%d-%s", i, drv)})
+	}
+	stats := &checkerStats{ops: map[string]int{}, faults: map[string]int{}}
+	rng := rand.New(rand.NewPCG(cfg.seed, salt))
+	var tags atomic.Int64
+	for e := 0; time.Since(start) < cfg.duration; e++ {
+		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now()}
+		for i := range 2 + rng.IntN(2) {
+			ep.threads = append(ep.threads, fmt.Sprintf("e%d-t%d", e, i))
+		}
+		ep.know = map[string]*knowledge{}
+		for _, th := range ep.threads {
+			ep.know[th] = &knowledge{}
+		}
+		cp := env.checkpointer(ep.table, ep.cap, false)
+		if err := cp.EnsureSchema(testCtx(t)); err != nil {
+			t.Fatalf("EnsureSchema: %v", err)
+		}
+		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
+		finalReads(t, ep, newExecutorOn(admin, tg.dialect, schema), stats)
+		if !checkHistory(t, cfg, tg.name+fmt.Sprintf("-e%d", e), ep, stats) {
+			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test ./integration -run 'TestLinearizable/%s' -v",
+				cfg.seed, tg.name, e, ep.cap, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
+			break
+		}
+	}
+	stats.faults["proxy cuts made"] = int(proxy.cuts.Load())
+	t.Logf("FIGURES checker %s (seed %d): %v; %d histories checked (%d inconclusive: checker timeout), %d operations recorded (at most %d in one history); operations %v; faults %v",
+		tg.name, cfg.seed, time.Since(start).Round(time.Millisecond), stats.histories, stats.unknownHistories, stats.recorded, stats.maxPerHistory, stats.ops, stats.faults)
+}
+
+// epoch is one history: a table, its cap, its threads, what the clients learnt and what they did.
+type epoch struct {
+	n       int
+	cap     int
+	table   string
+	threads []string
+	base    time.Time
+	know    map[string]*knowledge
+	mu      sync.Mutex
+	ops     []porcupine.Operation
+}
+
+// opTimeout bounds every operation (and so how far a client can run past the end of its epoch).
+const opTimeout = 5 * time.Second
+
+// pending marks an operation without return (unknown outcome) until the history is complete.
+const pending = -1
+
+// record adds one finished call to the history. Reads that failed say nothing and are left out; a write
+// with an unknown outcome gets no return time; a Prune becomes one operation per thread.
+func (ep *epoch) record(client int, in mInput, out mOutput, call, ret time.Time) {
+	isRead := in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList
+	if isRead && out.Outcome == unknown {
+		return
+	}
+	r := ret.Sub(ep.base).Nanoseconds()
+	if out.Outcome == unknown {
+		r = pending
+	}
+	threads := []string{in.Thread}
+	if in.Kind == opPrune {
+		threads = ep.threads
+	}
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	for _, th := range threads {
+		in.Thread = th
+		ep.ops = append(ep.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call.Sub(ep.base).Nanoseconds(), Return: r})
+	}
+	if k := ep.know[in.Thread]; k != nil && in.Kind != opPrune {
+		k.learn(in, out)
+	}
+}
+
+// knowledge is what the clients have seen of one thread: ids, and the newest they saw.
+type knowledge struct {
+	mu   sync.Mutex
+	ids  []string
+	head string
+}
+
+func (k *knowledge) learn(in mInput, out mOutput) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	add := func(id string) {
+		if id != "" && !slices.Contains(k.ids, id) {
+			k.ids = append(k.ids, id)
+		}
+	}
+	switch {
+	case out.Outcome != done:
+	case in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opGetLatest:
+		add(out.ID)
+		k.head = out.ID
+	case in.Kind == opList:
+		for _, e := range out.List {
+			add(e.ID)
+		}
+		k.head = ""
+		if len(out.List) > 0 {
+			k.head = out.List[0].ID
+		}
+	case in.Kind == opDeleteThread:
+		k.head = ""
+	}
+}
+
+// pick returns the newest id seen, and a random id among the last few seen ("" when none).
+func (k *knowledge) pick(rng *rand.Rand) (head, some string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.ids) == 0 {
+		return k.head, ""
+	}
+	recent := k.ids[max(0, len(k.ids)-6):]
+	return k.head, recent[rng.IntN(len(recent))]
+}
+
+// opRequest is one operation as a client runs it: the model's input and how to run it.
+type opRequest struct {
+	In          mInput
+	Table       string
+	Timeout     time.Duration // the call's context deadline
+	StmtTimeout bool          // through the pool whose sessions have statement_timeout = 25ms
+	Tx          string        // "", "rc" or "rr": inside a caller transaction (WithTx) at that level
+}
+
+// draw makes the next random operation of a client.
+func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opRequest {
+	th := ep.threads[rng.IntN(len(ep.threads))]
+	head, some := ep.know[th].pick(rng)
+	in := mInput{Thread: th, Cap: ep.cap}
+	switch r := rng.IntN(100); {
+	case r < 30:
+		in.Kind = opPut
+	case r < 45:
+		in.Kind = opPutAfter
+		switch r % 3 {
+		case 0:
+			in.Head, in.Via = head, "right"
+		case 1:
+			in.Head, in.Via = some, "stale"
+		default:
+			in.Head, in.Via = "", "empty"
+		}
+	case r < 55:
+		in.Kind = opGetLatest
+	case r < 62:
+		in.Kind, in.ID = opGetByID, some
+	case r < 74:
+		in.Kind = opList
+	case r < 92:
+		in.Kind, in.ID = opDeleteOne, some
+	case r < 95:
+		in.Kind = opDeleteThread
+	default:
+		in.Kind = opPrune
+	}
+	if in.Kind == opPut || in.Kind == opPutAfter {
+		in.Tag = int(tags.Add(1))
+	}
+	if (in.Kind == opGetByID || in.Kind == opDeleteOne) && in.ID == "" {
+		in.Kind, in.ID = opGetLatest, ""
+	}
+	req := opRequest{In: in, Table: ep.table, Timeout: opTimeout}
+	switch r := rng.IntN(100); {
+	case r < 6 && cfg.faults["deadline"]:
+		req.Timeout = time.Duration(1+rng.IntN(15)) * time.Millisecond
+		req.In.Via = strings.TrimSpace(req.In.Via + " deadline")
+	case r < 11 && cfg.faults["stmt-timeout"]:
+		req.StmtTimeout = true
+		req.In.Via = strings.TrimSpace(req.In.Via + " stmt-timeout")
+	case r < 19 && cfg.faults["tx-rc"] && in.Kind != opPrune:
+		req.Tx = "rc"
+		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rc")
+	case r < 22 && cfg.faults["tx-rr"] && in.Kind != opPrune:
+		req.Tx = "rr"
+		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rr")
+	}
+	return req
+}
+
+// runEpoch runs the local client goroutines, the worker processes' clients and the fault injector until
+// the epoch's time is up, and waits for all of them.
+func runEpoch(t *testing.T, cfg checkerConfig, ep *epoch, env *executor, workers []*checkerWorker, admin *sql.DB, proxy *dropProxy,
+	app, schema string, local int, seed uint64, tags *atomic.Int64, stats *checkerStats) {
+	end := time.Now().Add(cfg.epoch)
+	var wg sync.WaitGroup
+	client := func(id int, run func(opRequest) mOutput) {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(seed, uint64(id)))
+		for time.Now().Before(end) && !t.Failed() {
+			req := ep.draw(cfg, rng, tags)
+			call := time.Now()
+			out := run(req)
+			ep.record(id, req.In, out, call, time.Now())
+			stats.op(req.In, out)
+		}
+	}
+	for c := range local {
+		wg.Add(1)
+		go client(c, func(req opRequest) mOutput { return env.run(context.Background(), req) })
+	}
+	for i, w := range workers {
+		wg.Add(1)
+		go client(local+i, func(req opRequest) mOutput {
+			req.In.Via = strings.TrimSpace(w.name + " " + req.In.Via)
+			return w.run(t, req)
+		})
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		injectFaults(cfg, ep, admin, proxy, app, schema, env, rand.New(rand.NewPCG(seed, 1000)), end, stats)
+	}()
+	wg.Wait()
+}
+
+// injectFaults injects one fault every 20-150 ms until end.
+func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy, app, schema string, env *executor,
+	rng *rand.Rand, end time.Time, stats *checkerStats) {
+	var kinds []string
+	for _, f := range []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure"} {
+		if cfg.faults[f] {
+			kinds = append(kinds, f)
+		}
+	}
+	if len(kinds) == 0 {
+		return
+	}
+	table := `"` + schema + `"."` + ep.table + `"`
+	for {
+		pause := time.Duration(20+rng.IntN(130)) * time.Millisecond
+		if time.Until(end) < pause {
+			return
+		}
+		time.Sleep(pause) // the pace of the faults, not a synchronisation
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		kind := kinds[rng.IntN(len(kinds))]
+		var err error
+		switch kind {
+		case "terminate":
+			_, err = admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE application_name LIKE $1 || '%' ORDER BY random() LIMIT 1`, app)
+		case "proxy-commit":
+			proxy.armedCommit.Add(1)
+		case "proxy-stmt":
+			proxy.armedAny.Add(1)
+		case "lock":
+			err = holdThreadLock(ctx, admin, table, ep.threads[rng.IntN(len(ep.threads))], time.Duration(5+rng.IntN(60))*time.Millisecond)
+		case "ensure":
+			err = env.checkpointer(ep.table, ep.cap, false).EnsureSchema(ctx)
+		}
+		cancel()
+		if err == nil {
+			stats.fault(kind)
+		}
+	}
+}
+
+// holdThreadLock locks every row of a thread (FOR UPDATE) from another connection for d.
+func holdThreadLock(ctx context.Context, db *sql.DB, table, thread string, d time.Duration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM `+table+` WHERE thread_id = $1 FOR UPDATE`, thread); err != nil {
+		return err
+	}
+	time.Sleep(d) // the lock wait is the fault
+	return tx.Commit()
+}
+
+// finalReads reads every thread once more after the clients stopped, without faults, so that the last
+// state is in the history and unknown puts are resolved by what is there.
+func finalReads(t *testing.T, ep *epoch, x *executor, stats *checkerStats) {
+	for _, th := range ep.threads {
+		for _, kind := range []opKind{opList, opGetLatest} {
+			req := opRequest{In: mInput{Thread: th, Kind: kind, Cap: ep.cap, Via: "final"}, Table: ep.table, Timeout: 30 * time.Second}
+			call := time.Now()
+			out := x.run(context.Background(), req)
+			if out.Outcome == unknown {
+				t.Fatalf("final read of %s failed without faults", th)
+			}
+			ep.record(-1, req.In, out, call, time.Now())
+		}
+	}
+}
+
+// checkHistory completes the epoch's history (the ids that reads revealed for unknown puts, "infinite"
+// return times) and checks it; on a violation it writes the visualisation and reports false.
+func checkHistory(t *testing.T, cfg checkerConfig, name string, ep *epoch, stats *checkerStats) bool {
+	seen := map[int]string{} // tag -> id a read returned it under
+	var last int64
+	for _, op := range ep.ops {
+		out := op.Output.(mOutput)
+		if out.Outcome == done {
+			if out.Tag != 0 {
+				seen[out.Tag] = out.ID
+			}
+			for _, e := range out.List {
+				seen[e.Tag] = e.ID
+			}
+		}
+		last = max(last, op.Call, op.Return)
+	}
+	ops := slices.Clone(ep.ops)
+	for i, op := range ops {
+		if op.ClientId < 0 {
+			ops[i].ClientId = 99 // final reads: a client of their own in the visualisation
+		}
+		if op.Return == pending {
+			out := op.Output.(mOutput)
+			if in := op.Input.(mInput); out.ID == "" && in.Tag != 0 {
+				out.ID = seen[in.Tag]
+			}
+			ops[i].Output, ops[i].Return = out, last+1
+		}
+	}
+	stats.histories++
+	stats.recorded += len(ops)
+	stats.maxPerHistory = max(stats.maxPerHistory, len(ops))
+	res, info := porcupine.CheckOperationsVerbose(threadModel, ops, 60*time.Second)
+	switch res {
+	case porcupine.Unknown:
+		stats.unknownHistories++
+		t.Logf("%s: the checker timed out on %d operations: inconclusive", name, len(ops))
+	case porcupine.Illegal:
+		path := filepath.Join(cfg.out, fmt.Sprintf("pgcheckpoint-checker-seed%d-%s.html", cfg.seed, strings.ReplaceAll(name, "/", "-")))
+		if err := porcupine.VisualizePath(threadModel, info, path); err != nil {
+			t.Logf("visualisation: %v", err)
+		} else {
+			t.Logf("NOT LINEARIZABLE: %s; visualisation: %s", name, path)
+		}
+		writeFailingThreads(t, strings.TrimSuffix(path, ".html")+".txt", ops)
+		return false
+	}
+	return true
+}
+
+// executor runs operations for one client process: a bounded pool, a second one with a statement
+// timeout, and a Checkpointer per table.
+type executor struct {
+	db, stDB *sql.DB
+	dialect  pgcheckpoint.Dialect
+	schema   string
+	mu       sync.Mutex
+	cps      map[string]*pgcheckpoint.Checkpointer
+}
+
+func newExecutor(t testing.TB, driverName, dsn string, d pgcheckpoint.Dialect, schema string) *executor {
+	x, err := openExecutor(driverName, dsn, d, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.db.Close(); x.stDB.Close() })
+	return x
+}
+
+func openExecutor(driverName, dsn string, d pgcheckpoint.Dialect, schema string) (*executor, error) {
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sql.Open(driverName, dsnWith(dsn, "statement_timeout", "25"))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(maxConnsPerPool)
+	st.SetMaxOpenConns(2)
+	return &executor{db: db, stDB: st, dialect: d, schema: schema, cps: map[string]*pgcheckpoint.Checkpointer{}}, nil
+}
+
+// newExecutorOn runs everything on db (the final reads, on the admin pool).
+func newExecutorOn(db *sql.DB, d pgcheckpoint.Dialect, schema string) *executor {
+	return &executor{db: db, stDB: db, dialect: d, schema: schema, cps: map[string]*pgcheckpoint.Checkpointer{}}
+}
+
+// checkpointer returns the Checkpointer of a table and cap, on the statement-timeout pool if st.
+func (x *executor) checkpointer(table string, cap int, st bool) *pgcheckpoint.Checkpointer {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	key := fmt.Sprintf("%s/%d/%v", table, cap, st)
+	if cp := x.cps[key]; cp != nil {
+		return cp
+	}
+	db := x.db
+	if st {
+		db = x.stDB
+	}
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, MaxCheckpointsPerThread: cap})
+	if err != nil {
+		panic(err)
+	}
+	x.cps[key] = cp
+	return cp
+}
+
+// run runs one operation and says what its result means for the model.
+func (x *executor) run(ctx context.Context, req opRequest) mOutput {
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
+	defer cancel()
+	cp := x.checkpointer(req.Table, req.In.Cap, req.StmtTimeout)
+	if req.Tx == "" {
+		out, err := callOp(ctx, cp, req.In)
+		return classify(req.In, out, err)
+	}
+	db := x.db
+	if req.StmtTimeout {
+		db = x.stDB
+	}
+	level := sql.LevelReadCommitted
+	if req.Tx == "rr" {
+		level = sql.LevelRepeatableRead
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: level})
+	if err != nil {
+		return mOutput{Outcome: failed}
+	}
+	out, err := callOp(ctx, cp.WithTx(tx), req.In)
+	res := classify(req.In, out, err)
+	if res.Outcome != done && res.Outcome != notFound {
+		if tx.Rollback() == nil {
+			return mOutput{Outcome: failed} // rolled back: nothing was written
+		}
+		return mOutput{Outcome: unknown}
+	}
+	if err := tx.Commit(); err != nil {
+		return mOutput{Outcome: unknown, ID: res.ID}
+	}
+	return res
+}
+
+// checkerSnapshot is the snapshot a put of tag writes: the tag twice, as the version column and in the
+// document, so a list (metadata only) and a get both say which put wrote the row.
+func checkerSnapshot(tag int) []byte {
+	return fmt.Appendf(nil, `{"version": %d, "tag": %d}`, tag, tag)
+}
+
+// callOp makes the library call of in.
+func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOutput, error) {
+	var out mOutput
+	var err error
+	switch in.Kind {
+	case opPut:
+		out.ID, err = cp.Put(ctx, in.Thread, checkerSnapshot(in.Tag))
+	case opPutAfter:
+		out.ID, err = cp.PutAfter(ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
+	case opGetLatest, opGetByID:
+		var c pgcheckpoint.Checkpoint
+		if c, err = cp.Get(ctx, in.Thread, in.ID); err == nil {
+			var doc struct{ Tag int }
+			if json.Unmarshal(c.Snapshot, &doc) != nil || doc.Tag != int(c.Version) {
+				doc.Tag = -1 // a row that no put wrote: the model accepts no tag -1
+			}
+			out.ID, out.Tag = c.ID, doc.Tag
+		}
+	case opList:
+		var cs []pgcheckpoint.Checkpoint
+		cs, err = cp.List(ctx, in.Thread, pgcheckpoint.ListOptions{Limit: -1})
+		out.List = []mEntry{}
+		for _, c := range cs {
+			out.List = append(out.List, mEntry{ID: c.ID, Tag: int(c.Version)})
+		}
+	case opDeleteOne:
+		err = cp.Delete(ctx, in.Thread, in.ID)
+	case opDeleteThread:
+		err = cp.Delete(ctx, in.Thread, "")
+	case opPrune:
+		_, err = cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: time.Microsecond})
+	}
+	return out, err
+}
+
+// classify turns a call's error into the model's outcome. Only errors that say nothing was written are
+// taken at their word (bad input, a fenced put's ErrConflict); every other error, the library's own
+// ErrRetriesExhausted and context errors included, may hide a commit.
+func classify(in mInput, out mOutput, err error) mOutput {
+	switch {
+	case err == nil:
+		out.Outcome = done
+	case errors.Is(err, pgcheckpoint.ErrNotFound) && (in.Kind == opGetLatest || in.Kind == opGetByID):
+		out = mOutput{Outcome: notFound}
+	case errors.Is(err, pgcheckpoint.ErrConflict) && in.Kind == opPutAfter:
+		out = mOutput{Outcome: conflict}
+	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot), errors.Is(err, pgcheckpoint.ErrInvalidThreadID),
+		errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge), errors.Is(err, pgcheckpoint.ErrInvalidOptions):
+		out = mOutput{Outcome: failed}
+	default:
+		out = mOutput{Outcome: unknown}
+	}
+	return out
+}
+
+// dsnHost is the host:port of a URL DSN.
+func dsnHost(t testing.TB, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Fatalf("the checker needs a URL DSN, got %q", dsn)
+	}
+	if u.Port() == "" {
+		return u.Hostname() + ":5432"
+	}
+	return u.Host
+}
+
+// withProxy points a URL DSN at the proxy's port.
+func withProxy(t testing.TB, dsn string, port int) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = "127.0.0.1:" + strconv.Itoa(port)
+	return u.String()
+}
+
+// dsnWith sets a parameter of a URL DSN (withParam without a testing.TB, for worker processes).
+func dsnWith(dsn, key, value string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// checkerWorker is a client process (helper mode "checker"): it runs one operation per request line.
+// The test takes the invoke and return times around each request, so the interval it records contains
+// the real one: one clock for every process, and a wider interval only allows more orders.
+type checkerWorker struct {
+	h    *helper
+	name string
+}
+
+func (w *checkerWorker) run(t *testing.T, req opRequest) mOutput {
+	raw, _ := json.Marshal(req)
+	w.h.send(string(raw))
+	line, ok := w.h.next()
+	var out mOutput
+	if !ok || json.Unmarshal([]byte(line), &out) != nil {
+		t.Errorf("checker worker %s: %q, %s", w.name, line, w.h.diag())
+		return mOutput{Outcome: unknown}
+	}
+	return out
+}
+
+// helperChecker is the worker process's side: one JSON opRequest per stdin line, one JSON mOutput per
+// stdout line.
+func helperChecker(s helperSpec) int {
+	d := pgcheckpoint.PostgreSQL
+	if s.Dialect == pgcheckpoint.CockroachDB.Name() {
+		d = pgcheckpoint.CockroachDB
+	}
+	x, err := openExecutor(s.Driver, s.DSN, d, s.Schema)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	dec := json.NewDecoder(os.Stdin)
+	enc := json.NewEncoder(os.Stdout)
+	for {
+		var req opRequest
+		if err := dec.Decode(&req); err != nil {
+			return 0
+		}
+		if err := enc.Encode(x.run(context.Background(), req)); err != nil {
+			return 2
+		}
+	}
+}
+
+// writeFailingThreads writes, for each thread whose history alone is not linearizable, its operations
+// in call order (times in ms from the epoch's start; "inf": unknown outcome), for reading by hand.
+func writeFailingThreads(t *testing.T, path string, ops []porcupine.Operation) {
+	var b strings.Builder
+	for _, part := range partitionByThread(ops) {
+		if porcupine.CheckOperationsTimeout(threadModel, part, 10*time.Second) == porcupine.Ok {
+			continue
+		}
+		part = slices.Clone(part)
+		slices.SortFunc(part, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })
+		at := firstViolation(part)
+		fmt.Fprintf(&b, "thread %s: not linearizable; the shortest prefix that is not ends with the return at %.3f ms (>>)\n",
+			part[0].Input.(mInput).Thread, float64(at)/1e6)
+		last := slices.MaxFunc(part, func(a, b porcupine.Operation) int { return int(a.Return - b.Return) }).Return
+		for _, op := range part {
+			if op.Return == at {
+				b.WriteString(">>")
+			} else {
+				b.WriteString("  ")
+			}
+			ret := fmt.Sprintf("%.3f", float64(op.Return)/1e6)
+			if op.Return >= last && op.Output.(mOutput).Outcome == unknown {
+				ret = "inf"
+			}
+			fmt.Fprintf(&b, "c%-2d %9.3f %9s  %s\n", op.ClientId, float64(op.Call)/1e6, ret, describeOperation(op.Input, op.Output))
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err == nil {
+		t.Logf("failing threads' histories: %s", path)
+	}
+}
+
+// firstViolation finds, by bisection, the earliest return time T such that the history as it stood at T
+// is not linearizable: operations called after T left out, reads still running left out, writes still
+// running turned into unknown outcomes. The operation returning at T is where the contract broke.
+func firstViolation(part []porcupine.Operation) int64 {
+	var times []int64
+	for _, op := range part {
+		if op.Output.(mOutput).Outcome != unknown {
+			times = append(times, op.Return)
+		}
+	}
+	slices.Sort(times)
+	lo, hi := 0, len(times)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if porcupine.CheckOperationsTimeout(threadModel, prefixAt(part, times[mid]), 5*time.Second) == porcupine.Illegal {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return times[lo]
+}
+
+// prefixAt is the history as it stood at time at (see firstViolation).
+func prefixAt(part []porcupine.Operation, at int64) []porcupine.Operation {
+	var out []porcupine.Operation
+	for _, op := range part {
+		o := op.Output.(mOutput)
+		switch in := op.Input.(mInput); {
+		case op.Call > at:
+		case op.Return <= at && o.Outcome != unknown:
+			out = append(out, op)
+		case in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList:
+		default:
+			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID}, at+1
+			out = append(out, op)
+		}
+	}
+	return out
+}

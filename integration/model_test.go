@@ -1,0 +1,387 @@
+package integration
+
+// The sequential model of one thread that the linearizability checker (linearizability_test.go) holds
+// every history against. It is the behaviour contract of ../shared/docs/design.md, written as a state
+// machine: a thread is the list of its checkpoints, oldest first, each named by its id and by the tag of
+// the put that wrote it (every put of a run writes a snapshot with a tag of its own, so a read says which
+// put it sees). Porcupine partitions a history by thread, so the model knows one thread only.
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// opKind names an operation of the model.
+type opKind string
+
+const (
+	opPut          opKind = "put"       // Put: append, trim to the newest Cap
+	opPutAfter     opKind = "putafter"  // PutAfter(Head): append only if Head is the newest ("" = empty thread)
+	opGetLatest    opKind = "get"       // Get(thread, ""): the newest checkpoint
+	opGetByID      opKind = "getid"     // Get(thread, ID)
+	opList         opKind = "list"      // List(thread, Limit -1): every checkpoint, newest first
+	opDeleteOne    opKind = "delete"    // Delete(thread, ID)
+	opDeleteThread opKind = "deleteall" // Delete(thread, "")
+	opPrune        opKind = "prune"     // Prune(OlderThan tiny): removes some of the thread's older checkpoints, never the newest
+)
+
+// mInput is what a client asked for. Cap is the retention cap of the table the thread lives in.
+type mInput struct {
+	Thread string
+	Kind   opKind
+	Cap    int
+	Tag    int    // puts: the tag the snapshot carries
+	Head   string // PutAfter: the head the caller names
+	ID     string // GetByID, DeleteOne
+	Via    string // how it ran, for the visualisation: "", "tx", "timeout", "stmt-timeout", "proc1", ...
+}
+
+// outcome says what an operation's result tells the model.
+type outcome int
+
+const (
+	// done: the call returned without error; the rest of mOutput is the result.
+	done outcome = iota
+	// unknown: an error after which the operation may or may not have taken effect (a broken
+	// connection, a deadline, a server error, a retry loop that gave up). The history gives it no return
+	// time, so it may take effect at any moment after its call, or never.
+	unknown
+	// failed: an error that means nothing was written (invalid input, a caller's transaction that was
+	// rolled back): no effect on the thread, nothing to check.
+	failed
+	// conflict: a PutAfter returned ErrConflict: the head was not the one named, nothing was written.
+	conflict
+	// notFound: a Get returned ErrNotFound.
+	notFound
+)
+
+func (o outcome) String() string {
+	return [...]string{"ok", "unknown", "failed", "conflict", "not found"}[o]
+}
+
+// mEntry is one checkpoint of the model: its id and the tag of the put that wrote it. ID is "" for a
+// put whose outcome was unknown and whose row no read ever saw: it matches no id a read returns.
+type mEntry struct {
+	ID  string
+	Tag int
+}
+
+// mOutput is what the call returned.
+type mOutput struct {
+	Outcome outcome
+	ID      string   // puts: the new id (for an unknown put, the id a read saw its tag under, if any); gets: the id read
+	Tag     int      // gets: the tag of the snapshot read
+	List    []mEntry // List: newest first
+}
+
+// mState is the model's state of one thread, oldest first; ids increase along the list. Values are never
+// changed once made (porcupine requires a pure step function).
+type mState struct {
+	entries []mEntry
+	key     string // canonical text: equality and hash
+}
+
+func newState(entries []mEntry) *mState {
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s:%d,", e.ID, e.Tag)
+	}
+	return &mState{entries: entries, key: b.String()}
+}
+
+// newest is the thread's head, ok false when it is empty.
+func (s *mState) newest() (mEntry, bool) {
+	if len(s.entries) == 0 {
+		return mEntry{}, false
+	}
+	return s.entries[len(s.entries)-1], true
+}
+
+// maxKnownID is the largest id of the thread that some call has revealed ("" when none).
+func (s *mState) maxKnownID() string {
+	for _, e := range slices.Backward(s.entries) {
+		if e.ID != "" {
+			return e.ID
+		}
+	}
+	return ""
+}
+
+// holds reports whether id is one of the thread's checkpoints.
+func (s *mState) holds(id string) bool {
+	return slices.ContainsFunc(s.entries, func(e mEntry) bool { return e.ID == id })
+}
+
+// appended is the state after a put of e, trimmed to the newest limit checkpoints (limit <= 0: no cap).
+func (s *mState) appended(e mEntry, limit int) *mState {
+	next := append(slices.Clip(slices.Clone(s.entries)), e)
+	if limit > 0 && len(next) > limit {
+		next = next[len(next)-limit:]
+	}
+	return newState(next)
+}
+
+// without is the state with the checkpoints for which drop is true removed.
+func (s *mState) without(drop func(i int, e mEntry) bool) *mState {
+	var next []mEntry
+	for i, e := range s.entries {
+		if !drop(i, e) {
+			next = append(next, e)
+		}
+	}
+	return newState(next)
+}
+
+// step is the model's transition: the states the thread can be in after in returned out, starting from
+// s; none when that result is impossible from s.
+func step(s *mState, in mInput, out mOutput) []*mState {
+	if out.Outcome == failed {
+		return []*mState{s}
+	}
+	switch in.Kind {
+	case opPut:
+		return stepPut(s, in, out, true)
+	case opPutAfter:
+		head, ok := s.newest()
+		matches := (in.Head == "" && !ok) || (in.Head != "" && ok && head.ID == in.Head)
+		if out.Outcome == conflict {
+			return when(!matches, s)
+		}
+		if out.Outcome == unknown && !matches {
+			return []*mState{s} // had it run here it would have conflicted
+		}
+		return stepPut(s, in, out, matches)
+	case opGetLatest:
+		head, ok := s.newest()
+		if out.Outcome == notFound {
+			return when(!ok, s)
+		}
+		return when(ok && head.ID == out.ID && head.Tag == out.Tag, s)
+	case opGetByID:
+		i := slices.IndexFunc(s.entries, func(e mEntry) bool { return e.ID == in.ID })
+		if out.Outcome == notFound {
+			return when(i < 0, s)
+		}
+		return when(i >= 0 && out.ID == in.ID && s.entries[i].Tag == out.Tag, s)
+	case opList:
+		want := slices.Clone(s.entries)
+		slices.Reverse(want)
+		return when(slices.Equal(want, out.List), s)
+	case opDeleteOne:
+		return []*mState{s.without(func(_ int, e mEntry) bool { return e.ID == in.ID })}
+	case opDeleteThread:
+		return []*mState{newState(nil)}
+	case opPrune:
+		return pruned(s)
+	}
+	panic("model: unknown operation " + string(in.Kind))
+}
+
+// stepPut appends the put's checkpoint when allowed: its id must be new and above every id of the
+// thread (a put becomes the newest checkpoint).
+func stepPut(s *mState, in mInput, out mOutput, allowed bool) []*mState {
+	if !allowed {
+		return nil
+	}
+	if out.ID != "" && (s.holds(out.ID) || out.ID <= s.maxKnownID()) {
+		return nil
+	}
+	return []*mState{s.appended(mEntry{ID: out.ID, Tag: in.Tag}, in.Cap)}
+}
+
+// pruned is every state Prune can leave: any subset of the older checkpoints removed, never the newest.
+// (Which ones are old enough depends on created_at, which the model does not know.)
+func pruned(s *mState) []*mState {
+	n := len(s.entries)
+	if n <= 1 {
+		return []*mState{s}
+	}
+	var out []*mState
+	for mask := 0; mask < 1<<(n-1); mask++ {
+		out = append(out, s.without(func(i int, _ mEntry) bool { return i < n-1 && mask&(1<<i) != 0 }))
+	}
+	return out
+}
+
+// when returns s if ok, else no state.
+func when(ok bool, s *mState) []*mState {
+	if ok {
+		return []*mState{s}
+	}
+	return nil
+}
+
+// threadModel is the model as porcupine takes it.
+var threadModel = (&porcupine.NondeterministicModel{
+	Partition: partitionByThread,
+	Init:      func() []any { return []any{newState(nil)} },
+	Step: func(state, input, output any) []any {
+		var out []any
+		for _, s := range step(state.(*mState), input.(mInput), output.(mOutput)) {
+			out = append(out, s)
+		}
+		return out
+	},
+	Equal: func(a, b any) bool { return a.(*mState).key == b.(*mState).key },
+	Hash: func(s any) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(s.(*mState).key))
+		return h.Sum64()
+	},
+	DescribeOperation: describeOperation,
+	DescribeState:     func(s any) string { return describeEntries(s.(*mState).entries) },
+}).ToModel()
+
+// partitionByThread splits a history into one history per thread.
+func partitionByThread(history []porcupine.Operation) [][]porcupine.Operation {
+	var order []string
+	parts := map[string][]porcupine.Operation{}
+	for _, op := range history {
+		th := op.Input.(mInput).Thread
+		if _, ok := parts[th]; !ok {
+			order = append(order, th)
+		}
+		parts[th] = append(parts[th], op)
+	}
+	out := make([][]porcupine.Operation, 0, len(order))
+	for _, th := range order {
+		out = append(out, parts[th])
+	}
+	return out
+}
+
+// shortID is the end of a UUIDv7: the part that differs between ids made close together.
+func shortID(id string) string {
+	if id == "" {
+		return "?"
+	}
+	if len(id) > 8 {
+		return id[len(id)-8:]
+	}
+	return id
+}
+
+func describeEntries(es []mEntry) string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = fmt.Sprintf("%s#%d", shortID(e.ID), e.Tag)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// describeOperation renders one operation for the visualisation, e.g. "put #17 (cap 3) -> 1a2b3c4d".
+func describeOperation(input, output any) string {
+	in, out := input.(mInput), output.(mOutput)
+	var call string
+	switch in.Kind {
+	case opPut:
+		call = fmt.Sprintf("put #%d", in.Tag)
+	case opPutAfter:
+		call = fmt.Sprintf("putAfter(%s) #%d", shortID(in.Head), in.Tag)
+	case opGetByID, opDeleteOne:
+		call = fmt.Sprintf("%s(%s)", in.Kind, shortID(in.ID))
+	default:
+		call = string(in.Kind)
+	}
+	call += fmt.Sprintf(" cap %d", in.Cap)
+	if in.Via != "" {
+		call += " [" + in.Via + "]"
+	}
+	res := out.Outcome.String()
+	if out.Outcome == done {
+		switch in.Kind {
+		case opPut, opPutAfter:
+			res = shortID(out.ID)
+		case opGetLatest, opGetByID:
+			res = fmt.Sprintf("%s#%d", shortID(out.ID), out.Tag)
+		case opList:
+			res = describeEntries(out.List)
+		}
+	} else if out.Outcome == unknown && out.ID != "" {
+		res += " (seen as " + shortID(out.ID) + ")"
+	}
+	return call + " -> " + res
+}
+
+// TestLinearizableModel checks the model itself on small histories: what it must accept and what it
+// must reject, with the defect-1 history (a put overlapping a delete leaves one row) among the latter.
+func TestLinearizableModel(t *testing.T) {
+	op := func(client int, call, ret int64, in mInput, out mOutput) porcupine.Operation {
+		in.Thread, in.Cap = "t", 3
+		return porcupine.Operation{ClientId: client, Call: call, Return: ret, Input: in, Output: out}
+	}
+	put := func(c int, call, ret int64, tag int, id string) porcupine.Operation {
+		return op(c, call, ret, mInput{Kind: opPut, Tag: tag}, mOutput{ID: id})
+	}
+	list := func(c int, call, ret int64, es ...mEntry) porcupine.Operation {
+		return op(c, call, ret, mInput{Kind: opList}, mOutput{List: es})
+	}
+	const never = 1 << 40
+	cases := []struct {
+		name    string
+		history []porcupine.Operation
+		ok      bool
+	}{
+		{"puts trim to the cap", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"), put(0, 4, 5, 3, "c"), put(0, 6, 7, 4, "d"),
+			list(0, 8, 9, mEntry{"d", 4}, mEntry{"c", 3}, mEntry{"b", 2}),
+		}, true},
+		{"a put must become the newest", []porcupine.Operation{
+			put(0, 0, 1, 1, "b"), put(0, 2, 3, 2, "a"),
+		}, false},
+		{"concurrent puts in either order", []porcupine.Operation{
+			put(0, 0, 10, 1, "b"), put(1, 0, 10, 2, "a"),
+			list(0, 11, 12, mEntry{"b", 1}, mEntry{"a", 2}),
+		}, true},
+		{"an unknown put may have happened", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"),
+			op(1, 2, never, mInput{Kind: opPut, Tag: 2}, mOutput{Outcome: unknown, ID: "b"}),
+			list(0, 5, 6, mEntry{"b", 2}, mEntry{"a", 1}),
+		}, true},
+		{"an unknown put may not have happened", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"),
+			op(1, 2, never, mInput{Kind: opPut, Tag: 2}, mOutput{Outcome: unknown}),
+			list(0, 5, 6, mEntry{"a", 1}),
+		}, true},
+		{"a fenced put on a stale head conflicts", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"),
+			op(0, 4, 5, mInput{Kind: opPutAfter, Head: "a", Tag: 3}, mOutput{Outcome: conflict}),
+			op(0, 6, 7, mInput{Kind: opPutAfter, Head: "b", Tag: 4}, mOutput{ID: "c"}),
+			op(0, 8, 9, mInput{Kind: opGetLatest}, mOutput{ID: "c", Tag: 4}),
+		}, true},
+		{"a fenced put on the right head cannot conflict", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"),
+			op(0, 4, 5, mInput{Kind: opPutAfter, Head: "a", Tag: 3}, mOutput{Outcome: conflict}),
+		}, false},
+		{"prune keeps the newest", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"), put(0, 4, 5, 3, "c"),
+			op(0, 6, 7, mInput{Kind: opPrune}, mOutput{}),
+			list(0, 8, 9, mEntry{"c", 3}, mEntry{"a", 1}),
+			op(0, 10, 11, mInput{Kind: opPrune}, mOutput{}),
+			list(0, 12, 13, mEntry{"c", 3}),
+		}, true},
+		{"a whole-thread delete removes what a read saw before it took effect", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"),
+			op(0, 2, 10, mInput{Kind: opDeleteThread}, mOutput{}),
+			put(1, 3, 6, 2, "b"),
+			list(1, 7, 8, mEntry{"b", 2}, mEntry{"a", 1}),
+			list(1, 11, 12, mEntry{"b", 2}),
+		}, false},
+		{"defect 1: a put overlapping a delete of one checkpoint empties the thread", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"), put(0, 4, 5, 3, "c"),
+			op(0, 6, 10, mInput{Kind: opDeleteOne, ID: "b"}, mOutput{}),
+			put(1, 7, 11, 4, "d"),
+			list(0, 12, 13, mEntry{"d", 4}),
+		}, false},
+	}
+	for _, c := range cases {
+		if got := porcupine.CheckOperations(threadModel, c.history); got != c.ok {
+			t.Errorf("%s: linearizable = %v, want %v", c.name, got, c.ok)
+		}
+	}
+}
