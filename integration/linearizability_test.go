@@ -627,6 +627,10 @@ func classify(in mInput, out mOutput, err error) mOutput {
 	switch {
 	case err == nil:
 		out.Outcome = done
+	case errors.Is(err, pgcheckpoint.ErrOutcomeUnknown):
+		// Said in so many words: a fenced put's ErrConflict after an attempt with an unknown outcome
+		// carries it too, and must not be read as "nothing written".
+		out = mOutput{Outcome: unknown}
 	case errors.Is(err, pgcheckpoint.ErrNotFound) && (in.Kind == opGetLatest || in.Kind == opGetByID):
 		out = mOutput{Outcome: notFound}
 	case errors.Is(err, pgcheckpoint.ErrConflict) && in.Kind == opPutAfter:
