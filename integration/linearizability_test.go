@@ -475,6 +475,9 @@ func checkHistory(t *testing.T, cfg checkerConfig, name string, ep *epoch, stats
 		t.Logf("%s: the checker timed out on %d operations: inconclusive", name, len(ops))
 	case porcupine.Illegal:
 		path := filepath.Join(cfg.out, fmt.Sprintf("pgcheckpoint-checker-seed%d-%s.html", cfg.seed, strings.ReplaceAll(name, "/", "-")))
+		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+			t.Logf("output directory: %v", err)
+		}
 		if err := porcupine.VisualizePath(threadModel, info, path); err != nil {
 			t.Logf("visualisation: %v", err)
 		} else {
