@@ -29,6 +29,17 @@ type session struct {
 	dialect pgcheckpoint.Dialect
 	target  string // user@host:port/database, never a password
 	driver  string
+	table   string // "schema"."table" as the user named it: schema.table
+
+	mu   sync.Mutex
+	last pgcheckpoint.Event // the last operation the Checkpointer reported (Observer)
+}
+
+// lastEvent returns the last Event the Checkpointer reported: put's trimmed rows, delete's count.
+func (s *session) lastEvent() pgcheckpoint.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func (s *session) Close() error { return s.db.Close() }
@@ -102,7 +113,7 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 		}
 		db = sql.OpenDB(c)
 	default:
-		return nil, "", usageErrorf("--driver must be pgx or pq, got %q", cf.driver)
+		return nil, "", usageErrorf("--driver must be pgx or pq (or postgres, lib/pq's name), got %q", cf.driver)
 	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
@@ -130,7 +141,7 @@ func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{db: db, target: target, driver: cf.driver}
+	s := &session{db: db, target: target, driver: cf.driver, table: cf.schema + "." + cf.table}
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
 	defer cancel()
 	if d == nil {
@@ -143,7 +154,13 @@ func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error)
 		return nil, unreachable(target, err)
 	}
 	s.dialect = d
-	s.cp, err = pgcheckpoint.New(db, cf.options(d))
+	opts := cf.options(d)
+	opts.Observer = pgcheckpoint.ObserverFunc(func(_ context.Context, ev pgcheckpoint.Event) {
+		s.mu.Lock()
+		s.last = ev
+		s.mu.Unlock()
+	})
+	s.cp, err = pgcheckpoint.New(db, opts)
 	if err != nil {
 		db.Close()
 		return nil, err
