@@ -186,7 +186,7 @@ func TestHelpPerCommand(t *testing.T) {
 		}
 		f := regexp.MustCompile(`(?m)^  (--[a-z-]+)`)
 		for _, m := range f.FindAllStringSubmatch(h, -1) {
-			if !strings.Contains(string(doc), "`"+m[1]) {
+			if !strings.Contains(string(doc), m[1]) {
 				t.Fatalf("docs/cli.md does not mention %s of %s", m[1], c.name)
 			}
 		}
