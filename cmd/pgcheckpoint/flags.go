@@ -149,8 +149,16 @@ func (f *flags) set(name string) bool {
 // reaching another database), the flags in extra (which replace the user's flags of the same name, e.g.
 // --after for the next page) and the positional arguments.
 func (f *flags) hint(extra [][2]string, pos ...string) string {
-	parts := []string{"pgcheckpoint", f.Name()}
+	return f.hintAs(f.Name(), nil, extra, pos...)
+}
+
+// hintAs is hint for another command (cmd) run with this command's flags, minus the flags in skip.
+func (f *flags) hintAs(cmd string, skip map[string]bool, extra [][2]string, pos ...string) string {
+	parts := []string{"pgcheckpoint", cmd}
 	replaced := map[string]bool{}
+	for k := range skip {
+		replaced[k] = true
+	}
 	for _, x := range extra {
 		replaced[x[0]] = true
 	}
