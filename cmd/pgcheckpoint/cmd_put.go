@@ -16,6 +16,7 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "put")
 	head := f.String("expect-head", "", "store only if `ID` is still the thread's newest checkpoint (else exit 4); never empty")
 	empty := f.Bool("expect-empty", false, "store only if the thread has no checkpoint (else exit 4)")
+	f.IntVar(&f.conn.maxBytes, "max-bytes", 0, "largest snapshot stored, in `BYTES` (0: the dialect's default; -1: no limit)")
 	pos, err := f.parse(args, 1, 2)
 	if err != nil {
 		return err
@@ -52,13 +53,19 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	default:
 		id, err = s.cp.Put(ctx, pos[0], snapshot)
 	}
-	check := f.hint(nil, pos[0])
-	check = "pgcheckpoint head" + check[len("pgcheckpoint put"):]
+	check := f.hintAs("head", map[string]bool{"expect-head": true, "expect-empty": true, "max-bytes": true}, nil, pos[0])
 	switch {
 	case err != nil && errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) && ctx.Err() != nil:
 		return interruptedf(err, "put: interrupted while the checkpoint was being stored: it may or may not have been stored (%v); see `%s`", trimPrefix(err), check)
 	case err != nil && ctx.Err() != nil:
 		return interruptedf(err, "put: interrupted; nothing was stored")
+	case errors.Is(err, pgcheckpoint.ErrConflict) && *empty:
+		return &explained{fmt.Sprintf("put: thread %s already has checkpoints (--expect-empty); nothing was stored", display(pos[0])), err}
+	case errors.Is(err, pgcheckpoint.ErrConflict) && *head != "":
+		return &explained{fmt.Sprintf("put: %s is not the newest checkpoint of thread %s (another writer stored one, or it is not in this thread): conflict, nothing was stored; read the head with `%s`",
+			*head, display(pos[0]), check), err}
+	case errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge):
+		return fmt.Errorf("put: the snapshot is %s (%d bytes), over the limit (--max-bytes raises it, -1 removes it): %w", size(int64(len(snapshot))), len(snapshot), err)
 	case errors.Is(err, pgcheckpoint.ErrOutcomeUnknown):
 		return fmt.Errorf("put: %v; read the thread (`%s`) before putting again: %w", trimPrefix(err), check, err)
 	case err != nil:
@@ -155,3 +162,12 @@ func plural(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
+// explained replaces a library error's message with the CLI's own, keeping it for errors.Is (exit code).
+type explained struct {
+	msg string
+	err error
+}
+
+func (x *explained) Error() string { return x.msg }
+func (x *explained) Unwrap() error { return x.err }

@@ -19,10 +19,13 @@ func TestCommands(t *testing.T) {
 			t.Parallel()
 			c := conn(t, driver, newSchema(t))
 			out := cli(t, "", args("migrate", c)...).must(t, exitOK)
-			if !strings.Contains(out.stdout, "is ready (postgres") {
+			if !strings.Contains(out.stdout, "is ready: created (postgres") {
 				t.Fatalf("migrate said %q", out.stdout)
 			}
-			cli(t, "", args("migrate", c)...).must(t, exitOK) // idempotent
+			// idempotent, and says so
+			if out := cli(t, "", args("migrate", c)...).must(t, exitOK).stdout; !strings.Contains(out, "is ready: no change (postgres") {
+				t.Fatalf("second migrate said %q", out)
+			}
 
 			// put from stdin and from a file
 			first := cli(t, `{"version": 3, "step": 1}`, args("put", c, []string{"t1"})...).must(t, exitOK).stdout

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
 	"github.com/ziroagent/pgcheckpoint"
@@ -67,7 +69,7 @@ func (cf connFlags) dialectFlag() (pgcheckpoint.Dialect, error) {
 
 // options are the Checkpointer options the flags name.
 func (cf connFlags) options(d pgcheckpoint.Dialect) pgcheckpoint.Options {
-	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread}
+	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread, MaxSnapshotBytes: cf.maxBytes}
 }
 
 // checkNames validates --schema and --table without connecting (exit 2 before any network traffic).
@@ -94,6 +96,12 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 		rememberSecrets("password=" + cfg.Password)
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
+		}
+		// On an interrupt (ctx cancelled) ask the server to cancel the running statement, as lib/pq
+		// does, instead of only dropping the connection: a statement waiting for a lock would otherwise
+		// run on, and commit, after the CLI said what it had done.
+		cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: connectTimeout}
 		}
 		target = describeTarget(cfg.User, cfg.Host, fmt.Sprint(cfg.Port), cfg.Database)
 		db = stdlib.OpenDB(*cfg)
@@ -142,6 +150,9 @@ func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error)
 		return nil, err
 	}
 	s := &session{db: db, target: target, driver: cf.driver, table: cf.schema + "." + cf.table}
+	if h, ok := ctx.Value(targetKey{}).(*targetHolder); ok {
+		h.set(target)
+	}
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
 	defer cancel()
 	if d == nil {
@@ -167,6 +178,18 @@ func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error)
 	}
 	return s, nil
 }
+
+// targetKey carries a *targetHolder in the context run gives a command: connect records where it
+// connected, so that report can name the database in messages such as "the table does not exist".
+type targetKey struct{}
+
+type targetHolder struct {
+	mu     sync.Mutex
+	target string
+}
+
+func (h *targetHolder) set(t string) { h.mu.Lock(); h.target = t; h.mu.Unlock() }
+func (h *targetHolder) get() string  { h.mu.Lock(); defer h.mu.Unlock(); return h.target }
 
 // unreachable explains a failed first contact with the server in one short line.
 func unreachable(target string, err error) error {

@@ -11,6 +11,7 @@ import (
 type connFlags struct {
 	dsn, driver, dialect, schema, table string
 	maxPerThread                        int
+	maxBytes                            int // put --max-bytes; 0: the library's default
 }
 
 // flags is a command's flag set with the connection flags registered.

@@ -149,8 +149,20 @@ func TestInterruptPutOnTerminal(t *testing.T) {
 // the first batch (the progress line says so) and waits.
 func TestInterruptPrune(t *testing.T) {
 	t.Parallel()
+	bin := buildCLI(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			interruptPrune(t, bin, driver)
+		})
+	}
+}
+
+// interruptPrune is TestInterruptPrune with one driver: both drivers cancel the waiting statement on the
+// server (pgx through the CLI's CancelRequestContextWatcherHandler), so the held batch never commits.
+func interruptPrune(t *testing.T, bin, driver string) {
 	schema := newSchema(t)
-	c := conn(t, "pgx", schema)
+	c := conn(t, driver, schema)
 	cli(t, "", args("migrate", c)...).must(t, exitOK)
 	ctx := testCtx(t)
 	db := adminDB(t)
@@ -169,7 +181,6 @@ func TestInterruptPrune(t *testing.T) {
 	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM "`+schema+`".ziro_checkpoints WHERE thread_id = 'th-0120' FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
-	bin := buildCLI(t)
 	var stdout bytes.Buffer
 	cmd, term := startOnTerminal(t, bin, &stdout, args("prune", c, []string{"--older-than", "1w"})...)
 	term.waitFor(t, "prune: 200 checkpoints deleted in 100 threads...")

@@ -261,3 +261,41 @@ func TestOutcomeUnknownExit(t *testing.T) {
 		t.Fatal("ErrInvalidCheckpointID is not 2")
 	}
 }
+
+// TestMessages: the fence, size and missing-table messages say what happened (point 7).
+func TestMessages(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	c := conn(t, "pgx", schema)
+	r := cli(t, `{}`, args("put", c, []string{"th"})...).must(t, exitDatabase)
+	if !strings.Contains(r.stderr, "the checkpoint table does not exist in root@") || !strings.Contains(r.stderr, "/test (") {
+		t.Fatalf("missing table: %q", r.stderr)
+	}
+	cli(t, "", args("migrate", c)...).must(t, exitOK)
+	head := strings.TrimSpace(cli(t, `{}`, args("put", c, []string{"th"})...).must(t, exitOK).stdout)
+	if r := cli(t, `{}`, args("put", c, []string{"--expect-empty", "th"})...).must(t, exitConflict); !strings.Contains(r.stderr, "thread th already has checkpoints (--expect-empty); nothing was stored") {
+		t.Fatalf("--expect-empty conflict: %q", r.stderr)
+	}
+	cli(t, `{}`, args("put", c, []string{"th"})...).must(t, exitOK)
+	if r := cli(t, `{}`, args("put", c, []string{"--expect-head", head, "th"})...).must(t, exitConflict); !strings.Contains(r.stderr, head+" is not the newest checkpoint of thread th") ||
+		!strings.Contains(r.stderr, "pgcheckpoint head --driver pgx --dsn") {
+		t.Fatalf("--expect-head conflict: %q", r.stderr)
+	}
+	big := `{"pad": "` + strings.Repeat("x", 2000) + `"}`
+	if r := cli(t, big, args("put", c, []string{"--max-bytes", "1024", "th"})...).must(t, exitUsage); !strings.Contains(r.stderr, "the snapshot is 2.0 KiB (2011 bytes), over the limit (--max-bytes raises it") {
+		t.Fatalf("too large: %q", r.stderr)
+	}
+	cli(t, big, args("put", c, []string{"--max-bytes", "4096", "th"})...).must(t, exitOK)
+	for in, want := range map[string]string{
+		"":                 "the snapshot is empty",
+		"\xef\xbb\xbf{}":     "byte-order mark",
+		`{"a": 1,, "b": 2}`: "at byte offset 9",
+	} {
+		if r := cli(t, in, args("put", c, []string{"th"})...).must(t, exitUsage); !strings.Contains(r.stderr, want) {
+			t.Fatalf("put %q: %q, want %q", in, r.stderr, want)
+		}
+	}
+	if r := cli(t, "", "ls", "--driver", "postgres", "--dsn", testDSN(t), "--schema", schema, "th").must(t, exitOK); !strings.Contains(r.stdout, "CREATED") {
+		t.Fatalf("--driver postgres: %q", r.stdout)
+	}
+}

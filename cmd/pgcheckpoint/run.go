@@ -166,14 +166,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			err := c.run(ctx, e, args[1:])
+			where := &targetHolder{}
+			err := c.run(context.WithValue(ctx, targetKey{}, where), e, args[1:])
 			if errors.Is(err, flag.ErrHelp) {
 				return exitOK
 			}
 			if err != nil && ctx.Err() != nil && exitCode(err) != exitInterrupted && exitCode(err) != exitUnknown {
 				err = interruptedf(err, "%s: interrupted", c.name)
 			}
-			return report(stderr, err)
+			return reportAt(stderr, err, where.get())
 		}
 	}
 	return report(stderr, usageErrorf("unknown command %q (see pgcheckpoint -h)", args[0]))
@@ -244,7 +245,10 @@ func exitCode(err error) int {
 
 // report writes err as one line on stderr and returns its exit status. Every message goes through
 // redact, so no password reaches the terminal whatever the driver put in its error text.
-func report(stderr io.Writer, err error) int {
+func report(stderr io.Writer, err error) int { return reportAt(stderr, err, "") }
+
+// reportAt is report for a command that connected to target (user@host:port/database; "" if none).
+func reportAt(stderr io.Writer, err error, target string) int {
 	code := exitCode(err)
 	if err == nil {
 		return code
@@ -256,7 +260,11 @@ func report(stderr io.Writer, err error) int {
 		if errors.As(err, &st) {
 			detail = st.(error).Error()
 		}
-		msg = "the checkpoint table does not exist (" + detail + "): run `pgcheckpoint migrate` with the same --schema and --table"
+		in := ""
+		if target != "" {
+			in = " in " + target
+		}
+		msg = "the checkpoint table does not exist" + in + " (" + detail + "): run `pgcheckpoint migrate` with the same --dsn, --schema and --table"
 	}
 	msg = strings.TrimPrefix(msg, "pgcheckpoint: ")
 	msg = strings.Join(strings.Fields(redact(msg)), " ")
