@@ -13,7 +13,7 @@ import (
 )
 
 // shellSplit splits a hint the way sh would for the quoting shellQuote produces: words separated by
-// spaces, single-quoted words with '\'' for a quote.
+// spaces, single-quoted words with '\” for a quote.
 func shellSplit(t testing.TB, s string) []string {
 	t.Helper()
 	var (
@@ -287,8 +287,8 @@ func TestMessages(t *testing.T) {
 	}
 	cli(t, big, args("put", c, []string{"--max-bytes", "4096", "th"})...).must(t, exitOK)
 	for in, want := range map[string]string{
-		"":                 "the snapshot is empty",
-		"\xef\xbb\xbf{}":     "byte-order mark",
+		"":                  "the snapshot is empty",
+		"\xef\xbb\xbf{}":    "byte-order mark",
 		`{"a": 1,, "b": 2}`: "at byte offset 9",
 	} {
 		if r := cli(t, in, args("put", c, []string{"th"})...).must(t, exitUsage); !strings.Contains(r.stderr, want) {
