@@ -102,6 +102,20 @@ func checkJSON(b []byte) error {
 		return fmt.Errorf("put: the snapshot starts with a UTF-8 byte-order mark, which JSON does not allow: remove it: %w", pgcheckpoint.ErrInvalidSnapshot)
 	}
 	var v any
+	if err := json.Unmarshal(b, &v); err == nil {
+		// A "version" that is no int32: say the whole value (the library's message may cut it short).
+		if obj, ok := v.(map[string]any); ok {
+			if ver, ok := obj["version"]; ok {
+				if n, isNum := ver.(float64); !isNum || n != float64(int32(n)) {
+					raw, _ := json.Marshal(ver)
+					if len(raw) > 60 {
+						raw = append(raw[:57:57], "..."...)
+					}
+					return fmt.Errorf("put: the snapshot's top-level \"version\" is %s, want an integer within int32: %w", raw, pgcheckpoint.ErrInvalidSnapshot)
+				}
+			}
+		}
+	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {

@@ -91,7 +91,7 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 	case "pgx":
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return nil, "", usageErrorf("invalid connection string: %v", err)
+			return nil, "", badDSN(dsn, err)
 		}
 		rememberSecrets("password=" + cfg.Password)
 		if cfg.ConnectTimeout == 0 {
@@ -108,7 +108,7 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 	case "pq":
 		cfg, err := pq.NewConfig(dsn)
 		if err != nil {
-			return nil, "", usageErrorf("invalid connection string: %v", err)
+			return nil, "", badDSN(dsn, err)
 		}
 		rememberSecrets("password=" + cfg.Password)
 		if cfg.ConnectTimeout == 0 {
@@ -126,6 +126,21 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	return db, target, nil
+}
+
+// badDSN explains a connection string the driver cannot parse; with no --dsn and no $DATABASE_URL the
+// settings came from the PG* environment (a PGSERVICE without a service file, say), so it says that.
+func badDSN(dsn string, err error) error {
+	if dsn == "" {
+		var env []string
+		for _, k := range []string{"PGSERVICE", "PGSERVICEFILE", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE"} {
+			if v := os.Getenv(k); v != "" {
+				env = append(env, k+"="+v)
+			}
+		}
+		return usageErrorf("invalid connection settings from the environment (no --dsn, no $DATABASE_URL; %s): %v", strings.Join(env, " "), err)
+	}
+	return usageErrorf("invalid connection string: %v", err)
 }
 
 func describeTarget(user, host, port, database string) string {

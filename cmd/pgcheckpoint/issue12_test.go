@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -287,9 +288,11 @@ func TestMessages(t *testing.T) {
 	}
 	cli(t, big, args("put", c, []string{"--max-bytes", "4096", "th"})...).must(t, exitOK)
 	for in, want := range map[string]string{
-		"":                  "the snapshot is empty",
-		"\xef\xbb\xbf{}":    "byte-order mark",
-		`{"a": 1,, "b": 2}`: "at byte offset 9",
+		"":                   "the snapshot is empty",
+		"\xef\xbb\xbf{}":     "byte-order mark",
+		`{"a": 1,, "b": 2}`:  "at byte offset 9",
+		`{"version": "abc"}`: `top-level "version" is "abc", want an integer within int32`,
+		`{"version": 1.5}`:   `top-level "version" is 1.5, want`,
 	} {
 		if r := cli(t, in, args("put", c, []string{"th"})...).must(t, exitUsage); !strings.Contains(r.stderr, want) {
 			t.Fatalf("put %q: %q, want %q", in, r.stderr, want)
@@ -297,5 +300,17 @@ func TestMessages(t *testing.T) {
 	}
 	if r := cli(t, "", "ls", "--driver", "postgres", "--dsn", testDSN(t), "--schema", schema, "th").must(t, exitOK); !strings.Contains(r.stdout, "CREATED") {
 		t.Fatalf("--driver postgres: %q", r.stdout)
+	}
+}
+
+// TestServiceWithoutFile: PGSERVICE without a service file names the environment, not an empty DSN.
+func TestServiceWithoutFile(t *testing.T) {
+	t.Parallel()
+	bin := buildCLI(t)
+	cmd := exec.CommandContext(testCtx(t), bin, "ls", "th")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PGSERVICE=nosuch"}
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != exitUsage || !strings.Contains(string(out), "invalid connection settings from the environment (no --dsn, no $DATABASE_URL; PGSERVICE=nosuch)") {
+		t.Fatalf("exit %d: %s", cmd.ProcessState.ExitCode(), out)
 	}
 }
