@@ -82,7 +82,7 @@ var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true
 var retentionCommands = map[string]bool{"put": true, "ls": true, "demo": true, "bench": true}
 
 // offlineCommands connect to nothing: their help lists no connection flags.
-var offlineCommands = map[string]bool{"version": true}
+var offlineCommands = map[string]bool{"version": true, "completion": true}
 
 // help prints the command's usage line, description, own flags, connection flags and examples.
 func (f *flags) help() {

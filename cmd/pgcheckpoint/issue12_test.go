@@ -176,7 +176,7 @@ func TestHelpPerCommand(t *testing.T) {
 		if regexp.MustCompile(`(?m)^\s+-[a-z]`).MatchString(h) {
 			t.Fatalf("%s --help has a single-dash flag:\n%s", c.name, h)
 		}
-		if c.name != "version" && (!strings.Contains(h, "\nconnection flags:\n  --dsn S") || !strings.Contains(h, "\nexamples:\n  ")) {
+		if !offlineCommands[c.name] && (!strings.Contains(h, "\nconnection flags:\n  --dsn S") || !strings.Contains(h, "\nexamples:\n  ")) {
 			t.Fatalf("%s --help lacks connection flags or examples:\n%s", c.name, h)
 		}
 		if got := strings.Contains(h, "--max-per-thread"); got != retentionCommands[c.name] {
@@ -313,4 +313,34 @@ func TestServiceWithoutFile(t *testing.T) {
 	if cmd.ProcessState.ExitCode() != exitUsage || !strings.Contains(string(out), "invalid connection settings from the environment (no --dsn, no $DATABASE_URL; PGSERVICE=nosuch)") {
 		t.Fatalf("exit %d: %s", cmd.ProcessState.ExitCode(), out)
 	}
+}
+
+// TestCompletion: the bash script completes commands and a command's flags (run in bash when there is
+// one); zsh and fish scripts name every command.
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	script := cli(t, "", "completion", "bash").must(t, exitOK).stdout
+	if bash, err := exec.LookPath("bash"); err == nil {
+		probe := script + `
+COMP_WORDS=(pgcheckpoint pu); COMP_CWORD=1; _pgcheckpoint; echo "1:${COMPREPLY[*]}"
+COMP_WORDS=(pgcheckpoint prune --dr); COMP_CWORD=2; _pgcheckpoint; echo "2:${COMPREPLY[*]}"
+COMP_WORDS=(pgcheckpoint get --m); COMP_CWORD=2; _pgcheckpoint; echo "3:${COMPREPLY[*]}"
+`
+		out, err := exec.CommandContext(testCtx(t), bash, "--norc", "-c", probe).CombinedOutput()
+		if err != nil || string(out) != "1:put\n2:--dry-run --driver\n3:\n" {
+			t.Fatalf("bash completion: %v\n%s", err, out)
+		}
+	}
+	for _, sh := range []string{"zsh", "fish"} {
+		out := cli(t, "", "completion", sh).must(t, exitOK).stdout
+		for _, c := range []string{"migrate", "put", "head", "prune", "completion"} {
+			if !strings.Contains(out, c) {
+				t.Fatalf("%s completion lacks %s:\n%s", sh, c, out)
+			}
+		}
+	}
+	if !strings.Contains(cli(t, "", "completion", "fish").must(t, exitOK).stdout, "'__fish_seen_subcommand_from put' -l expect-head") {
+		t.Fatal("fish completion lacks put --expect-head")
+	}
+	cli(t, "", "completion", "tcsh").must(t, exitUsage)
 }

@@ -84,6 +84,10 @@ func commands() []command {
 			desc:     "Measures put, get-latest and list of the checkpointer next to plain SQL on a scratch table with the\nsame columns; the scratch tables are dropped at the end, also on Ctrl-C.",
 			examples: []string{"pgcheckpoint bench --sizes 1KiB --workers 1 --duration 1s"},
 			run:      cmdBench},
+		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script",
+			desc:     "Prints a completion script for bash, zsh or fish: the commands and each command's flags.",
+			examples: []string{`eval "$(pgcheckpoint completion bash)"`, "pgcheckpoint completion fish > ~/.config/fish/completions/pgcheckpoint.fish"},
+			run:      cmdCompletion},
 		{name: "version", summary: "print the version", desc: "Prints the program's version (the module version it was built from).", run: cmdVersion},
 		{name: demoAgentCommand, run: cmdDemoAgent, hidden: true},
 	}
