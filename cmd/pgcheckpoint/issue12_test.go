@@ -344,3 +344,30 @@ COMP_WORDS=(pgcheckpoint get --m); COMP_CWORD=2; _pgcheckpoint; echo "3:${COMPRE
 	}
 	cli(t, "", "completion", "tcsh").must(t, exitUsage)
 }
+
+// TestStats: rows, threads, sizes and the largest threads, human and --json (point 10).
+func TestStats(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	c := conn(t, "pgx", schema)
+	cli(t, "", args("migrate", c)...).must(t, exitOK)
+	for i, th := range []string{"small", "big", "big", "mid"} {
+		pad := map[string]int{"small": 1, "mid": 100, "big": 1000}[th]
+		cli(t, fmt.Sprintf(`{"i": %d, "pad": "%s"}`, i, strings.Repeat("x", pad)), args("put", c, []string{th})...).must(t, exitOK)
+	}
+	o := jsonLines(t, cli(t, "", args("stats", c, []string{"--json", "--top", "2"})...).must(t, exitOK).stdout,
+		"table", "rows", "threads", "snapshot_bytes", "table_bytes", "index_bytes", "dead_rows", "largest_threads")[0]
+	largest := o["largest_threads"].([]any)
+	if o["rows"] != float64(4) || o["threads"] != float64(3) || o["table"] != schema+".ziro_checkpoints" || len(largest) != 2 ||
+		largest[0].(map[string]any)["thread_id"] != "big" || largest[0].(map[string]any)["checkpoints"] != float64(2) ||
+		largest[1].(map[string]any)["thread_id"] != "mid" || o["table_bytes"].(float64) <= 0 || o["index_bytes"].(float64) <= 0 {
+		t.Fatalf("stats --json: %v", o)
+	}
+	h := cli(t, "", args("stats", c)...).must(t, exitOK).stdout
+	for _, want := range []string{"rows            4\n", "threads         3\n", "largest 3 threads by snapshot bytes:", "  big "} {
+		if !strings.Contains(h, want) {
+			t.Fatalf("stats lacks %q:\n%s", want, h)
+		}
+	}
+	cli(t, "", args("stats", conn(t, "pgx", schema+"x"))...).must(t, exitDatabase)
+}
