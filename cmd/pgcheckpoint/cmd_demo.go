@@ -41,6 +41,14 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	}
 	w := &walkthrough{e: e, start: time.Now(), thread: "pgcheckpoint-demo-" + randomHex(4), keep: *keep, f: f}
 	fmt.Fprintf(e.stdout, "pgcheckpoint demo: a simulated agent takes %d steps and checkpoints after each; its process is\nkilled mid-run and a fresh process resumes from the newest checkpoint.\n", demoSteps)
+	// Without --schema the demo works in a schema of its own, dropped at the end unless --keep, so it
+	// leaves nothing in whatever database the libpq defaults reach. f.Set marks it as given: the hints
+	// repeat it.
+	ownSchema := ""
+	if !f.set("schema") {
+		ownSchema = "pgcheckpoint_demo_" + randomHex(4)
+		_ = f.Set("schema", ownSchema)
+	}
 	s, err := f.conn.connect(ctx, 2)
 	var unreachable *dbError
 	if errors.As(err, &unreachable) && f.conn.resolvedDSN() != "" {
@@ -56,6 +64,15 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	if ownSchema != "" {
+		w.dropSchema = func(ctx context.Context) error {
+			_, err := s.db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(ownSchema)+" CASCADE")
+			if err == nil {
+				fmt.Fprintf(e.stdout, "dropped schema %s, the demo's own (--keep keeps it)\n", ownSchema)
+			}
+			return err
+		}
+	}
 	return w.onDatabase(ctx, f.conn, s)
 }
 
@@ -66,6 +83,8 @@ type walkthrough struct {
 	thread string
 	keep   bool
 	f      *flags // the demo's flags, for the hints; nil hints in memory, where no command could work
+	// dropSchema drops the demo's own schema (no --schema given) at the end unless --keep.
+	dropSchema func(ctx context.Context) error
 }
 
 // hint is the command to look at the demo's thread with the same connection flags, "" in memory.
@@ -343,6 +362,12 @@ func (w *walkthrough) cleanup(ctx context.Context, store pgcheckpoint.Store) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if w.dropSchema != nil {
+		if err := w.dropSchema(ctx); err != nil {
+			fmt.Fprintf(w.e.stderr, "pgcheckpoint: demo: could not drop its schema: %s\n", redact(err.Error()))
+		}
+		return
+	}
 	if err := store.Delete(ctx, w.thread, ""); err != nil {
 		fmt.Fprintf(w.e.stderr, "pgcheckpoint: demo: could not remove thread %s: %s\n", w.thread, redact(err.Error()))
 		return

@@ -127,6 +127,21 @@ func TestDemoInProcess(t *testing.T) {
 	checkDemoOutput(t, r.stdout)
 }
 
+// TestDemoOwnSchema: without --schema the demo works in a schema of its own and drops it at the end,
+// leaving nothing in public (issue 12, point 8).
+func TestDemoOwnSchema(t *testing.T) {
+	t.Parallel()
+	r := cli(t, "", "demo", "--dsn", testDSN(t)).must(t, exitOK)
+	m := regexp.MustCompile(`table (pgcheckpoint_demo_[0-9a-f]+)\.ziro_checkpoints`).FindStringSubmatch(r.stdout)
+	if m == nil || !strings.Contains(r.stdout, "dropped schema "+m[1]+", the demo's own") || !strings.Contains(r.stdout, "--schema "+m[1]) {
+		t.Fatalf("demo without --schema:\n%s", r.stdout)
+	}
+	var n int
+	if err := adminDB(t).QueryRowContext(testCtx(t), `SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, m[1]).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("schema %s left behind (%d, %v)", m[1], n, err)
+	}
+}
+
 // TestDemoInMemory: with no DSN given and no server at libpq's defaults the demo says so in one line
 // and runs on NewMemory, printing no hint that could not work; with a DSN given explicitly and
 // unreachable it fails (exit 3), so a smoke test catches a broken DSN (issue 12, point 8).
