@@ -95,3 +95,40 @@ func TestTmuxPut(t *testing.T) {
 		t.Fatalf("typed JSON and Ctrl-D:\n%s", screen)
 	}
 }
+
+// TestTmuxPrune: Ctrl-C in a real terminal stops a prune held by a row lock after its first batch: exit
+// 130, one line with what it deleted.
+func TestTmuxPrune(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	c := conn(t, "pgx", schema)
+	cli(t, "", args("migrate", c)...).must(t, exitOK)
+	ctx := testCtx(t)
+	db := adminDB(t)
+	if _, err := db.ExecContext(ctx, `INSERT INTO "`+schema+`".ziro_checkpoints
+		(thread_id, checkpoint_id, snapshot, version, size_bytes, seq, created_at)
+		SELECT 'th-' || lpad(t::text, 4, '0'), '01a22823-0000-7000-8000-' || lpad(to_hex(t * 16 + r), 12, '0'), '{}', 0, 2, r, now() - interval '10 days'
+		FROM generate_series(1, 150) t, generate_series(1, 3) r`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM "`+schema+`".ziro_checkpoints WHERE thread_id = 'th-0120' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	s := newTmux(t, buildCLI(t)+" prune --older-than 1w --dsn '"+testDSN(t)+"' --schema "+schema)
+	s.waitScreen("prune: 200 checkpoints deleted in 100 threads...")
+	s.tmux("send-keys", "C-c")
+	screen := s.wait()
+	if !strings.Contains(screen, "pgcheckpoint: prune: interrupted after deleting 200 checkpoints in 100 threads from "+schema+".ziro_checkpoints; rerun to continue") ||
+		!strings.Contains(screen, "EXIT=130") {
+		t.Fatalf("Ctrl-C during prune:\n%s", screen)
+	}
+	tx.Rollback()
+	if n := tableRows(t, schema); n != 250 {
+		t.Fatalf("%d rows after the interrupted prune, want 250", n)
+	}
+}
