@@ -371,3 +371,13 @@ func TestStats(t *testing.T) {
 	}
 	cli(t, "", args("stats", conn(t, "pgx", schema+"x"))...).must(t, exitDatabase)
 }
+
+// TestErrorEscapes: a message naming a thread id with an escape sequence reaches stderr escaped.
+func TestErrorEscapes(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	report(&b, usageErrorf("thread \x1b[31mred\x07 is bad"))
+	if b.String() != "pgcheckpoint: thread \\x1b[31mred\\x07 is bad\n" {
+		t.Fatalf("report wrote %q", b.String())
+	}
+}

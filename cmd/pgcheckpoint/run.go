@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"unicode"
 
 	"github.com/ziroagent/pgcheckpoint"
 )
@@ -275,7 +276,25 @@ func reportAt(stderr io.Writer, err error, target string) int {
 		msg = "the checkpoint table does not exist" + in + " (" + detail + "): run `pgcheckpoint migrate` with the same --dsn, --schema and --table"
 	}
 	msg = strings.TrimPrefix(msg, "pgcheckpoint: ")
-	msg = strings.Join(strings.Fields(redact(msg)), " ")
+	msg = strings.Join(strings.Fields(escapeControls(redact(msg))), " ")
 	fmt.Fprintf(stderr, "pgcheckpoint: %s\n", msg)
 	return code
+}
+
+// escapeControls writes every non-printable rune of msg (ESC, other control characters; tabs and
+// newlines become spaces later) as a Go escape, so an error naming a hostile thread id cannot drive the
+// terminal.
+func escapeControls(msg string) string {
+	var b strings.Builder
+	for _, r := range msg {
+		switch {
+		case r == '\t' || r == '\n' || r == ' ' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }
