@@ -127,7 +127,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, usageHead)
 	for _, c := range commands() {
 		if !c.hidden {
-			fmt.Fprintf(w, "  %-8s %s\n           %s\n", c.name, c.args, c.summary)
+			fmt.Fprintf(w, "%s\n           %s\n", strings.TrimRight(fmt.Sprintf("  %-8s %s", c.name, c.args), " "), c.summary)
 		}
 	}
 	fmt.Fprint(w, "\nconnection flags (every command that connects):\n"+connUsage+retentionUsage+"\n"+exitUsageText)
