@@ -71,6 +71,20 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer b.drop(ctx)
+	measured := 0
+	// interrupted ends the run on SIGINT/SIGTERM: the rows measured so far are printed, the scratch
+	// tables dropped (deferred), and one line says so (exit 130).
+	interrupted := func(t *table, err error) error {
+		if isTerminal(e.stderr) {
+			fmt.Fprint(e.stderr, "\r\033[K")
+		}
+		if t != nil {
+			_ = t.flush()
+		}
+		b.drop(ctx)
+		return interruptedf(err, "bench: interrupted after %d of %d measurements; the scratch tables are dropped",
+			measured, len(sizes)*len(workers)*3)
+	}
 	if !*asJSON {
 		fmt.Fprintf(e.stdout, "bench: %s via %s at %s, retention cap %d, %s per system and measurement\n",
 			s.dialect.Name(), s.driver, s.target, capOf(f.conn.maxPerThread), *duration)
@@ -88,6 +102,9 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 			return usageErrorf("bench: %v", err)
 		}
 		if err := b.seed(ctx, size, maxWorkers, payload); err != nil {
+			if ctx.Err() != nil {
+				return interrupted(t, err)
+			}
 			return err
 		}
 		for _, w := range workers {
@@ -98,8 +115,12 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 				}
 				cp, raw, err := b.measure(ctx, op, size, w, payload, *duration)
 				if err != nil {
+					if ctx.Err() != nil {
+						return interrupted(t, err)
+					}
 					return err
 				}
+				measured++
 				if *asJSON {
 					enc := json.NewEncoder(e.stdout)
 					if err := enc.Encode(cp); err != nil {

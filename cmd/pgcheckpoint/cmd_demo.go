@@ -39,10 +39,22 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	w := &walkthrough{e: e, start: time.Now(), thread: "pgcheckpoint-demo-" + randomHex(4), keep: *keep}
+	w := &walkthrough{e: e, start: time.Now(), thread: "pgcheckpoint-demo-" + randomHex(4), keep: *keep, f: f}
 	fmt.Fprintf(e.stdout, "pgcheckpoint demo: a simulated agent takes %d steps and checkpoints after each; its process is\nkilled mid-run and a fresh process resumes from the newest checkpoint.\n", demoSteps)
+	// Without --schema the demo works in a schema of its own, dropped at the end unless --keep, so it
+	// leaves nothing in whatever database the libpq defaults reach. f.Set marks it as given: the hints
+	// repeat it.
+	ownSchema := ""
+	if !f.set("schema") {
+		ownSchema = "pgcheckpoint_demo_" + randomHex(4)
+		_ = f.Set("schema", ownSchema)
+	}
 	s, err := f.conn.connect(ctx, 2)
 	var unreachable *dbError
+	if errors.As(err, &unreachable) && f.conn.resolvedDSN() != "" {
+		// A DSN given explicitly (--dsn, $DATABASE_URL) must work: a smoke test catches a broken one.
+		return err
+	}
 	if errors.As(err, &unreachable) {
 		fmt.Fprintf(e.stdout, "no database reachable (%s); running the same walkthrough in memory\n",
 			strings.Join(strings.Fields(redact(unreachable.Error())), " "))
@@ -52,6 +64,15 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	if ownSchema != "" {
+		w.dropSchema = func(ctx context.Context) error {
+			_, err := s.db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(ownSchema)+" CASCADE")
+			if err == nil {
+				fmt.Fprintf(e.stdout, "dropped schema %s, the demo's own (--keep keeps it)\n", ownSchema)
+			}
+			return err
+		}
+	}
 	return w.onDatabase(ctx, f.conn, s)
 }
 
@@ -61,6 +82,17 @@ type walkthrough struct {
 	start  time.Time
 	thread string
 	keep   bool
+	f      *flags // the demo's flags, for the hints; nil hints in memory, where no command could work
+	// dropSchema drops the demo's own schema (no --schema given) at the end unless --keep.
+	dropSchema func(ctx context.Context) error
+}
+
+// hint is the command to look at the demo's thread with the same connection flags, "" in memory.
+func (w *walkthrough) hint(cmd string, pos ...string) string {
+	if w.f == nil {
+		return ""
+	}
+	return w.f.hintAs(cmd, map[string]bool{"keep": true}, nil, pos...)
 }
 
 func (w *walkthrough) logf(who, format string, a ...any) {
@@ -225,6 +257,7 @@ var errSimulatedCrash = errors.New("simulated crash")
 // inMemory runs the same walkthrough on pgcheckpoint.NewMemory, the crash simulated in-process.
 func (w *walkthrough) inMemory(ctx context.Context, cf connFlags) error {
 	out := w.e.stdout
+	w.f = nil // the thread lives in this process only: no command can read it afterwards
 	store := pgcheckpoint.NewMemory(cf.options(nil))
 	fmt.Fprintf(out, "store: pgcheckpoint.NewMemory (in this process), thread %s\n\n", w.thread)
 
@@ -275,7 +308,11 @@ func (w *walkthrough) conclude(ctx context.Context, store pgcheckpoint.Store) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "4. the thread's checkpoints (pgcheckpoint ls %s), newest first:\n", w.thread)
+	if h := w.hint("ls", w.thread); h != "" {
+		fmt.Fprintf(out, "4. the thread's checkpoints (%s), newest first:\n", h)
+	} else {
+		fmt.Fprintln(out, "4. the thread's checkpoints, newest first:")
+	}
 	t := newTable(&indent{w: out}, "STEP", "ID", "CREATED", "SIZE")
 	byStep := map[int]pgcheckpoint.Checkpoint{}
 	now := time.Now()
@@ -297,7 +334,11 @@ func (w *walkthrough) conclude(ctx context.Context, store pgcheckpoint.Store) er
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "5. time travel (pgcheckpoint get %s %s):\n", w.thread, old.ID)
+		if h := w.hint("get", w.thread, old.ID); h != "" {
+			fmt.Fprintf(out, "5. time travel (%s):\n", h)
+		} else {
+			fmt.Fprintf(out, "5. time travel (the checkpoint after step 3, %s):\n", old.ID)
+		}
 		fmt.Fprintf(out, "   after step %d the agent had %d EUR left; its last message: %q\n", st.Step, st.Budget, st.Messages[len(st.Messages)-1].Content)
 		replay := st
 		for !replay.done() {
@@ -312,11 +353,21 @@ func (w *walkthrough) conclude(ctx context.Context, store pgcheckpoint.Store) er
 // cleanup removes the demo's thread unless --keep.
 func (w *walkthrough) cleanup(ctx context.Context, store pgcheckpoint.Store) {
 	if w.keep {
-		fmt.Fprintf(w.e.stdout, "kept thread %s (--keep): pgcheckpoint ls %s\n", w.thread, w.thread)
+		if h := w.hint("ls", w.thread); h != "" {
+			fmt.Fprintf(w.e.stdout, "kept thread %s (--keep): %s\n", w.thread, h)
+		} else {
+			fmt.Fprintf(w.e.stdout, "kept thread %s (--keep) in memory; it ends with this process\n", w.thread)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if w.dropSchema != nil {
+		if err := w.dropSchema(ctx); err != nil {
+			fmt.Fprintf(w.e.stderr, "pgcheckpoint: demo: could not drop its schema: %s\n", redact(err.Error()))
+		}
+		return
+	}
 	if err := store.Delete(ctx, w.thread, ""); err != nil {
 		fmt.Fprintf(w.e.stderr, "pgcheckpoint: demo: could not remove thread %s: %s\n", w.thread, redact(err.Error()))
 		return

@@ -1,10 +1,17 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
 
-// cmdRm deletes one checkpoint or a whole thread; deleting nothing succeeds.
+	"github.com/ziroagent/pgcheckpoint"
+)
+
+// cmdRm deletes one checkpoint or a whole thread and says what it removed; deleting nothing succeeds.
 func cmdRm(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "rm")
+	dryRun := f.Bool("dry-run", false, "say what would be removed; delete nothing")
 	pos, err := f.parse(args, 1, 2)
 	if err != nil {
 		return err
@@ -21,5 +28,49 @@ func cmdRm(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	return s.cp.Delete(ctx, pos[0], id)
+	thread := display(pos[0])
+	if *dryRun {
+		n, err := rmCount(ctx, s, pos[0], id)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "would remove %s (dry run, nothing deleted)\n", rmWhat(n, thread, id, s.table))
+		return err
+	}
+	if err := s.cp.Delete(ctx, pos[0], id); err != nil {
+		return err
+	}
+	n := s.lastEvent().Rows
+	_, err = fmt.Fprintf(e.stdout, "removed %s\n", rmWhat(n, thread, id, s.table))
+	return err
+}
+
+// rmWhat describes n removed checkpoints: "3 checkpoints of thread t1 from public.ziro_checkpoints".
+func rmWhat(n int, thread, id, table string) string {
+	switch {
+	case id != "" && n == 0:
+		return fmt.Sprintf("nothing: thread %s has no checkpoint %s in %s", thread, id, table)
+	case id != "":
+		return fmt.Sprintf("checkpoint %s of thread %s from %s", id, thread, table)
+	case n == 0:
+		return fmt.Sprintf("nothing: thread %s has no checkpoints in %s", thread, table)
+	}
+	return fmt.Sprintf("%s of thread %s (the whole thread) from %s", plural(n, "checkpoint", "checkpoints"), thread, table)
+}
+
+// rmCount counts what rm would delete: the checkpoint (Get) or the thread's rows (List, which reads
+// metadata only; a thread holds at most its cap, and List reads up to 10,000).
+func rmCount(ctx context.Context, s *session, thread, id string) (int, error) {
+	if id != "" {
+		_, err := s.cp.Get(ctx, thread, id)
+		if errors.Is(err, pgcheckpoint.ErrNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	cps, err := s.cp.List(ctx, thread, pgcheckpoint.ListOptions{Limit: -1})
+	return len(cps), err
 }

@@ -35,9 +35,14 @@ func cmdThreads(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	ts, err := s.cp.Threads(ctx, pgcheckpoint.ThreadsOptions{After: *after, Limit: *limit})
+	// One more than the page tells whether a next page exists, so the last page has no hint.
+	ts, err := s.cp.Threads(ctx, pgcheckpoint.ThreadsOptions{After: *after, Limit: *limit + 1})
 	if err != nil {
 		return err
+	}
+	more := len(ts) > *limit
+	if more {
+		ts = ts[:*limit]
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -60,8 +65,8 @@ func cmdThreads(ctx context.Context, e env, args []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if len(ts) == *limit {
-		fmt.Fprintf(e.stdout, "next page: pgcheckpoint threads --after %s\n", shellQuote(ts[len(ts)-1].ThreadID))
+	if more {
+		fmt.Fprintf(e.stdout, "next page: %s\n", f.hint([][2]string{{"after", ts[len(ts)-1].ThreadID}}))
 	}
 	return nil
 }

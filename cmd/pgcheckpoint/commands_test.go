@@ -19,10 +19,13 @@ func TestCommands(t *testing.T) {
 			t.Parallel()
 			c := conn(t, driver, newSchema(t))
 			out := cli(t, "", args("migrate", c)...).must(t, exitOK)
-			if !strings.Contains(out.stdout, "is ready (postgres") {
+			if !strings.Contains(out.stdout, "is ready: created (postgres") {
 				t.Fatalf("migrate said %q", out.stdout)
 			}
-			cli(t, "", args("migrate", c)...).must(t, exitOK) // idempotent
+			// idempotent, and says so
+			if out := cli(t, "", args("migrate", c)...).must(t, exitOK).stdout; !strings.Contains(out, "is ready: no change (postgres") {
+				t.Fatalf("second migrate said %q", out)
+			}
 
 			// put from stdin and from a file
 			first := cli(t, `{"version": 3, "step": 1}`, args("put", c, []string{"t1"})...).must(t, exitOK).stdout
@@ -49,7 +52,7 @@ func TestCommands(t *testing.T) {
 				t.Fatalf("get first = %q", got)
 			}
 			cli(t, "", args("get", c, []string{"nope"})...).must(t, exitNotFound)
-			cli(t, "", args("get", c, []string{"t1", "not-a-uuid"})...).must(t, exitNotFound)
+			cli(t, "", args("get", c, []string{"t1", "not-a-uuid"})...).must(t, exitUsage) // ErrInvalidCheckpointID
 			cli(t, "", args("get", c, []string{"t1", "01a22823-b2f8-72cd-9625-d6aa73b0fac7"})...).must(t, exitNotFound)
 
 			// ls: human and --json
@@ -88,15 +91,30 @@ func TestCommands(t *testing.T) {
 			}
 
 			// rm: one checkpoint, nothing, the whole thread
-			cli(t, "", args("rm", c, []string{"t1", third})...).must(t, exitOK)
+			if out := cli(t, "", args("rm", c, []string{"t1", third})...).must(t, exitOK).stdout; !strings.Contains(out, "removed checkpoint "+third+" of thread t1 from ") {
+				t.Fatalf("rm of one checkpoint said %q", out)
+			}
 			if got := cli(t, "", args("get", c, []string{"t1"})...).must(t, exitOK).stdout; !strings.Contains(got, "from a file") {
 				t.Fatalf("after rm of the newest, get = %q", got)
 			}
-			cli(t, "", args("rm", c, []string{"t1", third})...).must(t, exitOK)
-			cli(t, "", args("rm", c, []string{"t1", "garbage"})...).must(t, exitOK)
-			cli(t, "", args("rm", c, []string{"t1"})...).must(t, exitOK)
+			if out := cli(t, "", args("rm", c, []string{"t1", third})...).must(t, exitOK).stdout; !strings.HasPrefix(out, "removed nothing: thread t1 has no checkpoint") {
+				t.Fatalf("rm of a removed checkpoint said %q", out)
+			}
+			cli(t, "", args("rm", c, []string{"t1", "garbage"})...).must(t, exitUsage) // ErrInvalidCheckpointID
+			if out := cli(t, "", args("rm", c, []string{"--dry-run", "t1"})...).must(t, exitOK).stdout; !strings.HasPrefix(out, "would remove 2 checkpoints of thread t1 (the whole thread) from ") {
+				t.Fatalf("rm --dry-run said %q", out)
+			}
+			if out := cli(t, "", args("rm", c, []string{"--dry-run", "t1", second})...).must(t, exitOK).stdout; !strings.HasPrefix(out, "would remove checkpoint "+second) {
+				t.Fatalf("rm --dry-run of one checkpoint said %q", out)
+			}
+			cli(t, "", args("get", c, []string{"t1", second})...).must(t, exitOK) // the dry runs deleted nothing
+			if out := cli(t, "", args("rm", c, []string{"t1"})...).must(t, exitOK).stdout; !regexp.MustCompile(`^removed 2 checkpoints of thread t1 \(the whole thread\) from pgcli_\w+\.ziro_checkpoints\n$`).MatchString(out) {
+				t.Fatalf("rm of the thread said %q", out)
+			}
 			cli(t, "", args("get", c, []string{"t1"})...).must(t, exitNotFound)
-			cli(t, "", args("rm", c, []string{"never-was"})...).must(t, exitOK)
+			if out := cli(t, "", args("rm", c, []string{"never-was"})...).must(t, exitOK).stdout; !strings.HasPrefix(out, "removed nothing: thread never-was has no checkpoints in ") {
+				t.Fatalf("rm of an unknown thread said %q", out)
+			}
 		})
 	}
 }
@@ -116,7 +134,17 @@ func TestFencedPut(t *testing.T) {
 			if !strings.Contains(r.stderr, "conflict") {
 				t.Fatalf("stale head: stderr %q does not say conflict", r.stderr)
 			}
-			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", "not-an-id", "th"})...).must(t, exitConflict)
+			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", "not-an-id", "th"})...).must(t, exitUsage) // ErrInvalidCheckpointID
+			// An empty --expect-head (a failed $(...)) is refused: it would otherwise be an unfenced put.
+			if r := cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", "", "th"})...).must(t, exitUsage); !strings.Contains(r.stderr, "--expect-empty") {
+				t.Fatalf("empty --expect-head: %q", r.stderr)
+			}
+			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head=", "th"})...).must(t, exitUsage)
+			// head prints what --expect-head wants.
+			if h := strings.TrimSpace(cli(t, "", args("head", c, []string{"th"})...).must(t, exitOK).stdout); h != next {
+				t.Fatalf("head = %q, want %s", h, next)
+			}
+			cli(t, "", args("head", c, []string{"no-such-thread"})...).must(t, exitNotFound)
 			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", "01a22823-b2f8-72cd-9625-d6aa73b0fac7", "th"})...).must(t, exitConflict)
 			cli(t, `{"n": 3}`, args("put", c, []string{"--expect-head", head, "--expect-empty", "th"})...).must(t, exitUsage)
 			objs := jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "th"})...).must(t, exitOK).stdout,
@@ -134,7 +162,10 @@ func TestRetentionFlag(t *testing.T) {
 	c := conn(t, "pgx", newSchema(t))
 	cli(t, "", args("migrate", c)...).must(t, exitOK)
 	for i := 0; i < 5; i++ {
-		cli(t, `{"i": 1}`, args("put", c, []string{"--max-per-thread", "2", "th"})...).must(t, exitOK)
+		r := cli(t, `{"i": 1}`, args("put", c, []string{"--max-per-thread", "2", "th"})...)
+		if r.code != exitOK || (i >= 2) != strings.Contains(r.stderr, "trimmed 1 oldest checkpoint") {
+			t.Fatalf("put %d: exit %d, stderr %q", i, r.code, r.stderr)
+		}
 	}
 	if n := len(jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "th"})...).must(t, exitOK).stdout,
 		"id", "thread_id", "created_at", "version", "size_bytes")); n != 2 {
@@ -181,9 +212,21 @@ func TestThreadsPaging(t *testing.T) {
 			if len(seen) != 25 || seen[0] != "th-001" || seen[24] != "th-025" {
 				t.Fatalf("paged through %d threads: %v", len(seen), seen)
 			}
+			// The hint repeats the user's flags (--schema, --driver, --limit) and, pasted, prints the next
+			// page; the last page has none.
 			h := cli(t, "", args("threads", c, []string{"--limit", "10"})...).must(t, exitOK).stdout
-			if !strings.Contains(h, "next page: pgcheckpoint threads --after th-010") {
-				t.Fatalf("threads human output lacks the next-page hint:\n%s", h)
+			hint := regexp.MustCompile(`(?m)^next page: pgcheckpoint (.*)$`).FindStringSubmatch(h)
+			if hint == nil || !strings.Contains(hint[1], "--schema "+schema) || !strings.Contains(hint[1], "--driver "+driver) ||
+				!strings.Contains(hint[1], "--limit 10") || !strings.HasSuffix(hint[1], "--after th-010") {
+				t.Fatalf("threads next-page hint lacks the user's flags:\n%s", h)
+			}
+			pasted := cli(t, "", shellSplit(t, hint[1])...).must(t, exitOK).stdout
+			if !strings.Contains(pasted, "th-011") || !strings.Contains(pasted, "th-020") || strings.Contains(pasted, "th-010 ") {
+				t.Fatalf("pasted hint printed:\n%s", pasted)
+			}
+			last := cli(t, "", args("threads", c, []string{"--limit", "5", "--after", "th-020"})...).must(t, exitOK).stdout
+			if strings.Contains(last, "next page") || !strings.Contains(last, "th-025") {
+				t.Fatalf("the last page (exactly --limit threads) has a hint or lacks th-025:\n%s", last)
 			}
 		})
 	}

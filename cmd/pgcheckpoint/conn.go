@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
 	"github.com/ziroagent/pgcheckpoint"
@@ -29,6 +31,17 @@ type session struct {
 	dialect pgcheckpoint.Dialect
 	target  string // user@host:port/database, never a password
 	driver  string
+	table   string // "schema"."table" as the user named it: schema.table
+
+	mu   sync.Mutex
+	last pgcheckpoint.Event // the last operation the Checkpointer reported (Observer)
+}
+
+// lastEvent returns the last Event the Checkpointer reported: put's trimmed rows, delete's count.
+func (s *session) lastEvent() pgcheckpoint.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func (s *session) Close() error { return s.db.Close() }
@@ -56,7 +69,7 @@ func (cf connFlags) dialectFlag() (pgcheckpoint.Dialect, error) {
 
 // options are the Checkpointer options the flags name.
 func (cf connFlags) options(d pgcheckpoint.Dialect) pgcheckpoint.Options {
-	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread}
+	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread, MaxSnapshotBytes: cf.maxBytes}
 }
 
 // checkNames validates --schema and --table without connecting (exit 2 before any network traffic).
@@ -82,18 +95,24 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 	case "pgx":
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return nil, "", usageErrorf("invalid connection string: %v", err)
+			return nil, "", badDSN(dsn, err)
 		}
 		rememberSecrets("password=" + cfg.Password)
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
+		}
+		// On an interrupt (ctx cancelled) ask the server to cancel the running statement, as lib/pq
+		// does, instead of only dropping the connection: a statement waiting for a lock would otherwise
+		// run on, and commit, after the CLI said what it had done.
+		cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: connectTimeout}
 		}
 		target = describeTarget(cfg.User, cfg.Host, fmt.Sprint(cfg.Port), cfg.Database)
 		db = stdlib.OpenDB(*cfg)
 	case "pq":
 		cfg, err := pq.NewConfig(dsn)
 		if err != nil {
-			return nil, "", usageErrorf("invalid connection string: %v", err)
+			return nil, "", badDSN(dsn, err)
 		}
 		rememberSecrets("password=" + cfg.Password)
 		if cfg.ConnectTimeout == 0 {
@@ -106,11 +125,26 @@ func (cf connFlags) openDB(maxConns int) (*sql.DB, string, error) {
 		}
 		db = sql.OpenDB(c)
 	default:
-		return nil, "", usageErrorf("--driver must be pgx or pq, got %q", cf.driver)
+		return nil, "", usageErrorf("--driver must be pgx or pq (or postgres, lib/pq's name), got %q", cf.driver)
 	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	return db, target, nil
+}
+
+// badDSN explains a connection string the driver cannot parse; with no --dsn and no $DATABASE_URL the
+// settings came from the PG* environment (a PGSERVICE without a service file, say), so it says that.
+func badDSN(dsn string, err error) error {
+	if dsn == "" {
+		var env []string
+		for _, k := range []string{"PGSERVICE", "PGSERVICEFILE", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE"} {
+			if v := os.Getenv(k); v != "" {
+				env = append(env, k+"="+v)
+			}
+		}
+		return usageErrorf("invalid connection settings from the environment (no --dsn, no $DATABASE_URL; %s): %v", strings.Join(env, " "), err)
+	}
+	return usageErrorf("invalid connection string: %v", err)
 }
 
 func describeTarget(user, host, port, database string) string {
@@ -134,7 +168,10 @@ func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{db: db, target: target, driver: cf.driver}
+	s := &session{db: db, target: target, driver: cf.driver, table: cf.schema + "." + cf.table}
+	if h, ok := ctx.Value(targetKey{}).(*targetHolder); ok {
+		h.set(target)
+	}
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
 	defer cancel()
 	if d == nil {
@@ -147,13 +184,31 @@ func (cf connFlags) connect(ctx context.Context, maxConns int) (*session, error)
 		return nil, unreachable(target, err)
 	}
 	s.dialect = d
-	s.cp, err = pgcheckpoint.New(db, cf.options(d))
+	opts := cf.options(d)
+	opts.Observer = pgcheckpoint.ObserverFunc(func(_ context.Context, ev pgcheckpoint.Event) {
+		s.mu.Lock()
+		s.last = ev
+		s.mu.Unlock()
+	})
+	s.cp, err = pgcheckpoint.New(db, opts)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// targetKey carries a *targetHolder in the context run gives a command: connect records where it
+// connected, so that report can name the database in messages such as "the table does not exist".
+type targetKey struct{}
+
+type targetHolder struct {
+	mu     sync.Mutex
+	target string
+}
+
+func (h *targetHolder) set(t string) { h.mu.Lock(); h.target = t; h.mu.Unlock() }
+func (h *targetHolder) get() string  { h.mu.Lock(); defer h.mu.Unlock(); return h.target }
 
 // unreachable explains a failed first contact with the server in one short line.
 func unreachable(target string, err error) error {

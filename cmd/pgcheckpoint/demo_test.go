@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -41,7 +43,7 @@ func checkDemoOutput(t *testing.T, out string) {
 		"step 12 done, checkpoint ",
 		"the resumed result equals the uninterrupted run: yes",
 		"4. the thread's checkpoints",
-		"5. time travel (pgcheckpoint get ",
+		"5. time travel (",
 		"replaying steps 4-12 from it reaches the same result: yes",
 		"demo finished in ",
 	} {
@@ -91,6 +93,18 @@ func TestDemoOnPostgres(t *testing.T) {
 				}
 			}
 			checkDemoOutput(t, out)
+			// The hints carry the demo's connection flags (not --keep), so they read the demo's table.
+			for _, h := range regexp.MustCompile(`pgcheckpoint (ls|get) [^)\n]*`).FindAllString(out, -1) {
+				if !strings.Contains(h, "--schema "+schema) || !strings.Contains(h, "--driver "+driver) || strings.Contains(h, "--keep") {
+					t.Fatalf("demo hint %q lacks the demo's flags", h)
+				}
+			}
+			if keep {
+				h := regexp.MustCompile(`kept thread \S+ \(--keep\): pgcheckpoint (.*)`).FindStringSubmatch(out)
+				if h == nil || !strings.Contains(cli(t, "", shellSplit(t, h[1])...).must(t, exitOK).stdout, "CREATED") {
+					t.Fatalf("--keep hint does not list the thread:\n%s", out)
+				}
+			}
 			if keep {
 				if n := tableRows(t, schema); n != 12 || !strings.Contains(out, "kept thread ") {
 					t.Fatalf("--keep: %d rows left, want 12", n)
@@ -113,26 +127,59 @@ func TestDemoInProcess(t *testing.T) {
 	checkDemoOutput(t, r.stdout)
 }
 
-// TestDemoInMemory: with no reachable server the demo says so in one line and runs on NewMemory.
+// TestDemoOwnSchema: without --schema the demo works in a schema of its own and drops it at the end,
+// leaving nothing in public (issue 12, point 8).
+func TestDemoOwnSchema(t *testing.T) {
+	t.Parallel()
+	r := cli(t, "", "demo", "--dsn", testDSN(t)).must(t, exitOK)
+	m := regexp.MustCompile(`table (pgcheckpoint_demo_[0-9a-f]+)\.ziro_checkpoints`).FindStringSubmatch(r.stdout)
+	if m == nil || !strings.Contains(r.stdout, "dropped schema "+m[1]+", the demo's own") || !strings.Contains(r.stdout, "--schema "+m[1]) {
+		t.Fatalf("demo without --schema:\n%s", r.stdout)
+	}
+	var n int
+	if err := adminDB(t).QueryRowContext(testCtx(t), `SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, m[1]).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("schema %s left behind (%d, %v)", m[1], n, err)
+	}
+}
+
+// TestDemoInMemory: with no DSN given and no server at libpq's defaults the demo says so in one line
+// and runs on NewMemory, printing no hint that could not work; with a DSN given explicitly and
+// unreachable it fails (exit 3), so a smoke test catches a broken DSN (issue 12, point 8).
 func TestDemoInMemory(t *testing.T) {
 	t.Parallel()
 	const secret = "Sup3rSecretPw"
-	r := cli(t, "", "demo", "--dsn", "postgres://root:"+secret+"@127.0.0.1:1/test?sslmode=disable").must(t, exitOK)
-	if strings.Contains(r.stdout+r.stderr, secret) {
-		t.Fatalf("password printed:\n%s", r.stdout)
+	r := cli(t, "", "demo", "--dsn", "postgres://root:"+secret+"@127.0.0.1:1/test?sslmode=disable").must(t, exitDatabase)
+	if strings.Contains(r.stdout+r.stderr, secret) || !strings.Contains(r.stderr, "cannot reach the database") {
+		t.Fatalf("explicit unreachable DSN: stdout %q stderr %q", r.stdout, r.stderr)
 	}
-	if n := strings.Count(r.stdout, "no database reachable"); n != 1 {
-		t.Fatalf("the fallback is announced %d times:\n%s", n, r.stdout)
+
+	bin := buildCLI(t)
+	cmd := exec.CommandContext(testCtx(t), bin, "demo")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PGHOST=127.0.0.1", "PGPORT=1", "PGPASSWORD=" + secret}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("demo at unreachable libpq defaults: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if strings.Contains(out+stderr.String(), secret) {
+		t.Fatalf("password printed:\n%s", out)
+	}
+	if n := strings.Count(out, "no database reachable"); n != 1 {
+		t.Fatalf("the fallback is announced %d times:\n%s", n, out)
 	}
 	for _, want := range []string{"store: pgcheckpoint.NewMemory", "crash in the middle of step 6", "agent #2   resumes from checkpoint"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Fatalf("demo output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(r.stdout, "signal: killed") {
-		t.Fatalf("in-memory demo claims a killed process:\n%s", r.stdout)
+	if strings.Contains(out, "signal: killed") {
+		t.Fatalf("in-memory demo claims a killed process:\n%s", out)
 	}
-	checkDemoOutput(t, r.stdout)
+	if strings.Contains(out, "pgcheckpoint ls") || strings.Contains(out, "pgcheckpoint get") {
+		t.Fatalf("in-memory demo prints hints no command can follow:\n%s", out)
+	}
+	checkDemoOutput(t, out)
 }
 
 // TestAgentResumesAnywhere: the demo's claim holds for every crash point, not only the one it shows.

@@ -11,6 +11,7 @@ import (
 type connFlags struct {
 	dsn, driver, dialect, schema, table string
 	maxPerThread                        int
+	maxBytes                            int // put --max-bytes; 0: the library's default
 }
 
 // flags is a command's flag set with the connection flags registered.
@@ -26,7 +27,7 @@ func newFlags(e env, name string) *flags {
 	f.SetOutput(io.Discard)
 	f.Usage = func() {} // Parse calls Usage on every error; help is printed on -h only (parse)
 	f.StringVar(&f.conn.dsn, "dsn", "", "connection string (default $DATABASE_URL, else libpq environment/defaults)")
-	f.StringVar(&f.conn.driver, "driver", "pgx", "database/sql driver: pgx or pq")
+	f.StringVar(&f.conn.driver, "driver", "pgx", "database/sql driver: pgx or pq (postgres: lib/pq)")
 	f.StringVar(&f.conn.dialect, "dialect", "auto", "auto, postgres or cockroach")
 	f.StringVar(&f.conn.schema, "schema", "public", "schema of the checkpoint table")
 	f.StringVar(&f.conn.table, "table", "ziro_checkpoints", "checkpoint table")
@@ -64,17 +65,68 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	case len(pos) > maxArgs:
 		return nil, usageErrorf("%s: unexpected argument %q (usage: pgcheckpoint %s)", f.Name(), pos[maxArgs], usageLine(f.Name()))
 	}
+	if f.conn.driver == "postgres" { // lib/pq registers itself as "postgres"
+		f.conn.driver = "pq"
+	}
 	if f.conn.maxPerThread < -1 {
 		return nil, usageErrorf("%s: --max-per-thread must be -1 (no cap), 0 (the default) or positive, got %d", f.Name(), f.conn.maxPerThread)
 	}
 	return pos, nil
 }
 
+// connFlagNames are the flags newFlags registers for every command.
+var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true}
+
+// retentionCommands are the commands --max-per-thread means something for; the others accept it (so a
+// script may pass the same flags everywhere) but do not list it.
+var retentionCommands = map[string]bool{"put": true, "ls": true, "demo": true, "bench": true}
+
+// offlineCommands connect to nothing: their help lists no connection flags.
+var offlineCommands = map[string]bool{"version": true, "completion": true}
+
+// help prints the command's usage line, description, own flags, connection flags and examples.
 func (f *flags) help() {
-	fmt.Fprintf(f.e.stdout, "usage: pgcheckpoint %s\n\nflags:\n", usageLine(f.Name()))
-	f.SetOutput(f.e.stdout)
-	f.PrintDefaults()
-	f.SetOutput(io.Discard)
+	w := f.e.stdout
+	var c command
+	for _, x := range commands() {
+		if x.name == f.Name() {
+			c = x
+		}
+	}
+	fmt.Fprintf(w, "usage: pgcheckpoint %s\n", usageLine(f.Name()))
+	if c.desc != "" {
+		fmt.Fprintf(w, "\n%s\n", c.desc)
+	}
+	var own []string
+	f.VisitAll(func(fl *flag.Flag) {
+		if connFlagNames[fl.Name] {
+			return
+		}
+		arg, text := flag.UnquoteUsage(fl)
+		if _, isBool := fl.Value.(interface{ IsBoolFlag() bool }); !isBool && arg == "" {
+			arg = "V"
+		}
+		left := "--" + fl.Name
+		if arg != "" {
+			left += " " + arg
+		}
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+			text += " (default " + fl.DefValue + ")"
+		}
+		own = append(own, fmt.Sprintf("  %-20s%s", left, text))
+	})
+	if len(own) > 0 {
+		fmt.Fprintf(w, "\nflags:\n%s\n", strings.Join(own, "\n"))
+	}
+	if !offlineCommands[f.Name()] {
+		fmt.Fprint(w, "\nconnection flags:\n"+connUsage)
+		if retentionCommands[f.Name()] {
+			fmt.Fprint(w, retentionUsage)
+		}
+	}
+	if len(c.examples) > 0 {
+		fmt.Fprintf(w, "\nexamples:\n  %s\n", strings.Join(c.examples, "\n  "))
+	}
 }
 
 func usageLine(name string) string {
@@ -84,4 +136,57 @@ func usageLine(name string) string {
 		}
 	}
 	return name
+}
+
+// set reports whether the flag was given on the command line.
+func (f *flags) set(name string) bool {
+	found := false
+	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
+}
+
+// hint is a command line to copy and paste: pgcheckpoint, the command, every flag the user gave (their
+// values as given, except a password in --dsn, which is masked so a pasted hint fails loudly rather than
+// reaching another database), the flags in extra (which replace the user's flags of the same name, e.g.
+// --after for the next page) and the positional arguments.
+func (f *flags) hint(extra [][2]string, pos ...string) string {
+	return f.hintAs(f.Name(), nil, extra, pos...)
+}
+
+// hintAs is hint for another command (cmd) run with this command's flags, minus the flags in skip.
+func (f *flags) hintAs(cmd string, skip map[string]bool, extra [][2]string, pos ...string) string {
+	parts := []string{"pgcheckpoint", cmd}
+	replaced := map[string]bool{}
+	for k := range skip {
+		replaced[k] = true
+	}
+	for _, x := range extra {
+		replaced[x[0]] = true
+	}
+	f.Visit(func(fl *flag.Flag) {
+		if replaced[fl.Name] {
+			return
+		}
+		v := fl.Value.String()
+		if fl.Name == "dsn" {
+			v = redact(v)
+		}
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() && v == "true" {
+			parts = append(parts, "--"+fl.Name)
+			return
+		}
+		parts = append(parts, "--"+fl.Name, shellQuote(v))
+	})
+	for _, x := range extra {
+		parts = append(parts, "--"+x[0], shellQuote(x[1]))
+	}
+	if len(pos) > 0 && strings.HasPrefix(pos[0], "-") {
+		parts = append(parts, "--")
+	}
+	if len(pos) > 0 {
+		for _, p := range pos {
+			parts = append(parts, shellQuote(p))
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -63,7 +63,7 @@ func TestPruneManyRows(t *testing.T) {
 
 			// Nothing left to do: 0 deleted; the human form says so.
 			out := cli(t, "", args("prune", c, []string{"--older-than", "3d"})...).must(t, exitOK).stdout
-			if !regexp.MustCompile(`^deleted 0 checkpoints in 0 threads in \S+\n$`).MatchString(out) {
+			if !regexp.MustCompile(`^deleted 0 checkpoints in 0 threads from \S+\.ziro_checkpoints in \S+\n$`).MatchString(out) {
 				t.Fatalf("second prune printed %q", out)
 			}
 
@@ -86,17 +86,19 @@ func TestPruneManyRows(t *testing.T) {
 	}
 }
 
-// TestParseAge covers the --older-than syntax: Go durations with an optional number of days first.
+// TestParseAge covers the --older-than syntax: Go durations with an optional number of weeks, then of
+// days, first.
 func TestParseAge(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]time.Duration{
 		"36h": 36 * time.Hour, "7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour, "1.5d": 36 * time.Hour, "90m": 90 * time.Minute,
+		"1w": 7 * 24 * time.Hour, "2w1d": 15 * 24 * time.Hour, "1w12h": 7*24*time.Hour + 12*time.Hour,
 	} {
 		if got, err := parseAge(in); err != nil || got != want {
 			t.Errorf("parseAge(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "d", "7 days", "-1h", "0d", "1w"} {
+	for _, in := range []string{"", "d", "7 days", "-1h", "0d", "w", "1d1w"} {
 		if _, err := parseAge(in); err == nil {
 			t.Errorf("parseAge(%q) accepted", in)
 		}
