@@ -334,6 +334,19 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 	if err := ctx.Err(); err != nil {
 		return 0, interpret("delete", err)
 	}
+	if id != "" {
+		canon, err := checkID("delete", "checkpoint id", id)
+		if err != nil {
+			return 0, err
+		}
+		id = canon
+	}
+	// Its row locks are taken by looking again in fresh snapshots: a caller's transaction at another
+	// level would delete by a stale one (the checker saw a whole-thread delete at REPEATABLE READ spare
+	// a row committed before it).
+	if err := c.checkCallerIsolation(ctx); err != nil {
+		return 0, interpret("delete", err)
+	}
 	if id == "" {
 		// The thread's row locks come first, newest first as a put takes them: a plain DELETE locks
 		// the oldest rows first and then waits for a put's head, while that put's trim waits for the
@@ -351,16 +364,12 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 		})
 		return n, interpret("delete", err)
 	}
-	id, err := checkID("delete", "checkpoint id", id)
-	if err != nil {
-		return 0, err
-	}
 	// Removing one row can open a gap in the thread's numbering, which would make the next trim keep
 	// one checkpoint too few; renumbering in the same transaction keeps it dense. The transaction first
 	// holds the lock of every row of the thread, the newest included, so no put appends, trims or waits
 	// on this transaction's row locks while holding one of its own (that order deadlocked before).
 	var n int64
-	err = c.runTx(ctx, "delete", func(q DBTX) error {
+	err := c.runTx(ctx, "delete", func(q DBTX) error {
 		if err := c.lockThreadRows(ctx, q, threadID); err != nil {
 			return err
 		}

@@ -596,16 +596,20 @@ func TestSqlmockThreadsAndPrune(t *testing.T) {
 	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("b"))
 	// Each batch is a transaction of its own, run again on a retryable error (a deadlock with a put).
+	// Each thread's newest row is locked first, so the delete's fresh snapshot knows the real newest.
 	mock.ExpectBegin()
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("a", "b").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA))
 	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).WillReturnError(pgErr("40P01"))
 	mock.ExpectRollback()
 	mock.ExpectBegin()
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("a", "b").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA))
 	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("a"))
 	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("b", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
 	mock.ExpectBegin()
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("c", "c").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}))
 	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("c", "c", now.Add(-time.Hour), false).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
 	mock.ExpectCommit()

@@ -49,6 +49,10 @@ type statements struct {
 	deleteOne, deleteAll   string
 	threads                string
 	pruneThreads, pruneRun string
+	// pruneLock locks the newest row of each thread from $1 to $2 before pruneRun deletes the older ones
+	// in a fresh snapshot: a delete of a thread's newest row that commits meanwhile then cannot make the
+	// prune remove the row that has become the newest.
+	pruneLock string
 	// now reads the server's clock: Prune's cutoff is the server's time, not the client's.
 	now string
 	// version is what DetectDialect asks (versionSQL), listed here so that it is pinned with the rest.
@@ -173,6 +177,10 @@ WHERE thread_id = $1 AND checkpoint_id < $2 ORDER BY checkpoint_id DESC LIMIT $3
 WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
 		pruneThreads: sqlFor(n, `SELECT thread_id FROM {T}
 WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),
+		pruneLock: sqlFor(n, `SELECT t.checkpoint_id FROM {T} AS t
+WHERE t.thread_id >= $1 AND t.thread_id <= $2
+  AND t.checkpoint_id = (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id)
+FOR UPDATE OF t`),
 		pruneRun: sqlFor(n, `DELETE FROM {T} AS t
 WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
   AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))

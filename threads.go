@@ -110,6 +110,9 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 	if opts.OlderThan <= 0 {
 		return res, fmt.Errorf("pgcheckpoint: prune: older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
 	}
+	if err := c.checkCallerIsolation(ctx); err != nil {
+		return res, interpret("prune", err)
+	}
 	batch := opts.BatchThreads
 	if batch <= 0 {
 		batch = 100
@@ -143,11 +146,18 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 }
 
 // pruneRun deletes one batch's old rows in a transaction of its own, run again on a retryable error (a
-// deadlock with a put of one of its threads, 40001): a batch is idempotent. It returns the rows deleted
-// and the threads they were in.
+// deadlock with a put of one of its threads, 40001): a batch is idempotent. Unless the newest rows go
+// too, it first locks each thread's newest row, so the delete, in a snapshot taken after those locks,
+// cannot remove a row that a concurrent delete made the newest (the linearizability checker found that).
+// It returns the rows deleted and the threads they were in.
 func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff time.Time, includeNewest bool) (deleted, threads int64, err error) {
 	err = c.runTx(ctx, "prune", func(q DBTX) error {
 		deleted, threads = 0, 0
+		if !includeNewest {
+			if err := drain(q.QueryContext(ctx, c.q.pruneLock, first, last)); err != nil {
+				return err
+			}
+		}
 		rows, err := q.QueryContext(ctx, c.q.pruneRun, first, last, cutoff, includeNewest)
 		if err != nil {
 			return err
@@ -166,6 +176,17 @@ func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff 
 		return rows.Err()
 	})
 	return deleted, threads, err
+}
+
+// drain reads and closes rows a statement returned only for its locks.
+func drain(rows *sql.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
 }
 
 func (c *Checkpointer) pruneBatch(ctx context.Context, after string, limit int) ([]string, error) {

@@ -52,8 +52,9 @@ type Statements struct {
 	Threads string
 	// Now (no args) reads the server's clock, then PruneThreads (args: after, batch) and PruneRun (args:
 	// first thread, last thread, cutoff, include newest; returns a thread_id per deleted row) delete old
-	// checkpoints in batches.
-	Now, PruneThreads, PruneRun string
+	// checkpoints in batches, each batch in a transaction that first runs PruneLock (args: first
+	// thread, last thread; locks and returns each thread's newest checkpoint_id) unless the newest go too.
+	Now, PruneThreads, PruneRun, PruneLock string
 	// Version (no args) is what DetectDialect asks.
 	Version string
 	// Isolation (no args) returns the caller's transaction isolation level, which a Checkpointer over a
@@ -75,7 +76,7 @@ func (s *Statements) fields() map[string]*string {
 		"releaseSavepoint": &s.ReleaseSavepoint,
 		"getLatest":        &s.GetLatest, "getByID": &s.GetByID, "list": &s.List, "listBefore": &s.ListBefore,
 		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
-		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "version": &s.Version,
+		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "pruneLock": &s.PruneLock, "version": &s.Version,
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
 	}
 }
