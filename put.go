@@ -323,7 +323,9 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	}
 	f := req.facts
 	if c.facts.oneStatementPut {
-		err := scan(c.db.QueryRowContext(ctx, c.q.put, req.threadID, id, req.doc, f.version, f.size, fenceArg, capArg))
+		err := c.noResend(ctx, func(q DBTX) error {
+			return scan(q.QueryRowContext(ctx, c.q.put, req.threadID, id, req.doc, f.version, f.size, fenceArg, capArg))
+		})
 		return r, err
 	}
 	insert := func(q DBTX) error {
@@ -332,7 +334,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	if c.cap == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
-		return r, insert(c.db)
+		return r, c.noResend(ctx, insert)
 	}
 	err := c.txOnce(ctx, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.newSeq.Valid {
@@ -349,6 +351,25 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		return err
 	})
 	return r, err
+}
+
+// noResend runs fn, a put's single statement, where database/sql cannot send it a second time behind
+// the put's back. On a *sql.DB, database/sql runs a statement again on another connection when the
+// driver answers driver.ErrBadConn, and lib/pq does so after the statement was sent: the first copy could
+// commit, others could trim it, and the second copy, seeing neither, would store the checkpoint again
+// under a new id (the checker's longer run saw it). A connection of its own (*sql.Conn) is never retried
+// by database/sql: the broken connection reaches the put loop as an unknown outcome.
+func (c *Checkpointer) noResend(ctx context.Context, fn func(q DBTX) error) error {
+	db, ok := c.db.(*sql.DB)
+	if !ok {
+		return fn(c.db)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return fn(conn)
 }
 
 // firstRow stores the first row of a thread that was empty, numbered 1, if it is still empty. Two first
