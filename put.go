@@ -285,9 +285,9 @@ func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *st
 		return putRequest{}, err
 	}
 	if fence != nil && *fence != "" {
-		canon, ok := canonicalID(*fence)
-		if !ok {
-			return putRequest{}, fmt.Errorf("expected head %q is not a checkpoint id: %w", *fence, ErrInvalidCheckpointID)
+		canon, err := checkID("put", "expected head", *fence)
+		if err != nil {
+			return putRequest{}, err
 		}
 		fence = &canon
 	}
