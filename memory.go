@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -185,6 +186,9 @@ func (m *Memory) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo
 	if err := checkCursor(opts.After); err != nil {
 		return nil, err
 	}
+	if err := checkPrefix("threads", opts.Prefix); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, interpret("threads", err)
 	}
@@ -193,7 +197,7 @@ func (m *Memory) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo
 	defer m.mu.Unlock()
 	ids := make([]string, 0, len(m.threads))
 	for t := range m.threads {
-		if t > opts.After {
+		if t > opts.After && strings.HasPrefix(t, opts.Prefix) {
 			ids = append(ids, t)
 		}
 	}

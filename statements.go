@@ -64,6 +64,17 @@ type statements struct {
 	catalog string
 	// lockSchema serialises EnsureSchema runs for this table (dialects with advisory locks).
 	lockSchema string
+
+	// threadsPrefix and pruneThreadsPrefix are threads and pruneThreads for the ids that start with a
+	// prefix: $3 is the prefix, $4 the first string after every id that starts with it (prefixEnd), and
+	// every comparison and the order are in byte order (dialectFacts.byteOrder), so the range holds
+	// exactly the ids with the prefix whatever the column's collation, and is a range scan of the
+	// primary key.
+	threadsPrefix, pruneThreadsPrefix string
+	// pruneLockPrefix and pruneRunPrefix are pruneLock and pruneRun for a batch of pruneThreadsPrefix:
+	// the batch's range, from its first to its last id, is compared in byte order too, so it holds only
+	// ids with the prefix (the ids between two that start with a prefix start with it too).
+	pruneLockPrefix, pruneRunPrefix string
 }
 
 // sqlFor replaces the placeholder {T} with the quoted table name. Statements stay readable as SQL.
@@ -198,6 +209,7 @@ RETURNING t.thread_id`),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $3),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4)`,
 	}
+	prefixStatements(&s, n, f)
 	if f.oneStatementPut {
 		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
 	}
@@ -208,6 +220,25 @@ RETURNING t.thread_id`),
 		s.lockSchema = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, 0)`, lockKey("schema", n))
 	}
 	return s
+}
+
+// prefixStatements writes out the statements of a listing or prune scoped to a thread id prefix.
+func prefixStatements(s *statements, n names, f dialectFacts) {
+	id := func(col string) string { return col + f.byteOrder }
+	s.threadsPrefix = sqlFor(n, `SELECT thread_id, count(*), max(checkpoint_id), max(created_at), sum(size_bytes) FROM {T}
+WHERE `+id("thread_id")+` > $1 AND `+id("thread_id")+` >= $3 AND `+id("thread_id")+` < $4
+GROUP BY thread_id ORDER BY `+id("thread_id")+` LIMIT $2`)
+	s.pruneThreadsPrefix = sqlFor(n, `SELECT thread_id FROM {T}
+WHERE `+id("thread_id")+` > $1 AND `+id("thread_id")+` >= $3 AND `+id("thread_id")+` < $4
+GROUP BY thread_id ORDER BY `+id("thread_id")+` LIMIT $2`)
+	s.pruneLockPrefix = sqlFor(n, `SELECT t.checkpoint_id FROM {T} AS t
+WHERE `+id("t.thread_id")+` >= $1 AND `+id("t.thread_id")+` <= $2
+  AND t.checkpoint_id = (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id)
+FOR UPDATE OF t`)
+	s.pruneRunPrefix = sqlFor(n, `DELETE FROM {T} AS t
+WHERE `+id("t.thread_id")+` >= $1 AND `+id("t.thread_id")+` <= $2 AND t.created_at < $3
+  AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))
+RETURNING t.thread_id`)
 }
 
 // lockKey derives the first advisory lock key of a purpose ("thread", "schema") from the table name, so

@@ -33,8 +33,9 @@ type Store interface {
 	// Delete removes checkpoint id of the thread, or the whole thread when id is "". Removing nothing
 	// is not an error.
 	Delete(ctx context.Context, threadID, id string) error
-	// Threads returns the threads whose id sorts after opts.After, in byte order, at most opts.Limit,
-	// with their checkpoint counts, newest ids and total sizes.
+	// Threads returns the threads whose id sorts after opts.After (and starts with opts.Prefix, byte
+	// for byte, when set), in byte order, at most opts.Limit, with their checkpoint counts, newest ids
+	// and total sizes.
 	Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error)
 }
 

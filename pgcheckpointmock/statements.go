@@ -65,6 +65,12 @@ type Statements struct {
 	// true. LockSchema (PostgreSQL; no args) serialises EnsureSchema's DDL; the DDL itself is
 	// pgcheckpoint.SchemaSQL.
 	Catalog, LockSchema string
+	// ThreadsPrefix is Threads for ThreadsOptions.Prefix. Args: after, limit, prefix, end of the prefix's
+	// range (the first string after every id that starts with the prefix).
+	ThreadsPrefix string
+	// PruneThreadsPrefix (args: after, batch, prefix, end of its range), PruneLockPrefix and
+	// PruneRunPrefix (args as PruneLock and PruneRun) are the prune's statements for PruneOptions.Prefix.
+	PruneThreadsPrefix, PruneLockPrefix, PruneRunPrefix string
 }
 
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
@@ -78,6 +84,8 @@ func (s *Statements) fields() map[string]*string {
 		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
 		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "pruneLock": &s.PruneLock, "version": &s.Version,
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
+		"threadsPrefix": &s.ThreadsPrefix, "pruneThreadsPrefix": &s.PruneThreadsPrefix,
+		"pruneLockPrefix": &s.PruneLockPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
 	}
 }
 

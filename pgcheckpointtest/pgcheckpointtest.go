@@ -64,6 +64,7 @@ var cases = []testCase{
 	{"SizeLimit", testSizeLimit},
 	{"CancelledContext", testCancelledContext},
 	{"Threads", testThreads},
+	{"ThreadsPrefix", testThreadsPrefix},
 	{"TypedJSON", testTypedJSON},
 	{"ConcurrentPutsOneThread", testConcurrentPuts},
 }
@@ -559,6 +560,66 @@ func testThreads(t *testing.T, newStore NewStore) {
 		page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{After: strings.Repeat("\U0010FFFF", 256), Limit: limit})
 		if err != nil || len(page) != 0 {
 			t.Errorf("Threads after the last possible id, limit %d = %d threads, %v; want none", limit, len(page), err)
+		}
+	}
+}
+
+// testThreadsPrefix checks ThreadsOptions.Prefix against strings.HasPrefix: byte for byte, with LIKE's
+// metacharacters taken literally, on multi-byte UTF-8 and at U+10FFFF, the last code point.
+func testThreadsPrefix(t *testing.T, newStore NewStore) {
+	s := newStore(t, pgcheckpoint.Options{})
+	const max = "\U0010FFFF"
+	all := []string{"tenant-1/a", "tenant-1/b", "tenant-10/x", "tenant-1%/y", "tenant-1_/z", `tenant-1\/w`, "tenant-2/a",
+		"tenant-", "é/1", "ê/1", "¿x", "Àx", "e", max, max + "a", "a" + max, "b", "%", "_", `\`}
+	newest := map[string]string{}
+	for _, th := range all {
+		newest[th] = mustPut(t, s, th, `{}`)
+	}
+	sorted := slices.Clone(all)
+	slices.Sort(sorted)
+	for _, prefix := range []string{"", "tenant-1/", "tenant-1%", "tenant-1_", `tenant-1\`, "tenant-1", "tenant-", "tenant-1/a",
+		"é", "¿", "e", max, "a" + max, "a", "%", "_", `\`, "nothing-here", "tenant-1/a/deeper"} {
+		var want []string
+		for _, th := range sorted {
+			if strings.HasPrefix(th, prefix) {
+				want = append(want, th)
+			}
+		}
+		page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Prefix: prefix, Limit: -1})
+		if err != nil {
+			t.Fatalf("Threads with prefix %q: %v", prefix, err)
+		}
+		var got []string
+		for _, ti := range page {
+			got = append(got, ti.ThreadID)
+			if ti.Checkpoints != 1 || ti.NewestID != newest[ti.ThreadID] {
+				t.Errorf("Threads with prefix %q: row %+v, want 1 checkpoint, newest %s", prefix, ti, newest[ti.ThreadID])
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Threads with prefix %q = %q, want %q", prefix, got, want)
+		}
+		// Paging within the prefix, one thread a page, ends with the same threads.
+		var paged []string
+		after := ""
+		for range len(all) + 1 {
+			p, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Prefix: prefix, After: after, Limit: 1})
+			if err != nil {
+				t.Fatalf("Threads with prefix %q after %q: %v", prefix, after, err)
+			}
+			if len(p) == 0 {
+				break
+			}
+			paged = append(paged, p[0].ThreadID)
+			after = p[0].ThreadID
+		}
+		if !slices.Equal(paged, want) {
+			t.Errorf("Threads with prefix %q, one a page = %q, want %q", prefix, paged, want)
+		}
+	}
+	for _, bad := range []string{"bad\xffutf8", "nul\x00inside", strings.Repeat("x", 1025)} {
+		if page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Prefix: bad}); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
+			t.Errorf("Threads with prefix %q = %d threads, %v; want ErrInvalidThreadID", bad, len(page), err)
 		}
 	}
 }
