@@ -74,6 +74,10 @@ var (
 	// again with the same id, which either finds that id stored or stores it once.
 	ErrOutcomeUnknown = errors.New("outcome unknown: the checkpoint may or may not have been stored")
 
+	// ErrThreadExists means Fork's target thread already has a checkpoint: a fork starts a new thread
+	// and never adds to one. Nothing was written.
+	ErrThreadExists = errors.New("thread exists")
+
 	// ErrRetriesExhausted means a transaction kept failing with a retryable error (SQLSTATE 40001) for
 	// Options.MaxAttempts attempts; the last driver error is wrapped too. Nothing was written.
 	ErrRetriesExhausted = errors.New("retries exhausted")

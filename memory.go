@@ -216,3 +216,38 @@ func (m *Memory) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo
 	}
 	return out, nil
 }
+
+// Fork implements Store.
+func (m *Memory) Fork(ctx context.Context, fromThread, checkpointID, toThread string, opts ForkOptions) (string, error) {
+	r, err := newForkRequest(fromThread, checkpointID, toThread, opts, m.cap)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", interpret("fork", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows := m.threads[r.from]
+	at := -1
+	for i := range rows {
+		if rows[i].ID == r.id {
+			at = i
+		}
+	}
+	switch {
+	case at < 0:
+		return "", fmt.Errorf("pgcheckpoint: fork: thread %q has no checkpoint %s: %w", r.from, r.id, ErrNotFound)
+	case len(m.threads[r.to]) > 0:
+		return "", fmt.Errorf("pgcheckpoint: fork: thread %q has checkpoints already: %w", r.to, ErrThreadExists)
+	}
+	from := max(0, int64(at)+1-r.limit)
+	out := make([]Checkpoint, 0, int64(at)+1-from)
+	for _, cp := range rows[from : at+1] {
+		cp.ThreadID = r.to
+		cp.Snapshot = append(json.RawMessage(nil), cp.Snapshot...)
+		out = append(out, cp)
+	}
+	m.threads[r.to] = out
+	return r.id, nil
+}

@@ -75,6 +75,15 @@ type statements struct {
 	// the batch's range, from its first to its last id, is compared in byte order too, so it holds only
 	// ids with the prefix (the ids between two that start with a prefix start with it too).
 	pruneLockPrefix, pruneRunPrefix string
+
+	// fork copies checkpoint $2 of thread $1, with up to $4 - 1 older ones when $4 > 1, into thread $3,
+	// if $2 exists and $3 has no row, in one statement: the snapshots never leave the server. The
+	// copies keep their ids, created_at, version and size, and are numbered 1, 2, ... in id order, so
+	// the new thread is a thread like any other. It reports whether the source checkpoint exists,
+	// whether the target thread has rows, and how many rows it copied. It runs in a transaction after
+	// lockFirst on $3 (dialects with advisory locks) or at SERIALIZABLE, as a thread's first put does:
+	// no first put into $3 interleaves with it.
+	fork string
 }
 
 // sqlFor replaces the placeholder {T} with the quoted table name. Statements stay readable as SQL.
@@ -149,6 +158,24 @@ const trimCTE = `, del AS (
     RETURNING 1
 )`
 
+// forkSQL is statements.fork.
+const forkSQL = `WITH source AS (
+    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2) AS found
+), target AS (
+    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $3) AS found
+), ins AS (
+    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
+    SELECT $3, r.checkpoint_id, r.snapshot, r.version, r.size_bytes, r.created_at,
+           row_number() OVER (ORDER BY r.checkpoint_id)
+    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at FROM {T}
+          WHERE thread_id = $1 AND checkpoint_id <= $2
+          ORDER BY checkpoint_id DESC
+          LIMIT $4) AS r, source, target
+    WHERE source.found AND NOT target.found
+    RETURNING 1
+)
+SELECT (SELECT found FROM source), (SELECT found FROM target), (SELECT count(*) FROM ins)`
+
 // versionSQL asks the server what it is (DetectDialect, which runs before a dialect is chosen).
 const versionSQL = `SELECT version()`
 
@@ -210,6 +237,7 @@ RETURNING t.thread_id`),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4)`,
 	}
 	prefixStatements(&s, n, f)
+	s.fork = sqlFor(n, forkSQL)
 	if f.oneStatementPut {
 		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
 	}

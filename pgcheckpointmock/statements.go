@@ -71,6 +71,10 @@ type Statements struct {
 	// PruneThreadsPrefix (args: after, batch, prefix, end of its range), PruneLockPrefix and
 	// PruneRunPrefix (args as PruneLock and PruneRun) are the prune's statements for PruneOptions.Prefix.
 	PruneThreadsPrefix, PruneLockPrefix, PruneRunPrefix string
+	// Fork copies a checkpoint (and up to limit - 1 older ones) into an empty thread, in a transaction
+	// after LockFirst on the target (PostgreSQL) or at SERIALIZABLE (CockroachDB). Args: source thread,
+	// checkpoint id, target thread, limit. It returns source found, target has rows, rows copied.
+	Fork string
 }
 
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
@@ -86,6 +90,7 @@ func (s *Statements) fields() map[string]*string {
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
 		"threadsPrefix": &s.ThreadsPrefix, "pruneThreadsPrefix": &s.PruneThreadsPrefix,
 		"pruneLockPrefix": &s.PruneLockPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
+		"fork": &s.Fork,
 	}
 }
 

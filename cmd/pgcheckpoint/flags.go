@@ -79,7 +79,7 @@ var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true
 
 // retentionCommands are the commands --max-per-thread means something for; the others accept it (so a
 // script may pass the same flags everywhere) but do not list it.
-var retentionCommands = map[string]bool{"put": true, "ls": true, "demo": true, "bench": true}
+var retentionCommands = map[string]bool{"put": true, "ls": true, "demo": true, "bench": true, "fork": true}
 
 // offlineCommands connect to nothing: their help lists no connection flags.
 var offlineCommands = map[string]bool{"version": true, "completion": true}

@@ -69,6 +69,10 @@ func commands() []command {
 			desc:     "Deletes checkpoint ID of the thread, or every checkpoint of the thread, and says how many it removed\nfrom which table. --dry-run says what it would remove and deletes nothing.",
 			examples: []string{"pgcheckpoint rm --dry-run thread-42", "pgcheckpoint rm thread-42 01a22823-b5e6-753b-83c3-37f19afaa264"},
 			run:      cmdRm},
+		{name: "fork", args: "[--history] THREAD ID NEWTHREAD", summary: "start NEWTHREAD from checkpoint ID of THREAD; prints its newest id",
+			desc:     "Copies checkpoint ID of THREAD (with --history also its older ones, up to --max-per-thread) into\nNEWTHREAD, on the server in one statement, and prints the new thread's newest id (ID: copies keep\ntheir ids). Exit 1 when the checkpoint does not exist, 4 when NEWTHREAD has checkpoints already.",
+			examples: []string{"pgcheckpoint fork thread-42 01a22823-b5e6-753b-83c3-37f19afaa264 thread-42-retry", "pgcheckpoint fork --history thread-42 \"$(pgcheckpoint head thread-42)\" thread-42-copy"},
+			run:      cmdFork},
 		{name: "threads", args: "[--limit N] [--after THREAD] [--prefix P] [--json]", summary: "list threads in byte order of their ids",
 			desc:     "Lists threads in byte order of their ids, one page at a time. When more remain, the human output\nends with the command that prints the next page. --prefix lists only the threads whose id starts\nwith P (a range scan of the primary key: one tenant's threads cost the same whatever the others).",
 			examples: []string{"pgcheckpoint threads --limit 20", "pgcheckpoint threads --prefix tenant-42/", "pgcheckpoint threads --json | jq -r .thread_id"},
@@ -119,8 +123,8 @@ const connUsage = `  --dsn S             connection string; default $DATABASE_UR
 const retentionUsage = `  --max-per-thread N  retention cap (default 100; 0 means the default; -1 disables it)
 `
 
-const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost),
-5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
+const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost,
+fork target exists), 5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
 `
 
 func usage(w io.Writer) {
@@ -239,7 +243,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, pgcheckpoint.ErrConflict):
+	case errors.Is(err, pgcheckpoint.ErrConflict), errors.Is(err, pgcheckpoint.ErrThreadExists):
 		return exitConflict
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot),
 		errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge),
