@@ -24,7 +24,7 @@ type Event struct {
 	Start    time.Time // when the call began
 	Duration time.Duration
 	Bytes    int   // snapshot bytes sent (put) or received (get)
-	Rows     int   // rows trimmed (put), listed (list, threads) or deleted (delete, prune)
+	Rows     int   // rows trimmed (put), listed (list, threads), deleted (delete, prune) or copied (fork)
 	Attempts int   // statements or transactions tried (put); more than 1 means retries
 	Err      error // nil on success
 }

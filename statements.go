@@ -269,6 +269,17 @@ WHERE `+id("t.thread_id")+` >= $1 AND `+id("t.thread_id")+` <= $2 AND t.created_
 RETURNING t.thread_id`)
 }
 
+// ttlSQL is CockroachDB's row-level TTL for table n (TTLSQL): a checkpoint expires interval after its
+// created_at, and the TTL job runs on schedule cron. The expression goes through TIMESTAMP in UTC because
+// CockroachDB wants an immutable expression, and TIMESTAMPTZ + INTERVAL depends on the session's time zone
+// for days and months. interval and cron are checked by TTLSQL (digits and words; cron holds no quote).
+func ttlSQL(n names, interval, cron string) string {
+	return sqlFor(n, `ALTER TABLE {T} SET (
+    ttl_expiration_expression = '((created_at AT TIME ZONE ''UTC'') + INTERVAL ''`+interval+`'') AT TIME ZONE ''UTC''',
+    ttl_job_cron = '`+cron+`'
+)`)
+}
+
 // lockKey derives the first advisory lock key of a purpose ("thread", "schema") from the table name, so
 // locks of different tables and purposes do not wait for each other.
 func lockKey(purpose string, n names) int32 {

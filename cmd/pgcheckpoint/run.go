@@ -45,9 +45,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "migrate", args: "[--print]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
-			desc:     "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.",
-			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql"},
+		{name: "migrate", args: "[--print [--ttl DURATION [--ttl-cron CRON]]]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
+			desc:     "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.\n--print --dialect cockroach --ttl D also prints CockroachDB's row-level TTL (checkpoints expire D after\ncreated_at, deleted by the cluster's TTL job; it may delete a thread's newest: docs/cockroachdb.md).",
+			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql", "pgcheckpoint migrate --print --dialect cockroach --ttl 720h"},
 			run:      cmdMigrate},
 		{name: "put", args: "[--expect-head ID | --expect-empty] THREAD [FILE]", summary: "store a JSON snapshot from FILE or stdin; prints the new id",
 			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. When the put trims the thread to --max-per-thread, stderr says how many it removed.",
