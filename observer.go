@@ -19,7 +19,7 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
 // Event describes one finished operation.
 type Event struct {
-	Op       string    // "put", "get", "list", "delete", "threads", "prune", "fork"
+	Op       string    // "put", "get", "list", "delete", "threads", "prune", "fork", "acquire"
 	ThreadID string    // empty for threads and prune; fork: the new thread
 	Start    time.Time // when the call began
 	Duration time.Duration

@@ -114,3 +114,52 @@ func TestSqlmockForkCockroach(t *testing.T) {
 		t.Errorf("isolation levels %v, want SERIALIZABLE twice", got)
 	}
 }
+
+// A lease put is one READ COMMITTED transaction: the locking lease check, the put's isolation check, the
+// put, COMMIT; an expired or taken-over lease ends it before the put, with ErrLeaseLost.
+func TestSqlmockLeasePut(t *testing.T) {
+	t.Parallel()
+	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{})
+	expires := time.Now().Add(time.Minute)
+	mock.ExpectQuery(pgSQL(t, "leaseAcquire")).WithArgs("t1", "me", float64(60)).
+		WillReturnRows(sqlmock.NewRows([]string{"token", "expires_at"}).AddRow(int64(7), expires))
+	l, err := cp.Acquire(context.Background(), "t1", "me", time.Minute)
+	if err != nil || l.Token != 7 || !l.Expires.Equal(expires) {
+		t.Fatalf("Acquire = %+v, %v", l, err)
+	}
+	mock.ExpectBegin()
+	mock.ExpectQuery(pgSQL(t, "leaseCheck")).WithArgs("t1", "me", int64(7)).WillReturnRows(sqlmock.NewRows([]string{"in_force"}).AddRow(true))
+	mock.ExpectQuery(pgSQL(t, "isolation")).WillReturnRows(sqlmock.NewRows([]string{"transaction_isolation"}).AddRow("read committed"))
+	var id string
+	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnRows(stored(2, headA, 0))
+	mock.ExpectCommit()
+	if got, err := l.Put(context.Background(), []byte(snap1)); err != nil || got != id {
+		t.Fatalf("lease Put = %q, %v; want %q", got, err, id)
+	}
+	for _, rows := range []*sqlmock.Rows{
+		sqlmock.NewRows([]string{"in_force"}).AddRow(false), // expired
+		sqlmock.NewRows([]string{"in_force"}),               // taken over
+	} {
+		mock.ExpectBegin()
+		mock.ExpectQuery(pgSQL(t, "leaseCheck")).WithArgs("t1", "me", int64(7)).WillReturnRows(rows)
+		mock.ExpectRollback()
+		if _, err := l.Put(context.Background(), []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+			t.Fatalf("lease Put: %v, want ErrLeaseLost", err)
+		}
+	}
+	if got := log.got(); !slices.Equal(got, []sql.IsolationLevel{sql.LevelReadCommitted, sql.LevelReadCommitted, sql.LevelReadCommitted}) {
+		t.Errorf("isolation levels %v, want READ COMMITTED for each lease put", got)
+	}
+	mock.ExpectQuery(pgSQL(t, "leaseAcquire")).WithArgs("t1", "you", float64(60)).WillReturnRows(sqlmock.NewRows([]string{"token", "expires_at"}))
+	if _, err := cp.Acquire(context.Background(), "t1", "you", time.Minute); !errors.Is(err, pgcheckpoint.ErrLeaseHeld) {
+		t.Fatalf("Acquire of a held thread: %v, want ErrLeaseHeld", err)
+	}
+	mock.ExpectQuery(pgSQL(t, "leaseRenew")).WithArgs("t1", "me", int64(7), float64(30)).WillReturnRows(sqlmock.NewRows([]string{"expires_at"}))
+	if err := l.Renew(context.Background(), 30*time.Second); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("Renew of a lost lease: %v, want ErrLeaseLost", err)
+	}
+	mock.ExpectExec(pgSQL(t, "leaseRelease")).WithArgs("t1", "me", int64(7)).WillReturnResult(sqlmock.NewResult(0, 0))
+	if err := l.Release(context.Background()); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+}

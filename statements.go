@@ -84,6 +84,10 @@ type statements struct {
 	// lockFirst on $3 (dialects with advisory locks) or at SERIALIZABLE, as a thread's first put does:
 	// no first put into $3 interleaves with it.
 	fork string
+
+	// leaseTable, leaseAcquire, leaseCheck, leaseRenew and leaseRelease are single-writer leases on
+	// threads (leaseStatements).
+	leaseTable, leaseAcquire, leaseCheck, leaseRenew, leaseRelease string
 }
 
 // sqlFor replaces the placeholder {T} with the quoted table name. Statements stay readable as SQL.
@@ -237,6 +241,7 @@ RETURNING t.thread_id`),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4)`,
 	}
 	prefixStatements(&s, n, f)
+	leaseStatements(&s, n, f)
 	s.fork = sqlFor(n, forkSQL)
 	if f.oneStatementPut {
 		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
@@ -278,6 +283,42 @@ func ttlSQL(n names, interval, cron string) string {
     ttl_expiration_expression = '((created_at AT TIME ZONE ''UTC'') + INTERVAL ''`+interval+`'') AT TIME ZONE ''UTC''',
     ttl_job_cron = '`+cron+`'
 )`)
+}
+
+// leaseStatements writes out the statements of single-writer leases (lease.go). The lease table is the
+// checkpoint table's name + "_leases": one row per thread that was ever leased, never deleted, so its
+// token only grows. Every decision about time is the server's: now() on the server, never the client's
+// clock.
+func leaseStatements(s *statements, n names, f dialectFacts) {
+	t := sqlFor(n, "{T}")
+	l := t[:len(t)-1] + `_leases"`
+	lease := func(q string) string { return strings.ReplaceAll(q, "{L}", l) }
+	s.leaseTable = lease(`CREATE TABLE IF NOT EXISTS {L} (
+    thread_id  TEXT` + f.byteOrder + ` NOT NULL PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    token      BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+)`)
+	// leaseAcquire grants thread $1 to owner $2 for $3 seconds when it is free (never leased, expired or
+	// released), or already $2's: a new grant either way, with the next token. It returns the token and
+	// the expiry, or no row when another owner holds an unexpired lease.
+	s.leaseAcquire = lease(`INSERT INTO {L} AS l (thread_id, owner, token, expires_at)
+VALUES ($1, $2, 1, now() + $3::FLOAT8 * INTERVAL '1 second')
+ON CONFLICT (thread_id) DO UPDATE
+SET owner = excluded.owner, token = l.token + 1, expires_at = excluded.expires_at
+WHERE l.expires_at <= now() OR l.owner = excluded.owner
+RETURNING token, expires_at`)
+	// leaseCheck locks lease ($1, $2, $3) and reports whether it is unexpired; no row: it was taken
+	// over. A put through the lease runs it first in the put's transaction: holding the row lock until
+	// commit, no new grant of the thread can commit before the put does.
+	s.leaseCheck = lease(`SELECT expires_at > now() FROM {L} WHERE thread_id = $1 AND owner = $2 AND token = $3 FOR UPDATE`)
+	// leaseRenew extends an unexpired lease to $4 seconds from now; no row: lost.
+	s.leaseRenew = lease(`UPDATE {L} SET expires_at = now() + $4::FLOAT8 * INTERVAL '1 second'
+WHERE thread_id = $1 AND owner = $2 AND token = $3 AND expires_at > now()
+RETURNING expires_at`)
+	// leaseRelease ends the lease now; the row stays, so that the next grant's token is higher.
+	s.leaseRelease = lease(`UPDATE {L} SET expires_at = now()
+WHERE thread_id = $1 AND owner = $2 AND token = $3 AND expires_at > now()`)
 }
 
 // lockKey derives the first advisory lock key of a purpose ("thread", "schema") from the table name, so

@@ -75,6 +75,12 @@ type Statements struct {
 	// after LockFirst on the target (PostgreSQL) or at SERIALIZABLE (CockroachDB). Args: source thread,
 	// checkpoint id, target thread, limit. It returns source found, target has rows, rows copied.
 	Fork string
+	// LeaseTable creates the lease table (EnsureLeaseSchema). LeaseAcquire (args: thread, owner, ttl
+	// seconds; returns token, expires_at or no row), LeaseCheck (args: thread, owner, token; returns
+	// whether the lease is unexpired, or no row, inside a lease put's transaction before the put),
+	// LeaseRenew (args: thread, owner, token, ttl seconds; returns expires_at) and LeaseRelease (args:
+	// thread, owner, token) are the leases' statements.
+	LeaseTable, LeaseAcquire, LeaseCheck, LeaseRenew, LeaseRelease string
 }
 
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
@@ -90,7 +96,8 @@ func (s *Statements) fields() map[string]*string {
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
 		"threadsPrefix": &s.ThreadsPrefix, "pruneThreadsPrefix": &s.PruneThreadsPrefix,
 		"pruneLockPrefix": &s.PruneLockPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
-		"fork": &s.Fork,
+		"fork": &s.Fork, "leaseTable": &s.LeaseTable, "leaseAcquire": &s.LeaseAcquire, "leaseCheck": &s.LeaseCheck,
+		"leaseRenew": &s.LeaseRenew, "leaseRelease": &s.LeaseRelease,
 	}
 }
 
