@@ -193,7 +193,9 @@ func (l *Lease) putOnce(ctx context.Context, b txBeginner, level sql.IsolationLe
 	case !inForce:
 		return "", fmt.Errorf("pgcheckpoint: lease put: lease %d of thread %q expired: %w", l.Token, l.Thread, ErrLeaseLost)
 	}
-	id, err := c.WithTx(tx).Put(ctx, l.Thread, snapshot)
+	inner := c.WithTx(tx)
+	inner.isolationOK.Store(true) // begun here at the level the dialect's put needs: no need to ask
+	id, err := inner.Put(ctx, l.Thread, snapshot)
 	if err != nil {
 		return "", err
 	}
