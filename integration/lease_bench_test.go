@@ -12,9 +12,8 @@ import (
 )
 
 // BenchmarkLeasePut measures a put through a lease next to a plain put and the raw INSERT floor, one
-// writer, 1 KiB snapshots, cap 100, for each driver. The lease put is one transaction more than a put:
-// BEGIN, the lease check (a locking read of the lease row), the put's check of the transaction's
-// isolation level, the put statement, COMMIT.
+// writer, 1 KiB snapshots, cap 100, for each driver. The lease put is one transaction around a put:
+// BEGIN, the lease check (a locking read of the lease row), the put statement, COMMIT.
 //
 // The three run interleaved, one of each per iteration, and each reports its median (raw-ms/op,
 // put-ms/op, lease-put-ms/op); ns/op is the sum of the three.
