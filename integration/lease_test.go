@@ -18,107 +18,121 @@ import (
 // server's clock passing it does), so the test waits for nothing.
 func TestLeases(t *testing.T) {
 	for _, tg := range postgresTargets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			db := tg.open(t)
-			schema := newSchema(t, db)
-			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema})
-			ctx := testCtx(t)
-			for range 2 {
-				if err := cp.EnsureLeaseSchema(ctx); err != nil {
-					t.Fatalf("EnsureLeaseSchema: %v", err)
-				}
-			}
-			leases := `"` + schema + `"."ziro_checkpoints_leases"`
-			expire := func(thread string) {
-				t.Helper()
-				if _, err := db.ExecContext(ctx, `UPDATE `+leases+` SET expires_at = now() - INTERVAL '1 second' WHERE thread_id = $1`, thread); err != nil {
-					t.Fatal(err)
-				}
-			}
-			a, err := cp.Acquire(ctx, "t", "a", time.Minute)
-			if err != nil || a.Token != 1 || time.Until(a.Expires) < 50*time.Second {
-				t.Fatalf("Acquire = %+v, %v; want token 1, a minute", a, err)
-			}
-			if _, err := cp.Acquire(ctx, "t", "b", time.Minute); !errors.Is(err, pgcheckpoint.ErrLeaseHeld) {
-				t.Fatalf("Acquire of a held thread: %v, want ErrLeaseHeld", err)
-			}
-			id1, err := a.Put(ctx, []byte(`{"by": "a"}`))
-			if err != nil {
-				t.Fatalf("lease Put: %v", err)
-			}
-			before := a.Expires
-			if err := a.Renew(ctx, 2*time.Minute); err != nil || !a.Expires.After(before) {
-				t.Fatalf("Renew: %v, expires %v (was %v)", err, a.Expires, before)
-			}
-			// Expired: its put and renew fail and write nothing; another owner takes over with a higher
-			// token.
-			expire("t")
-			if _, err := a.Put(ctx, []byte(`{"by": "a", "late": true}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
-				t.Fatalf("Put through an expired lease: %v, want ErrLeaseLost", err)
-			}
-			if err := a.Renew(ctx, time.Minute); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
-				t.Fatalf("Renew of an expired lease: %v, want ErrLeaseLost", err)
-			}
-			b, err := cp.Acquire(ctx, "t", "b", time.Minute)
-			if err != nil || b.Token != 2 {
-				t.Fatalf("Acquire after expiry = %+v, %v; want token 2", b, err)
-			}
-			id2, err := b.Put(ctx, []byte(`{"by": "b"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Taken over: a's put still fails once a's lease row holds b's grant.
-			if _, err := a.Put(ctx, []byte(`{"by": "a"}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
-				t.Fatalf("Put through a lease taken over: %v, want ErrLeaseLost", err)
-			}
-			// Released: free at once; a new grant, even to the same owner, has a higher token and makes
-			// the older Lease value lost.
-			if err := b.Release(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Release(ctx); err != nil {
-				t.Fatalf("second Release: %v", err)
-			}
-			if _, err := b.Put(ctx, []byte(`{"by": "b"}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
-				t.Fatalf("Put through a released lease: %v, want ErrLeaseLost", err)
-			}
-			c1, err := cp.Acquire(ctx, "t", "c", time.Minute)
-			if err != nil || c1.Token != 3 {
-				t.Fatalf("Acquire after release = %+v, %v; want token 3", c1, err)
-			}
-			c2, err := cp.Acquire(ctx, "t", "c", time.Minute)
-			if err != nil || c2.Token != 4 {
-				t.Fatalf("Acquire by the holder = %+v, %v; want a new grant, token 4", c2, err)
-			}
-			if _, err := c1.Put(ctx, []byte(`{"by": "c1"}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
-				t.Fatalf("Put through the holder's older grant: %v, want ErrLeaseLost", err)
-			}
-			id3, err := c2.Put(ctx, []byte(`{"by": "c2"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := leaseIDs(t, cp, "t"); strings.Join(got, ",") != strings.Join([]string{id3, id2, id1}, ",") {
-				t.Fatalf("thread holds %v, want [%s %s %s]: a refused lease put wrote something", got, id3, id2, id1)
-			}
-			// Leases of other threads are apart; bad input is refused before anything is sent.
-			if _, err := cp.Acquire(ctx, "u", "a", time.Minute); err != nil {
-				t.Fatalf("Acquire of another thread: %v", err)
-			}
-			for _, bad := range []struct {
-				thread, owner string
-				ttl           time.Duration
-				want          error
-			}{
-				{"", "a", time.Minute, pgcheckpoint.ErrInvalidThreadID},
-				{"v", "", time.Minute, pgcheckpoint.ErrInvalidOptions},
-				{"v", "nul\x00", time.Minute, pgcheckpoint.ErrInvalidOptions},
-				{"v", "a", 0, pgcheckpoint.ErrInvalidOptions},
-			} {
-				if _, err := cp.Acquire(ctx, bad.thread, bad.owner, bad.ttl); !errors.Is(err, bad.want) {
-					t.Errorf("Acquire(%q, %q, %v): %v, want %v", bad.thread, bad.owner, bad.ttl, err, bad.want)
-				}
-			}
-		})
+		t.Run(tg.name, func(t *testing.T) { leaseWalk(t, tg) })
+	}
+}
+
+// TestPgBouncerLeases runs the same walk through PgBouncer in transaction-pooling mode (see
+// TestPgBouncer for the DSN settings): leases keep no session state.
+func TestPgBouncerLeases(t *testing.T) {
+	port := startPgBouncer(t)
+	for _, tg := range postgresTargets(t) {
+		mode := map[string][2]string{"pgx": {"default_query_exec_mode", "exec"}, "postgres": {"binary_parameters", "yes"}}[tg.driver]
+		tg.dsn = withParam(t, withHostPort(t, tg.dsn, port, dbName(t, tg.dsn)), mode[0], mode[1])
+		t.Run(tg.name, func(t *testing.T) { leaseWalk(t, tg) })
+	}
+}
+
+// leaseWalk is TestLeases for one target.
+func leaseWalk(t *testing.T, tg target) {
+	db := tg.open(t)
+	schema := newSchema(t, db)
+	cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema})
+	ctx := testCtx(t)
+	for range 2 {
+		if err := cp.EnsureLeaseSchema(ctx); err != nil {
+			t.Fatalf("EnsureLeaseSchema: %v", err)
+		}
+	}
+	leases := `"` + schema + `"."ziro_checkpoints_leases"`
+	expire := func(thread string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, `UPDATE `+leases+` SET expires_at = now() - INTERVAL '1 second' WHERE thread_id = $1`, thread); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := cp.Acquire(ctx, "t", "a", time.Minute)
+	if err != nil || a.Token != 1 || time.Until(a.Expires) < 50*time.Second {
+		t.Fatalf("Acquire = %+v, %v; want token 1, a minute", a, err)
+	}
+	if _, err := cp.Acquire(ctx, "t", "b", time.Minute); !errors.Is(err, pgcheckpoint.ErrLeaseHeld) {
+		t.Fatalf("Acquire of a held thread: %v, want ErrLeaseHeld", err)
+	}
+	id1, err := a.Put(ctx, []byte(`{"by": "a"}`))
+	if err != nil {
+		t.Fatalf("lease Put: %v", err)
+	}
+	before := a.Expires
+	if err := a.Renew(ctx, 2*time.Minute); err != nil || !a.Expires.After(before) {
+		t.Fatalf("Renew: %v, expires %v (was %v)", err, a.Expires, before)
+	}
+	// Expired: its put and renew fail and write nothing; another owner takes over with a higher
+	// token.
+	expire("t")
+	if _, err := a.Put(ctx, []byte(`{"by": "a", "late": true}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("Put through an expired lease: %v, want ErrLeaseLost", err)
+	}
+	if err := a.Renew(ctx, time.Minute); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("Renew of an expired lease: %v, want ErrLeaseLost", err)
+	}
+	b, err := cp.Acquire(ctx, "t", "b", time.Minute)
+	if err != nil || b.Token != 2 {
+		t.Fatalf("Acquire after expiry = %+v, %v; want token 2", b, err)
+	}
+	id2, err := b.Put(ctx, []byte(`{"by": "b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Taken over: a's put still fails once a's lease row holds b's grant.
+	if _, err := a.Put(ctx, []byte(`{"by": "a"}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("Put through a lease taken over: %v, want ErrLeaseLost", err)
+	}
+	// Released: free at once; a new grant, even to the same owner, has a higher token and makes
+	// the older Lease value lost.
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
+	if _, err := b.Put(ctx, []byte(`{"by": "b"}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("Put through a released lease: %v, want ErrLeaseLost", err)
+	}
+	c1, err := cp.Acquire(ctx, "t", "c", time.Minute)
+	if err != nil || c1.Token != 3 {
+		t.Fatalf("Acquire after release = %+v, %v; want token 3", c1, err)
+	}
+	c2, err := cp.Acquire(ctx, "t", "c", time.Minute)
+	if err != nil || c2.Token != 4 {
+		t.Fatalf("Acquire by the holder = %+v, %v; want a new grant, token 4", c2, err)
+	}
+	if _, err := c1.Put(ctx, []byte(`{"by": "c1"}`)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("Put through the holder's older grant: %v, want ErrLeaseLost", err)
+	}
+	id3, err := c2.Put(ctx, []byte(`{"by": "c2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaseIDs(t, cp, "t"); strings.Join(got, ",") != strings.Join([]string{id3, id2, id1}, ",") {
+		t.Fatalf("thread holds %v, want [%s %s %s]: a refused lease put wrote something", got, id3, id2, id1)
+	}
+	// Leases of other threads are apart; bad input is refused before anything is sent.
+	if _, err := cp.Acquire(ctx, "u", "a", time.Minute); err != nil {
+		t.Fatalf("Acquire of another thread: %v", err)
+	}
+	for _, bad := range []struct {
+		thread, owner string
+		ttl           time.Duration
+		want          error
+	}{
+		{"", "a", time.Minute, pgcheckpoint.ErrInvalidThreadID},
+		{"v", "", time.Minute, pgcheckpoint.ErrInvalidOptions},
+		{"v", "nul\x00", time.Minute, pgcheckpoint.ErrInvalidOptions},
+		{"v", "a", 0, pgcheckpoint.ErrInvalidOptions},
+	} {
+		if _, err := cp.Acquire(ctx, bad.thread, bad.owner, bad.ttl); !errors.Is(err, bad.want) {
+			t.Errorf("Acquire(%q, %q, %v): %v, want %v", bad.thread, bad.owner, bad.ttl, err, bad.want)
+		}
 	}
 }
 
