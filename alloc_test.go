@@ -134,7 +134,7 @@ func TestGetReturnsDriverBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := cp.Get(ctx, "thread", "")
+		got, err := cp.Latest(ctx, "thread")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func TestGetReturnsDriverBytes(t *testing.T) {
 			t.Errorf("%d bytes: Get changed the bytes the driver returned", n)
 		}
 		allocs[n] = testing.AllocsPerRun(50, func() {
-			if _, err := cp.Get(ctx, "thread", ""); err != nil {
+			if _, err := cp.Latest(ctx, "thread"); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -73,5 +73,5 @@ func ParseDialect(name string) (Dialect, error) {
 	case DialectCockroach, "cockroachdb":
 		return CockroachDB, nil
 	}
-	return nil, fmt.Errorf("pgcheckpoint: unknown dialect %q (want %q or %q): %w", name, DialectPostgres, DialectCockroach, ErrInvalidOptions)
+	return nil, fail(OpNew, "", "", fmt.Errorf("unknown dialect %q (want %q or %q): %w", name, DialectPostgres, DialectCockroach, ErrInvalidOptions))
 }

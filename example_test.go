@@ -43,7 +43,7 @@ func ExampleCheckpointer_Get() {
 	if _, err := store.Put(ctx, "support-42", []byte(`{"version": 2, "step": 3}`)); err != nil {
 		log.Fatal(err)
 	}
-	latest, err := store.Get(ctx, "support-42", "")
+	latest, err := store.Latest(ctx, "support-42")
 	switch {
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		fmt.Println("new conversation")
@@ -60,7 +60,7 @@ func ExampleCheckpointer_Get() {
 func ExampleCheckpointer_PutAfter() {
 	ctx := context.Background()
 	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
-	head, _ := store.PutAfter(ctx, "t", "", []byte(`{"step": 1}`)) // "" : the thread must be empty
+	head, _ := store.PutIfEmpty(ctx, "t", []byte(`{"step": 1}`)) // "" : the thread must be empty
 
 	_, errA := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "a"}`))
 	_, errB := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "b"}`))
@@ -132,7 +132,7 @@ func ExamplePutJSON() {
 	if _, err := pgcheckpoint.PutJSON(ctx, store, "t", state{Version: 2, Steps: []string{"plan"}}); err != nil {
 		log.Fatal(err)
 	}
-	s, cp, err := pgcheckpoint.GetJSON[state](ctx, store, "t", "")
+	s, cp, err := pgcheckpoint.LatestJSON[state](ctx, store, "t")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func ExampleErrInvalidSnapshot() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// pgcheckpoint: snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot
+	// pgcheckpoint: put thread "t": snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot
 }
 
 // Checkpoint after every step of an agent; the id of each checkpoint sorts after the previous one.
@@ -187,8 +187,8 @@ func ExampleCheckpointer_Delete() {
 	_ = store.Delete(ctx, "t", first) // one checkpoint
 	left, _ := store.List(ctx, "t", pgcheckpoint.ListOptions{})
 	fmt.Println(len(left))
-	_ = store.Delete(ctx, "t", "") // the whole thread
-	_, err := store.Get(ctx, "t", "")
+	_ = store.DeleteThread(ctx, "t") // the whole thread
+	_, err := store.Latest(ctx, "t")
 	fmt.Println(errors.Is(err, pgcheckpoint.ErrNotFound))
 	// Output:
 	// 1

@@ -49,13 +49,13 @@ const (
 func newNames(schema, table string) (names, error) {
 	for _, n := range []struct{ what, v string }{{"schema", schema}, {"table", table}} {
 		if !validIdentifier(n.v) {
-			return names{}, fmt.Errorf("pgcheckpoint: %s name %q must match [A-Za-z_][A-Za-z0-9_]* and be at most %d bytes: %w",
+			return names{}, fmt.Errorf("%s name %q must match [A-Za-z_][A-Za-z0-9_]* and be at most %d bytes: %w",
 				n.what, n.v, maxIdentifierBytes, ErrInvalidIdentifier)
 		}
 	}
 	idx := table + seqIndexSuffix
 	if len(idx) > maxIdentifierBytes {
-		return names{}, fmt.Errorf("pgcheckpoint: table name %q is too long: its index name %q would exceed %d bytes: %w",
+		return names{}, fmt.Errorf("table name %q is too long: its index name %q would exceed %d bytes: %w",
 			table, idx, maxIdentifierBytes, ErrInvalidIdentifier)
 	}
 	return names{

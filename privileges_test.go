@@ -28,7 +28,7 @@ func TestPrivilegeError(t *testing.T) {
 		t.Fatalf("%d DDL statements, the test knows %d: map the new one in ddlPrivilege", len(stmts), len(want))
 	}
 	for i, s := range stmts {
-		err := interpret("ensure schema", privilegeError(n, s, stateErr("42501")))
+		err := interpret(privilegeError(n, s, stateErr("42501")))
 		if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), want[i]) || SQLState(err) != "42501" {
 			t.Errorf("statement %d (%.30s...): %v; want ErrPermission naming %s, SQLSTATE kept", i, s, err, want[i])
 		}

@@ -141,11 +141,15 @@ func (b *budget) lose(ctx context.Context, cause error, wait bool) error {
 }
 
 // put runs the put path and tells the Observer.
-func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []byte, fence *string) (string, error) {
+func (c *Checkpointer) put(ctx context.Context, op Op, threadID string, snapshot []byte, fence *string) (string, error) {
 	defer c.hold()()
 	ev := Event{Op: op, ThreadID: threadID, Start: time.Now(), Bytes: len(snapshot)}
 	id, err := c.putLoop(ctx, threadID, snapshot, fence, &ev)
-	err = interpret(op, err)
+	checkpointID := ""
+	if fence != nil {
+		checkpointID = *fence
+	}
+	err = fail(op, threadID, checkpointID, err)
 	ev.Err = err
 	c.observe(ctx, ev)
 	return id, err
@@ -198,7 +202,7 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				// committed late: run again with the same id, whose report settles it (mine, or a head
 				// that moved, which a fence then rejects).
 				if (fence != nil || c.inTx) && !resent {
-					return "", fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)
+					return "", &headMoved{cause: fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)}
 				}
 				if err := b.lose(ctx, err, false); err != nil {
 					return "", err
@@ -229,10 +233,7 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		case verdictStored:
 			return id.String(), nil
 		case verdictConflict:
-			if !r.headID.Valid {
-				return "", fmt.Errorf("thread is empty, not at %s: %w", *fence, ErrConflict)
-			}
-			return "", fmt.Errorf("thread is at %s, not at %q: %w", r.headID.String, *fence, ErrConflict)
+			return "", conflict(r.headID.String, *fence)
 		case verdictEmpty:
 			// The first-row attempt found the thread filled by another writer: again.
 			if err := b.lose(ctx, errors.New("another writer stored the thread's first checkpoint"), false); err != nil {
@@ -285,7 +286,7 @@ func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *st
 		return putRequest{}, err
 	}
 	if fence != nil && *fence != "" {
-		canon, err := checkID("put", "expected head", *fence)
+		canon, err := checkID("expected head", *fence)
 		if err != nil {
 			return putRequest{}, err
 		}

@@ -17,9 +17,13 @@ import (
 // operations need only SELECT, INSERT, UPDATE and DELETE on the table.
 func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	defer c.hold()()
+	return fail(OpEnsureSchema, "", "", c.ensureSchema(ctx))
+}
+
+func (c *Checkpointer) ensureSchema(ctx context.Context) error {
 	have, err := c.readCatalog(ctx)
 	if err != nil {
-		return interpret("ensure schema", err)
+		return interpret(err)
 	}
 	if have.complete() {
 		return nil
@@ -33,7 +37,7 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	if !c.facts.advisoryLocks {
 		return c.ensureEach(ctx, stmts)
 	}
-	err = c.runTx(ctx, "ensure schema", func(q DBTX) error {
+	err = c.runTx(ctx, func(q DBTX) error {
 		if _, err := q.ExecContext(ctx, c.q.lockSchema); err != nil {
 			return err
 		}
@@ -44,7 +48,7 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 		}
 		return nil
 	})
-	return interpret("ensure schema", err)
+	return interpret(err)
 }
 
 // catalog is what of the table's schema exists.
@@ -80,7 +84,7 @@ func (c *Checkpointer) ensureEach(ctx context.Context, stmts []string) error {
 		for attempt := 1; ; attempt++ {
 			if attempt > 1 {
 				if err := backoff(ctx, attempt); err != nil {
-					return interpret("ensure schema", err)
+					return interpret(err)
 				}
 			}
 			_, err := c.db.ExecContext(ctx, s)
@@ -88,10 +92,10 @@ func (c *Checkpointer) ensureEach(ctx context.Context, stmts []string) error {
 				break
 			}
 			if c.inTx || !concurrentDDL(err) {
-				return interpret("ensure schema", privilegeError(c.names, s, err))
+				return interpret(privilegeError(c.names, s, err))
 			}
 			if attempt >= c.attempts {
-				return fmt.Errorf("pgcheckpoint: ensure schema: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+				return fmt.Errorf("%d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
 			}
 		}
 	}

@@ -351,7 +351,8 @@ func TestSqlmockCockroachPutInCallerTransactionSurfaces40001(t *testing.T) {
 			if !pgcheckpoint.Retryable(err) || !errors.As(err, &pgErr) || pgErr.Code != "40001" {
 				t.Fatalf("err = %v, want the driver's 40001, wrapped", err)
 			}
-			if errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || !strings.HasPrefix(err.Error(), "pgcheckpoint: put: ") {
+			var e *pgcheckpoint.Error
+			if errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || !errors.As(err, &e) || e.Op != pgcheckpoint.OpPut {
 				t.Fatalf("err = %v: want it wrapped by put, not retried", err)
 			}
 			if err := tx.Rollback(); err != nil {

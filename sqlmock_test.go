@@ -237,7 +237,7 @@ func TestSqlmockPutFirstRow(t *testing.T) {
 	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t2", sameArg{&id}, "", int64(100))...).
 		WillReturnRows(notInserted(headA, 1))
-	if _, err := cp.PutAfter(context.Background(), "t2", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+	if _, err := cp.PutIfEmpty(context.Background(), "t2", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("expect-empty losing the first-row race: %v, want ErrConflict", err)
 	}
 }
@@ -340,7 +340,7 @@ func TestSqlmockPutFencedAndNoRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, "", nil)...).WillReturnRows(notInserted(headA, 8))
-	if _, err := cp.PutAfter(context.Background(), "t1", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+	if _, err := cp.PutIfEmpty(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("expect-empty on a non-empty thread: %v, want ErrConflict", err)
 	}
 }
@@ -473,7 +473,7 @@ func TestSqlmockGet(t *testing.T) {
 	cols := []string{"checkpoint_id", "created_at", "version", "size_bytes", "snapshot"}
 	mock.ExpectQuery(pgSQL(t, "getLatest")).WithArgs("t1").
 		WillReturnRows(sqlmock.NewRows(cols).AddRow(headA, at, int64(2), int64(30), []byte(snap1)))
-	got, err := cp.Get(context.Background(), "t1", "")
+	got, err := cp.Latest(context.Background(), "t1")
 	if err != nil || got.ID != headA || got.Version != 2 || got.SizeBytes != 30 || string(got.Snapshot) != snap1 || !got.CreatedAt.Equal(at) {
 		t.Fatalf("Get latest = %+v, %v", got, err)
 	}
@@ -487,7 +487,7 @@ func TestSqlmockGet(t *testing.T) {
 		t.Fatalf("Get of a malformed id = %v, want ErrInvalidCheckpointID", err)
 	}
 	mock.ExpectQuery(pgSQL(t, "getLatest")).WithArgs("t1").WillReturnError(pgErr("42P01"))
-	if _, err := cp.Get(context.Background(), "t1", ""); !errors.Is(err, pgcheckpoint.ErrSchemaMissing) || pgcheckpoint.SQLState(err) != "42P01" {
+	if _, err := cp.Latest(context.Background(), "t1"); !errors.Is(err, pgcheckpoint.ErrSchemaMissing) || pgcheckpoint.SQLState(err) != "42P01" {
 		t.Fatalf("missing table: %v, want ErrSchemaMissing wrapping 42P01", err)
 	}
 }
@@ -550,7 +550,7 @@ func TestSqlmockDelete(t *testing.T) {
 	expectLockThread(t, mock, pgSQL, "t1", headA, older)
 	mock.ExpectExec(pgSQL(t, "deleteAll")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 4))
 	mock.ExpectCommit()
-	if err := cp.Delete(context.Background(), "t1", ""); err != nil {
+	if err := cp.DeleteThread(context.Background(), "t1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, renumberErr := range []error{pgErr("23505"), nil} {

@@ -210,7 +210,7 @@ func runCockroachSuite(t *testing.T, dsn string, cluster bool) {
 						t.Fatalf("round %d on head %q: %d winners %v, want exactly one", round, head, len(winners), winners)
 					}
 					head = winners[0]
-					if got, err := cp.Get(testCtx(t), "fenced", ""); err != nil || got.ID != head {
+					if got, err := cp.Latest(testCtx(t), "fenced"); err != nil || got.ID != head {
 						t.Fatalf("round %d: newest is %q, %v; want the winner %s", round, got.ID, err, head)
 					}
 				}

@@ -206,7 +206,7 @@ func TestInteropTypeScriptWritesGoReads(t *testing.T) {
 			// TypeScript ids carry no counter within a millisecond: its newest is the largest id, which
 			// is what both sides return as the latest.
 			newest := slices.Max(ids)
-			latest, err := cp.Get(ctx, "conv-1", "")
+			latest, err := cp.Latest(ctx, "conv-1")
 			if err != nil || latest.ID != newest || !interopJSONEqual(t, latest.Snapshot, ts.get(t, "conv-1", "")) {
 				t.Errorf("Go latest = %s (%v), want %s, the same snapshot TypeScript returns", latest.ID, err, newest)
 			}

@@ -626,7 +626,7 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 	case opDeleteOne:
 		err = cp.Delete(ctx, in.Thread, in.ID)
 	case opDeleteThread:
-		err = cp.Delete(ctx, in.Thread, "")
+		err = cp.DeleteThread(ctx, in.Thread)
 	case opPrune:
 		_, err = cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: time.Microsecond})
 	}

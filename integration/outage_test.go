@@ -53,7 +53,7 @@ func TestOutage(t *testing.T) {
 					call func(ctx context.Context) error
 				}{
 					{"put", func(ctx context.Context) error { _, err := all.Put(ctx, "probe", []byte(`{}`)); return err }},
-					{"get", func(ctx context.Context) error { _, err := all.Get(ctx, "probe", ""); return err }},
+					{"get", func(ctx context.Context) error { _, err := all.Latest(ctx, "probe"); return err }},
 					{"list", func(ctx context.Context) error {
 						_, err := all.List(ctx, "probe", pgcheckpoint.ListOptions{})
 						return err
@@ -153,7 +153,7 @@ func startLoad(t *testing.T, capped, noLimit *pgcheckpoint.Checkpointer) *load {
 					tr.id, tr.err = cp.PutAfter(c, thread, head, tr.snap)
 					if errors.Is(tr.err, pgcheckpoint.ErrConflict) || tr.err != nil {
 						// The failed put may have committed: continue from what the thread really holds.
-						if cur, err := cp.Get(c, thread, ""); err == nil {
+						if cur, err := cp.Latest(c, thread); err == nil {
 							head = cur.ID
 						}
 					} else {
@@ -284,7 +284,7 @@ func TestServerHang(t *testing.T) {
 				call func(ctx context.Context) error
 			}{
 				{"put", func(ctx context.Context) error { _, err := cp.Put(ctx, "hang", []byte(`{"frozen": true}`)); return err }},
-				{"get", func(ctx context.Context) error { _, err := cp.Get(ctx, "hang", ""); return err }},
+				{"get", func(ctx context.Context) error { _, err := cp.Latest(ctx, "hang"); return err }},
 			} {
 				ctx, cancel := context.WithTimeout(context.Background(), deadline)
 				start := time.Now()
@@ -358,7 +358,7 @@ func TestIdleConnectionsKilled(t *testing.T) {
 				if _, err := cp.Put(testCtx(t), "idle", []byte(`{}`)); err != nil {
 					t.Fatalf("put %d after %d pooled connections were killed: %v", i, killed, err)
 				}
-				if _, err := cp.Get(testCtx(t), "idle", ""); err != nil {
+				if _, err := cp.Latest(testCtx(t), "idle"); err != nil {
 					t.Fatalf("get %d after %d pooled connections were killed: %v", i, killed, err)
 				}
 			}

@@ -65,9 +65,9 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 			head, err = cp.PutAfter(ctx, "t", head, []byte(`{}`))
 			step("PutAfter", err)
-			_, err = cp.PutAfter(ctx, "fresh", "", []byte(`{}`))
+			_, err = cp.PutIfEmpty(ctx, "fresh", []byte(`{}`))
 			step("PutAfter an empty thread", err)
-			_, err = cp.Get(ctx, "t", "")
+			_, err = cp.Latest(ctx, "t")
 			step("Get newest", err)
 			_, err = cp.Get(ctx, "t", head)
 			step("Get by id", err)
@@ -93,7 +93,7 @@ func TestLeastPrivilege(t *testing.T) {
 			if res.Deleted == 0 {
 				t.Fatalf("Prune deleted nothing")
 			}
-			step("Delete a thread", cp.Delete(ctx, "t", ""))
+			step("Delete a thread", cp.DeleteThread(ctx, "t"))
 			checkDenseSeq(t, admin, schema, "fresh")
 
 			// EnsureSchema names the privilege it lacks, step by step as the role gets more.

@@ -393,7 +393,7 @@ func TestRegressCallerIsolation(t *testing.T) {
 						}
 						in := cp.WithTx(tx)
 						if fenced {
-							_, err = in.PutAfter(ctx, thread, "", []byte(`{}`))
+							_, err = in.PutIfEmpty(ctx, thread, []byte(`{}`))
 						} else {
 							_, err = in.Put(ctx, thread, []byte(`{}`))
 						}

@@ -187,7 +187,7 @@ func helperCrash(ctx context.Context, db *sql.DB, s helperSpec, out *lineWriter)
 			defer wg.Done()
 			head := ""
 			if w == 0 {
-				cur, err := cp.Get(ctx, thread, "")
+				cur, err := cp.Latest(ctx, thread)
 				if err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
 					out.line("error", err.Error())
 					fail <- 1

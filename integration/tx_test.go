@@ -42,7 +42,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Put inside the caller's transaction: %v", err)
 				}
-				if got, err := cp.WithTx(tx).Get(ctx, thread, ""); err != nil || got.ID != id {
+				if got, err := cp.WithTx(tx).Latest(ctx, thread); err != nil || got.ID != id {
 					t.Fatalf("Get inside the transaction = %s, %v; want its own put %s", got.ID, err, id)
 				}
 				if _, err := cp.Get(ctx, thread, id); !errors.Is(err, pgcheckpoint.ErrNotFound) {
@@ -60,7 +60,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err := tx.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				if got, err := cp.Get(ctx, "committed", ""); err != nil || got.ID != id || ordersOf("committed") != 1 {
+				if got, err := cp.Latest(ctx, "committed"); err != nil || got.ID != id || ordersOf("committed") != 1 {
 					t.Fatalf("after commit: newest %s (%v), %d orders; want %s and 1 order", got.ID, err, ordersOf("committed"), id)
 				}
 			})

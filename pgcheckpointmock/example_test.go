@@ -19,7 +19,7 @@ type agentState struct {
 // advance is application code under test: it loads the newest state of a conversation (or starts
 // one), runs one step and checkpoints the result.
 func advance(ctx context.Context, store pgcheckpoint.Store, thread, tool string) (string, error) {
-	state, _, err := pgcheckpoint.GetJSON[agentState](ctx, store, thread, "")
+	state, _, err := pgcheckpoint.LatestJSON[agentState](ctx, store, thread)
 	switch {
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		state = agentState{Version: 2}

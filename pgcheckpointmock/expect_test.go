@@ -54,13 +54,13 @@ func TestHelpersMatchTheCheckpointer(t *testing.T) {
 					t.Fatalf("PutAfter: %v", err)
 				}
 				pgcheckpointmock.ExpectPut(mock, d, "t", snap, where, pgcheckpointmock.Cap(3), pgcheckpointmock.Fence(""))
-				if _, err := cp.PutAfter(ctx, "t", "", snap); err != nil {
+				if _, err := cp.PutIfEmpty(ctx, "t", snap); err != nil {
 					t.Fatalf("PutAfter empty: %v", err)
 				}
 
 				want := pgcheckpoint.Checkpoint{ID: idA, ThreadID: "t", Snapshot: snap}
 				pgcheckpointmock.ExpectGetLatest(mock, d, "t", &want, where)
-				if c, err := cp.Get(ctx, "t", ""); err != nil || c.ID != idA || c.Version != 2 || int(c.SizeBytes) != len(snap) || string(c.Snapshot) != string(snap) {
+				if c, err := cp.Latest(ctx, "t"); err != nil || c.ID != idA || c.Version != 2 || int(c.SizeBytes) != len(snap) || string(c.Snapshot) != string(snap) {
 					t.Fatalf("Get latest = %+v, %v", c, err)
 				}
 				pgcheckpointmock.ExpectGet(mock, d, "t", idB, nil, where)
@@ -91,7 +91,7 @@ func TestHelpersMatchTheCheckpointer(t *testing.T) {
 					t.Fatalf("Delete of nothing: %v", err)
 				}
 				pgcheckpointmock.ExpectDeleteThread(mock, d, "t", 4, where)
-				if err := cp.Delete(ctx, "t", ""); err != nil {
+				if err := cp.DeleteThread(ctx, "t"); err != nil {
 					t.Fatalf("Delete thread: %v", err)
 				}
 

@@ -230,7 +230,7 @@ func (b *bench) op(ctx context.Context, system, op, thread string, payload []byt
 		_, err := b.cp.Put(ctx, thread, payload)
 		return err
 	case "pgcheckpoint/get":
-		_, err := b.cp.Get(ctx, thread, "")
+		_, err := b.cp.Latest(ctx, thread)
 		return err
 	case "pgcheckpoint/list":
 		_, err := b.cp.List(ctx, thread, pgcheckpoint.ListOptions{Limit: benchListLimit})

@@ -47,7 +47,7 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	var id string
 	switch {
 	case *empty:
-		id, err = s.cp.PutAfter(ctx, pos[0], "", snapshot)
+		id, err = s.cp.PutIfEmpty(ctx, pos[0], snapshot)
 	case *head != "":
 		id, err = s.cp.PutAfter(ctx, pos[0], *head, snapshot)
 	default:
