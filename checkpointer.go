@@ -34,6 +34,7 @@ const (
 	DefaultTable                   = "ziro_checkpoints"
 	DefaultMaxCheckpointsPerThread = 100
 	DefaultMaxAttempts             = 10
+	DefaultListLimit               = 100
 
 	// NoLimit, as MaxCheckpointsPerThread or MaxSnapshotBytes, disables that limit.
 	NoLimit = -1
@@ -47,8 +48,13 @@ type Options struct {
 	// Schema and Table name the checkpoint table: [A-Za-z_][A-Za-z0-9_]*, at most 63 bytes, including the
 	// derived index name (Table + "_thread_seq_key"). Defaults: "public", "ziro_checkpoints".
 	Schema, Table string
-	// MaxCheckpointsPerThread is the retention cap: after a put returns, the thread keeps its newest this
-	// many checkpoints. 0 means 100; NoLimit (any negative value) keeps everything.
+	// MaxCheckpointsPerThread is the retention cap this client expects: after a put returns, the
+	// thread keeps its newest this many checkpoints; NoLimit (any negative value) keeps everything. The
+	// table records the cap every writer trims to (see Retention): 0, the default, follows the table;
+	// another value must equal the table's (else puts fail with ErrRetentionMismatch), and is the cap
+	// EnsureSchema records for a table that records none yet (0 records 100). On a table that records
+	// no policy (one made by the TypeScript package that EnsureSchema has not upgraded), 0 trims
+	// nothing.
 	MaxCheckpointsPerThread int
 	// MaxSnapshotBytes rejects larger snapshots with ErrSnapshotTooLarge before anything is sent. 0 means
 	// the dialect's default (PostgreSQL 16 MiB, CockroachDB 1 MiB); NoLimit (negative) disables the check.
@@ -72,7 +78,8 @@ type Checkpointer struct {
 	facts    dialectFacts
 	names    names
 	q        statements
-	cap      int // 0: no trim
+	wantCap  *int         // the cap Options name: nil follows the table, 0 keeps everything
+	policy   *policyCache // the table's policy as last read, shared with WithTx copies
 	maxBytes int // 0: no limit
 	attempts int
 	ids      *idGen
@@ -110,7 +117,8 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 		facts:    d.facts(),
 		names:    n,
 		q:        newStatements(n, d.facts()),
-		cap:      capOf(opts),
+		wantCap:  wantCapOf(opts),
+		policy:   new(policyCache),
 		maxBytes: maxBytesOf(opts, d),
 		attempts: opts.MaxAttempts,
 		observer: opts.Observer,
@@ -278,8 +286,7 @@ func (c *Checkpointer) get(ctx context.Context, threadID, query string, args ...
 
 // ListOptions page through a thread's checkpoints.
 type ListOptions struct {
-	// Limit is the most checkpoints returned: 0 means the retention cap (100 when the table keeps every
-	// checkpoint), a negative value means all of them. Long lists are read in pages of MaxListLimit
+	// Limit is the most checkpoints returned: 0 means 100, a negative value means all of them. Long lists are read in pages of MaxListLimit
 	// rows, one statement each, so none is cut short.
 	Limit int
 	// Before, when set, returns only checkpoints older than this id: pass the last id of the previous
@@ -314,7 +321,7 @@ func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptio
 		}
 		before = canon
 	}
-	want := listLimit(opts.Limit, c.cap)
+	want := listLimit(opts.Limit)
 	var out []Checkpoint
 	for {
 		page := MaxListLimit
@@ -469,7 +476,7 @@ func checkThread(id string) error {
 	return nil
 }
 
-// capOf is the retention cap of opts: 0 means the default, negative means none (0 here).
+// capOf is the retention cap of a Memory store's opts: 0 means the default, negative means none (0 here).
 func capOf(opts Options) int {
 	switch {
 	case opts.MaxCheckpointsPerThread == 0:
@@ -492,14 +499,11 @@ func maxBytesOf(opts Options, d Dialect) int {
 	return opts.MaxSnapshotBytes
 }
 
-// listLimit turns a List limit into a count: 0 means the retention cap (or 100 without one), negative
-// means all (-1).
-func listLimit(limit, cap int) int {
+// listLimit turns a List limit into a count: 0 means 100, negative means all (-1).
+func listLimit(limit int) int {
 	switch {
-	case limit == 0 && cap > 0:
-		return cap
 	case limit == 0:
-		return DefaultMaxCheckpointsPerThread
+		return DefaultListLimit
 	case limit < 0:
 		return -1
 	}

@@ -61,6 +61,12 @@ var (
 	// migrate first.
 	ErrSchemaMissing = errors.New("checkpoint table missing: run EnsureSchema or `pgcheckpoint migrate`")
 
+	// ErrRetentionMismatch means the client's Options.MaxCheckpointsPerThread names a cap other than
+	// the one the table records (see Retention): every writer of a table trims alike, so the put was
+	// refused before anything was written. Leave the option 0 to follow the table, or change the
+	// table's policy with SetRetention (`pgcheckpoint migrate --max-per-thread N`).
+	ErrRetentionMismatch = errors.New("retention policy mismatch")
+
 	// ErrPermission means the database role lacks a privilege the operation needs; the wrapped driver
 	// error names it.
 	ErrPermission = errors.New("insufficient privilege")

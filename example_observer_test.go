@@ -59,6 +59,7 @@ func ExampleObserverFunc_slog() {
 	ctx := context.Background()
 
 	snap := []byte(`{"version":2,"step":1}`)
+	pgcheckpointmock.ExpectRetention(mock, pgcheckpoint.PostgreSQL, 100)
 	pgcheckpointmock.ExpectPut(mock, pgcheckpoint.PostgreSQL, "conv-42", snap)
 	_, _ = cp.Put(ctx, "conv-42", snap)
 	pgcheckpointmock.ExpectGetLatest(mock, pgcheckpoint.PostgreSQL, "conv-7", nil)

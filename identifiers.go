@@ -35,14 +35,17 @@ type names struct {
 	seqIdx string // quoted name of the (thread_id, seq) unique index, unqualified
 	// unnumberedIdx is the quoted name of the partial index of rows without a seq, unqualified.
 	unnumberedIdx string
+	// policy is the quoted, schema-qualified table that records the table's retention policy.
+	policy string
 
-	rawSchema, rawTable string
+	rawSchema, rawTable, rawPolicy string
 }
 
 // The secondary indexes are named table + suffix; the longer suffix is part of the 63-byte budget.
 const (
 	seqIndexSuffix        = "_thread_seq_key"
 	unnumberedIndexSuffix = "_unnumbered"
+	policyTableSuffix     = "_policy"
 )
 
 // newNames validates schema and table and derives every name from them.
@@ -63,7 +66,9 @@ func newNames(schema, table string) (names, error) {
 		table:         quoteIdent(schema) + "." + quoteIdent(table),
 		seqIdx:        quoteIdent(idx),
 		unnumberedIdx: quoteIdent(table + unnumberedIndexSuffix),
+		policy:        quoteIdent(schema) + "." + quoteIdent(table+policyTableSuffix),
 		rawSchema:     schema,
 		rawTable:      table,
+		rawPolicy:     table + policyTableSuffix,
 	}, nil
 }

@@ -147,7 +147,7 @@ func (m *Memory) list(ctx context.Context, threadID string, opts ListOptions) ([
 	if err := checkThread(threadID); err != nil {
 		return nil, err
 	}
-	limit := listLimit(opts.Limit, m.cap)
+	limit := listLimit(opts.Limit)
 	if opts.Before != "" {
 		canon, err := checkID("cursor", opts.Before)
 		if err != nil {

@@ -17,6 +17,8 @@ const (
 	OpThreads       Op = "threads"        // Threads
 	OpPrune         Op = "prune"          // Prune
 	OpEnsureSchema  Op = "ensure_schema"  // EnsureSchema
+	OpRetention     Op = "retention"      // Retention
+	OpSetRetention  Op = "set_retention"  // SetRetention
 	OpDetectDialect Op = "detect_dialect" // DetectDialect
 	OpNew           Op = "new"            // New and ParseDialect refusing their arguments
 )

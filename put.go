@@ -20,6 +20,7 @@ type putRequest struct {
 	doc      json.RawMessage
 	facts    snapshotFacts
 	fence    *string // nil: none; "": the thread must be empty; else the head the new row must follow
+	cap      int     // the retention cap to trim to; 0: none
 }
 
 // putReport is what one attempt's statement returned (see putReport in statements.go).
@@ -167,7 +168,7 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 			err = fmt.Errorf("%w after an attempt whose outcome is unknown: %w", ErrOutcomeUnknown, err)
 		}
 	}()
-	req, err := c.newPutRequest(threadID, snapshot, fence)
+	req, err := c.newPutRequest(ctx, threadID, snapshot, fence)
 	if err != nil {
 		return "", err
 	}
@@ -276,8 +277,9 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 	}
 }
 
-// newPutRequest checks the inputs of a put before anything is sent.
-func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *string) (putRequest, error) {
+// newPutRequest checks the inputs of a put before anything is sent, then learns the cap to trim to (the
+// table's policy, read at most once a minute).
+func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snapshot []byte, fence *string) (putRequest, error) {
 	if err := checkThread(threadID); err != nil {
 		return putRequest{}, err
 	}
@@ -292,9 +294,16 @@ func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *st
 		}
 		fence = &canon
 	}
+	if err := ctx.Err(); err != nil {
+		return putRequest{}, err
+	}
+	cap, err := c.retention(ctx)
+	if err != nil {
+		return putRequest{}, err
+	}
 	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
 	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
-	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence}, nil
+	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: cap}, nil
 }
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
@@ -316,8 +325,8 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	if req.fence != nil {
 		fenceArg = *req.fence
 	}
-	if c.cap > 0 {
-		capArg = int64(c.cap)
+	if req.cap > 0 {
+		capArg = int64(req.cap)
 	}
 	scan := func(row *sql.Row) error {
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.unnumbered, &r.mine, &r.trimmed)
@@ -332,7 +341,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	insert := func(q DBTX) error {
 		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, id, req.doc, f.version, f.size, fenceArg))
 	}
-	if c.cap == 0 {
+	if req.cap == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
 		return r, c.noResend(ctx, insert)
@@ -341,7 +350,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}
-		bound := r.newSeq.Int64 - int64(c.cap)
+		bound := r.newSeq.Int64 - int64(req.cap)
 		if bound < 1 {
 			return nil
 		}

@@ -194,7 +194,7 @@ func runCockroachSuite(t *testing.T, dsn string, cluster bool) {
 						wg.Add(1)
 						go func() {
 							defer wg.Done()
-							id, err := cp.PutAfter(testCtx(t), "fenced", head, []byte(fmt.Sprintf(`{"round": %d, "w": %d}`, round, w)))
+							id, err := putAfter(cp, testCtx(t), "fenced", head, []byte(fmt.Sprintf(`{"round": %d, "w": %d}`, round, w)))
 							switch {
 							case err == nil:
 								mu.Lock()

@@ -125,3 +125,15 @@ func (tg target) callerTx() *sql.TxOptions {
 	}
 	return nil
 }
+
+// putAfter is PutAfter when head names a checkpoint and PutIfEmpty when it is "": the fenced put of a
+// writer that remembers the head it read ("" for an empty thread).
+func putAfter(s interface {
+	PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error)
+	PutIfEmpty(ctx context.Context, threadID string, snapshot []byte) (string, error)
+}, ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
+	if head == "" {
+		return s.PutIfEmpty(ctx, threadID, snapshot)
+	}
+	return s.PutAfter(ctx, threadID, head, snapshot)
+}

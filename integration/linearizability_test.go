@@ -606,7 +606,7 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 	case opPut:
 		out.ID, err = cp.Put(ctx, in.Thread, checkerSnapshot(in.Tag))
 	case opPutAfter:
-		out.ID, err = cp.PutAfter(ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
+		out.ID, err = putAfter(cp, ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
 	case opGetLatest, opGetByID:
 		var c pgcheckpoint.Checkpoint
 		if c, err = cp.Get(ctx, in.Thread, in.ID); err == nil {

@@ -63,7 +63,7 @@ func TestLeastPrivilege(t *testing.T) {
 				head, err = cp.Put(ctx, "t", []byte(`{"version": 1}`))
 				step("Put", err)
 			}
-			head, err = cp.PutAfter(ctx, "t", head, []byte(`{}`))
+			head, err = putAfter(cp, ctx, "t", head, []byte(`{}`))
 			step("PutAfter", err)
 			_, err = cp.PutIfEmpty(ctx, "fresh", []byte(`{}`))
 			step("PutAfter an empty thread", err)

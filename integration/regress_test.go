@@ -241,7 +241,7 @@ func TestRegressCommitThenConnectionLost(t *testing.T) {
 					snap := marked(sc.name)
 					var id string
 					if sc.fenced {
-						id, err = cp.PutAfter(ctx, sc.thread, prior[len(prior)-1], snap)
+						id, err = putAfter(cp, ctx, sc.thread, prior[len(prior)-1], snap)
 					} else {
 						id, err = cp.Put(ctx, sc.thread, snap)
 					}

@@ -147,7 +147,7 @@ func fencedRace(ctx context.Context, cp *pgcheckpoint.Checkpointer, thread, head
 			snap := fmt.Sprintf(`{"writer": %q, "g": %d}`, who, g)
 			c, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			id, err := cp.PutAfter(c, thread, head, []byte(snap))
+			id, err := putAfter(cp, c, thread, head, []byte(snap))
 			switch {
 			case err == nil:
 				results[g] = []string{"win", id}
@@ -200,7 +200,7 @@ func helperCrash(ctx context.Context, db *sql.DB, s helperSpec, out *lineWriter)
 				var id string
 				var err error
 				if w == 0 {
-					id, err = cp.PutAfter(ctx, thread, head, snap)
+					id, err = putAfter(cp, ctx, thread, head, snap)
 					head = id
 				} else {
 					id, err = cp.Put(ctx, thread, snap)

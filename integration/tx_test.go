@@ -106,7 +106,7 @@ func TestCallerTransaction(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tx1.Rollback()
-				first, err := cp.WithTx(tx1).PutAfter(ctx, "contended", head, []byte(`{"step": 1, "by": 1}`))
+				first, err := putAfter(cp.WithTx(tx1), ctx, "contended", head, []byte(`{"step": 1, "by": 1}`))
 				if err != nil {
 					t.Fatalf("first caller: %v", err)
 				}
@@ -117,7 +117,7 @@ func TestCallerTransaction(t *testing.T) {
 				defer tx2.Rollback()
 				second := make(chan error, 1)
 				go func() {
-					_, err := cp.WithTx(tx2).PutAfter(ctx, "contended", head, []byte(`{"step": 1, "by": 2}`))
+					_, err := putAfter(cp.WithTx(tx2), ctx, "contended", head, []byte(`{"step": 1, "by": 2}`))
 					second <- err
 				}()
 				// The second caller's insert waits on the first one's row in the (thread_id, seq) index.
@@ -142,7 +142,7 @@ func TestCallerTransaction(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tx3.Rollback()
-				third, err := cp.WithTx(tx3).PutAfter(ctx, "contended", first, []byte(`{"step": 2, "by": 2}`))
+				third, err := putAfter(cp.WithTx(tx3), ctx, "contended", first, []byte(`{"step": 2, "by": 2}`))
 				if err != nil {
 					t.Fatalf("retried caller: %v", err)
 				}

@@ -48,6 +48,7 @@ func Example() {
 
 	// First step of a new conversation: nothing stored yet, then the first checkpoint.
 	pgcheckpointmock.ExpectGetLatest(mock, d, "conv-1", nil)
+	pgcheckpointmock.ExpectRetention(mock, d, 100) // the first put reads the table's retention policy
 	first := pgcheckpointmock.ExpectPut(mock, d, "conv-1", []byte(`{"version":2,"step":1,"pending":["search"]}`))
 	id, err := advance(ctx, store, "conv-1", "search")
 	fmt.Println(id == first.String(), err)
