@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -149,6 +150,24 @@ func (c *Checkpointer) SetRetention(ctx context.Context, r Retention) error {
 	_, err := c.db.ExecContext(ctx, c.q.setPolicy, cap)
 	c.forgetRetention()
 	return fail(OpSetRetention, "", "", err)
+}
+
+// RetentionSQL returns the statement that records r as the retention policy of a table (dialect d, nil
+// means PostgreSQL; empty schema or table mean the defaults), for migration tools: SchemaSQL records the
+// default where a table records none; this one sets r whatever was recorded.
+func RetentionSQL(d Dialect, schema, table string, r Retention) (string, error) {
+	if d == nil {
+		d = PostgreSQL
+	}
+	if r.MaxCheckpointsPerThread == 0 {
+		return "", fail(OpSetRetention, "", "", fmt.Errorf("MaxCheckpointsPerThread 0 has no meaning here (NoLimit keeps every checkpoint): %w", ErrInvalidOptions))
+	}
+	n, err := newNames(orDefault(schema, DefaultSchema), orDefault(table, DefaultTable))
+	if err != nil {
+		return "", fail(OpNew, "", "", err)
+	}
+	set := newStatements(n, d.facts()).setPolicy
+	return strings.Replace(set, "$1", strconv.Itoa(max(r.MaxCheckpointsPerThread, 0)), 1) + ";\n", nil
 }
 
 // wantCapOf is the cap opts names: nil when it leaves retention to the table (0), 0 for NoLimit.

@@ -103,10 +103,7 @@ func cmdLs(ctx context.Context, e env, args []string) error {
 	}
 	page := *limit
 	if page == 0 {
-		page = capOf(f.conn.maxPerThread)
-		if page == 0 {
-			page = pgcheckpoint.DefaultMaxCheckpointsPerThread
-		}
+		page = pgcheckpoint.DefaultListLimit
 	}
 	s, err := f.conn.connect(ctx, 2)
 	if err != nil {
