@@ -80,7 +80,7 @@ type Checkpointer struct {
 	q        statements
 	wantCap  *int         // the cap Options name: nil follows the table, 0 keeps everything
 	policy   *policyCache // the table's policy as last read, shared with WithTx copies
-	maxBytes int // 0: no limit
+	maxBytes int          // 0: no limit
 	attempts int
 	ids      *idGen
 	observer Observer

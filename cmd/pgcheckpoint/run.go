@@ -50,7 +50,7 @@ func commands() []command {
 				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. Prints the policy.",
 			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --max-per-thread -1",
 				"pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql"},
-			run:      cmdMigrate},
+			run: cmdMigrate},
 		{name: "put", args: "[--expect-head ID | --expect-empty] THREAD [FILE]", summary: "store a JSON snapshot from FILE or stdin; prints the new id",
 			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. It trims the thread by the table's retention policy, and stderr says how many it removed.",
 			examples: []string{`id=$(echo '{"version": 2, "step": 1}' | pgcheckpoint put thread-42)`, `pgcheckpoint put --expect-head "$id" thread-42 next.json`},
