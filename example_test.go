@@ -37,7 +37,7 @@ func ExampleNew() {
 }
 
 // Resuming after a crash: read the newest checkpoint, or start fresh when the thread has none.
-func ExampleCheckpointer_Get() {
+func ExampleCheckpointer_Latest() {
 	ctx := context.Background()
 	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{}) // a *Checkpointer behaves the same
 	if _, err := store.Put(ctx, "support-42", []byte(`{"version": 2, "step": 3}`)); err != nil {
@@ -56,16 +56,17 @@ func ExampleCheckpointer_Get() {
 }
 
 // Two replicas resuming the same thread must not fork it: each names the head it resumed from, and
-// only one of them wins.
+// only one of them wins; the loser learns where the thread is now.
 func ExampleCheckpointer_PutAfter() {
 	ctx := context.Background()
 	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
-	head, _ := store.PutIfEmpty(ctx, "t", []byte(`{"step": 1}`)) // "" : the thread must be empty
+	head, _ := store.PutIfEmpty(ctx, "t", []byte(`{"step": 1}`)) // the first put of a new thread
 
-	_, errA := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "a"}`))
+	a, errA := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "a"}`))
 	_, errB := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "b"}`))
-	fmt.Println(errA == nil, errors.Is(errB, pgcheckpoint.ErrConflict))
-	// Output: true true
+	var e *pgcheckpoint.Error
+	fmt.Println(errA == nil, errors.Is(errB, pgcheckpoint.ErrConflict), errors.As(errB, &e) && e.Head == a)
+	// Output: true true true
 }
 
 // Paging through a long thread, newest first, metadata only.
