@@ -161,10 +161,12 @@ func sameMetadata(t testing.TB, goList []pgcheckpoint.Checkpoint, tsList []tsMet
 
 func goCheckpointer(t testing.TB, tg target, db *sql.DB, schema string, cap int) *pgcheckpoint.Checkpointer {
 	t.Helper()
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: cap})
+	opts := pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: cap}
+	cp, err := pgcheckpoint.New(db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	matchPolicy(t, cp, opts)
 	return cp
 }
 

@@ -609,7 +609,12 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 		out.ID, err = putAfter(cp, ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
 	case opGetLatest, opGetByID:
 		var c pgcheckpoint.Checkpoint
-		if c, err = cp.Get(ctx, in.Thread, in.ID); err == nil {
+		if in.Kind == opGetLatest {
+			c, err = cp.Latest(ctx, in.Thread)
+		} else {
+			c, err = cp.Get(ctx, in.Thread, in.ID)
+		}
+		if err == nil {
 			var doc struct{ Tag int }
 			if json.Unmarshal(c.Snapshot, &doc) != nil || doc.Tag != int(c.Version) {
 				doc.Tag = -1 // a row that no put wrote: the model accepts no tag -1

@@ -89,6 +89,7 @@ func TestGolangMigrate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				matchPolicy(t, cp, opts)
 				return cp
 			})
 		})

@@ -22,7 +22,7 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			admin := tg.open(t)
 			schema := newSchema(t, admin)
-			tg.newCheckpointer(t, admin, pgcheckpoint.Options{Schema: schema})
+			tg.newCheckpointer(t, admin, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 3})
 			ctx := testCtx(t)
 			var b [6]byte
 			_, _ = rand.Read(b[:])
@@ -40,6 +40,7 @@ func TestLeastPrivilege(t *testing.T) {
 			for _, stmt := range []string{
 				`GRANT USAGE ON SCHEMA "` + schema + `" TO ` + role,
 				`GRANT SELECT, INSERT, UPDATE, DELETE ON ` + tableIn(schema) + ` TO ` + role,
+				`GRANT SELECT ON "` + schema + `"."ziro_checkpoints_policy" TO ` + role,
 			} {
 				if _, err := admin.ExecContext(ctx, stmt); err != nil {
 					t.Fatal(err)

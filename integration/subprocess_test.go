@@ -29,24 +29,27 @@ type helperSpec struct {
 	//   fence:  for every stdin line "THREAD\tHEAD", Goroutines concurrent PutAfter(THREAD, HEAD); one line
 	//           per goroutine ("win\tID", "conflict\tindex|head", "error\tMSG"), then "done".
 	//   crash:  writes forever, PutAfter its own head on Threads[0] (retention Cap) and Put on Threads[1]
-	//           (no retention); after each put returns, "ack\tTHREAD\tI\tID". Killed by the test.
+	//           (no retention, in UncappedSchema: a table has one policy); after each put returns,
+	//           "ack\tTHREAD\tI\tID". Killed by the test.
 	//   write:  Goroutines writers, each Puts puts to every thread of Threads in turn; "id\tG\tTHREAD\tID\tATTEMPTS"
 	//           per put, exit status 1 after the first error ("error\tMSG").
 	//   checker: one JSON opRequest per stdin line, one JSON result per stdout line (linearizability_test.go).
 	//   ensure: prints "ready", waits for a stdin line, runs EnsureSchema, prints "ok" or "error\tMSG".
-	Mode       string
-	Driver     string
-	DSN        string
-	Dialect    string // "postgres" or "cockroach"
-	Schema     string
-	Cap        int
-	Threads    []string
-	Puts       int
-	Goroutines int
-	Iteration  int           // crash: tags the snapshots of this run
-	Seed       int64         // crash: snapshot sizes
-	ClockLag   time.Duration // write: ids are made from a clock this far behind
-	Attempts   int           // Options.MaxAttempts
+	Mode    string
+	Driver  string
+	DSN     string
+	Dialect string // "postgres" or "cockroach"
+	Schema  string
+	Cap     int
+	// UncappedSchema (crash) holds the table of Threads[1], which keeps every checkpoint.
+	UncappedSchema string
+	Threads        []string
+	Puts           int
+	Goroutines     int
+	Iteration      int           // crash: tags the snapshots of this run
+	Seed           int64         // crash: snapshot sizes
+	ClockLag       time.Duration // write: ids are made from a clock this far behind
+	Attempts       int           // Options.MaxAttempts
 }
 
 func (tg target) spec(mode, schema string) helperSpec {
@@ -169,15 +172,15 @@ func helperCrash(ctx context.Context, db *sql.DB, s helperSpec, out *lineWriter)
 	var wg sync.WaitGroup
 	fail := make(chan int, 2)
 	for w, thread := range s.Threads[:2] {
-		cap := s.Cap
+		cap, schema := s.Cap, s.Schema
 		if w == 1 {
-			cap = pgcheckpoint.NoLimit
+			cap, schema = pgcheckpoint.NoLimit, s.UncappedSchema
 		}
 		d := pgcheckpoint.PostgreSQL
 		if s.Dialect == pgcheckpoint.CockroachDB.Name() {
 			d = pgcheckpoint.CockroachDB
 		}
-		cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: d, Schema: s.Schema, MaxCheckpointsPerThread: cap})
+		cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: d, Schema: schema, MaxCheckpointsPerThread: cap})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "new:", err)
 			return 2
