@@ -74,12 +74,15 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	if _, err := fmt.Fprintln(e.stdout, id); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "pgcheckpoint: put: %s\n", trimReport(ctx, s, pos[0]))
+	if msg := trimReport(ctx, s, pos[0]); msg != "" {
+		fmt.Fprintf(e.stderr, "pgcheckpoint: put: %s\n", msg)
+	}
 	return nil
 }
 
-// trimReport says what the put just made trimmed and why: the table's retention policy decides, so a
-// put with default flags never trims a table that keeps every checkpoint.
+// trimReport says what the put trimmed and why, the table's retention policy deciding: a put with
+// default flags never trims a table that keeps every checkpoint, and says so. A put that trimmed nothing
+// on a table with a cap says nothing.
 func trimReport(ctx context.Context, s *session, thread string) string {
 	n := s.lastEvent().Rows
 	r, err := s.cp.Retention(ctx)
@@ -93,7 +96,7 @@ func trimReport(ctx context.Context, s *session, thread string) string {
 	case r.MaxCheckpointsPerThread == pgcheckpoint.NoLimit:
 		return fmt.Sprintf("trimmed nothing: %s keeps every checkpoint", s.table)
 	case n == 0:
-		return fmt.Sprintf("trimmed nothing: %s keeps %s, thread %s has no more", s.table, r, display(thread))
+		return ""
 	}
 	return fmt.Sprintf("trimmed %s of thread %s in %s, which keeps %s", plural(n, "oldest checkpoint", "oldest checkpoints"), display(thread), s.table, r)
 }
