@@ -9,7 +9,7 @@ import (
 
 // ForkOptions choose what Fork copies.
 type ForkOptions struct {
-	// History also copies the checkpoints older than the one forked, up to the retention cap in all
+	// History also copies the checkpoints older than the one forked, up to the table's retention cap in all
 	// (the newest that many up to and including it). By default only that checkpoint is copied.
 	History bool
 }
@@ -31,7 +31,8 @@ func (c *Checkpointer) Fork(ctx context.Context, fromThread, checkpointID, toThr
 	defer c.hold()()
 	start := time.Now()
 	id, n, err := c.fork(ctx, fromThread, checkpointID, toThread, opts)
-	c.observe(ctx, Event{Op: "fork", ThreadID: toThread, Start: start, Rows: int(n), Err: err})
+	err = fail(OpFork, toThread, checkpointID, err)
+	c.observe(ctx, Event{Op: OpFork, ThreadID: toThread, Start: start, Rows: int(n), Err: err})
 	return id, err
 }
 
@@ -44,12 +45,12 @@ type forkRequest struct {
 // newForkRequest checks Fork's inputs before anything is sent. cap is the retention cap (0: none).
 func newForkRequest(fromThread, checkpointID, toThread string, opts ForkOptions, cap int) (forkRequest, error) {
 	if err := checkThread(fromThread); err != nil {
-		return forkRequest{}, err
+		return forkRequest{}, fmt.Errorf("source: %w", err)
 	}
 	if err := checkThread(toThread); err != nil {
 		return forkRequest{}, err
 	}
-	id, err := checkID("fork", "checkpoint id", checkpointID)
+	id, err := checkID("checkpoint id", checkpointID)
 	if err != nil {
 		return forkRequest{}, err
 	}
@@ -63,16 +64,37 @@ func newForkRequest(fromThread, checkpointID, toThread string, opts ForkOptions,
 	return r, nil
 }
 
+// errForkSource and errForkTarget are the errors of a fork from a checkpoint that does not exist and
+// into a thread that has checkpoints, alike for every store.
+func errForkSource(r forkRequest) error {
+	return fmt.Errorf("source thread %q has no checkpoint %s: %w", r.from, r.id, ErrNotFound)
+}
+
+func errForkTarget(r forkRequest) error {
+	return fmt.Errorf("the thread has checkpoints already: %w", ErrThreadExists)
+}
+
 func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThread string, opts ForkOptions) (string, int64, error) {
-	r, err := newForkRequest(fromThread, checkpointID, toThread, opts, c.cap)
+	if err := checkThread(fromThread); err != nil {
+		return "", 0, fmt.Errorf("source: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	// The cap the new thread keeps is the table's, as for a put (History copies at most that many).
+	cap := 0
+	if opts.History {
+		var err error
+		if cap, err = c.retention(ctx); err != nil {
+			return "", 0, err
+		}
+	}
+	r, err := newForkRequest(fromThread, checkpointID, toThread, opts, cap)
 	if err != nil {
 		return "", 0, err
 	}
-	if err := ctx.Err(); err != nil {
-		return "", 0, interpret("fork", err)
-	}
 	if err := c.checkCallerIsolation(ctx); err != nil {
-		return "", 0, interpret("fork", err)
+		return "", 0, err
 	}
 	var sourceFound, targetFound bool
 	var copied int64
@@ -92,28 +114,28 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 		case failureUnknown:
 			// The fork may have committed: running it again would find the thread and say
 			// ErrThreadExists about the fork's own copy.
-			return "", 0, fmt.Errorf("pgcheckpoint: fork: %w: %w", ErrOutcomeUnknown, ctxOr(ctx, err))
+			return "", 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctxOr(ctx, err))
 		case failureTransient, failureTaken:
 			// 40001, 40P01, or 23505 from a first put into the target at SERIALIZABLE: nothing was
 			// written; the next attempt sees who won.
 			if attempt >= c.attempts {
-				return "", 0, fmt.Errorf("pgcheckpoint: fork: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+				return "", 0, fmt.Errorf("%d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
 			}
 			if err := backoff(ctx, attempt+1); err != nil {
-				return "", 0, interpret("fork", err)
+				return "", 0, err
 			}
 			continue
 		}
-		return "", 0, interpret("fork", ctxOr(ctx, err))
+		return "", 0, ctxOr(ctx, err)
 	}
 	if err != nil {
-		return "", 0, interpret("fork", err)
+		return "", 0, err
 	}
 	switch {
 	case !sourceFound:
-		return "", 0, fmt.Errorf("pgcheckpoint: fork: thread %q has no checkpoint %s: %w", r.from, r.id, ErrNotFound)
+		return "", 0, errForkSource(r)
 	case targetFound:
-		return "", 0, fmt.Errorf("pgcheckpoint: fork: thread %q has checkpoints already: %w", r.to, ErrThreadExists)
+		return "", 0, errForkTarget(r)
 	}
 	return r.id, copied, nil
 }

@@ -37,16 +37,16 @@ type Lease struct {
 func (c *Checkpointer) EnsureLeaseSchema(ctx context.Context) error {
 	defer c.hold()()
 	if !c.facts.advisoryLocks {
-		return c.ensureEach(ctx, []string{c.q.leaseTable})
+		return fail(OpEnsureSchema, "", "", c.ensureEach(ctx, []string{c.q.leaseTable}))
 	}
-	err := c.runTx(ctx, "ensure lease schema", func(q DBTX) error {
+	err := c.runTx(ctx, func(q DBTX) error {
 		if _, err := q.ExecContext(ctx, c.q.lockSchema); err != nil {
 			return err
 		}
 		_, err := q.ExecContext(ctx, c.q.leaseTable)
 		return privilegeError(c.names, c.q.leaseTable, err)
 	})
-	return interpret("ensure lease schema", err)
+	return fail(OpEnsureSchema, "", "", err)
 }
 
 // Acquire grants the thread to owner for ttl: when no lease of the thread is in force, or owner holds
@@ -57,7 +57,8 @@ func (c *Checkpointer) Acquire(ctx context.Context, threadID, owner string, ttl 
 	defer c.hold()()
 	start := time.Now()
 	l, err := c.acquire(ctx, threadID, owner, ttl)
-	c.observe(ctx, Event{Op: "acquire", ThreadID: threadID, Start: start, Err: err})
+	err = fail(OpAcquire, threadID, "", err)
+	c.observe(ctx, Event{Op: OpAcquire, ThreadID: threadID, Start: start, Err: err})
 	return l, err
 }
 
@@ -66,15 +67,15 @@ func (c *Checkpointer) acquire(ctx context.Context, threadID, owner string, ttl 
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, interpret("acquire", err)
+		return nil, err
 	}
 	l := &Lease{Thread: threadID, Owner: owner, c: c}
 	err := c.db.QueryRowContext(ctx, c.q.leaseAcquire, threadID, owner, ttl.Seconds()).Scan(&l.Token, &l.Expires)
 	if err == sql.ErrNoRows {
-		return nil, fmt.Errorf("pgcheckpoint: acquire: thread %q is leased to another owner: %w", threadID, ErrLeaseHeld)
+		return nil, fmt.Errorf("the thread is leased to another owner: %w", ErrLeaseHeld)
 	}
 	if err != nil {
-		return nil, interpret("acquire", err)
+		return nil, err
 	}
 	return l, nil
 }
@@ -85,36 +86,40 @@ func checkLease(threadID, owner string, ttl time.Duration) error {
 		return err
 	}
 	if owner == "" || len(owner) > 1024 || !utf8.ValidString(owner) {
-		return fmt.Errorf("pgcheckpoint: lease owner must be 1 to 1024 bytes of UTF-8: %w", ErrInvalidOptions)
+		return fmt.Errorf("lease owner must be 1 to 1024 bytes of UTF-8: %w", ErrInvalidOptions)
 	}
 	for i := 0; i < len(owner); i++ {
 		if owner[i] == 0 {
-			return fmt.Errorf("pgcheckpoint: lease owner holds a NUL byte: %w", ErrInvalidOptions)
+			return fmt.Errorf("lease owner holds a NUL byte: %w", ErrInvalidOptions)
 		}
 	}
 	if ttl < time.Millisecond {
-		return fmt.Errorf("pgcheckpoint: lease ttl must be at least 1ms, got %v: %w", ttl, ErrInvalidOptions)
+		return fmt.Errorf("lease ttl must be at least 1ms, got %v: %w", ttl, ErrInvalidOptions)
 	}
 	return nil
 }
 
 // Renew extends the lease to ttl from now (the server's), if it is still in force; else ErrLeaseLost.
 func (l *Lease) Renew(ctx context.Context, ttl time.Duration) error {
+	defer l.c.hold()()
+	return fail(OpRenew, l.Thread, "", l.renew(ctx, ttl))
+}
+
+func (l *Lease) renew(ctx context.Context, ttl time.Duration) error {
 	c := l.c
-	defer c.hold()()
 	if err := checkLease(l.Thread, l.Owner, ttl); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return interpret("renew", err)
+		return err
 	}
 	var expires time.Time
 	err := c.db.QueryRowContext(ctx, c.q.leaseRenew, l.Thread, l.Owner, l.Token, ttl.Seconds()).Scan(&expires)
 	if err == sql.ErrNoRows {
-		return fmt.Errorf("pgcheckpoint: renew: lease %d of thread %q expired or was taken over: %w", l.Token, l.Thread, ErrLeaseLost)
+		return fmt.Errorf("lease %d expired or was taken over: %w", l.Token, ErrLeaseLost)
 	}
 	if err != nil {
-		return interpret("renew", err)
+		return err
 	}
 	l.Expires = expires
 	return nil
@@ -126,10 +131,10 @@ func (l *Lease) Release(ctx context.Context) error {
 	c := l.c
 	defer c.hold()()
 	if err := ctx.Err(); err != nil {
-		return interpret("release", err)
+		return fail(OpRelease, l.Thread, "", err)
 	}
 	_, err := c.db.ExecContext(ctx, c.q.leaseRelease, l.Thread, l.Owner, l.Token)
-	return interpret("release", err)
+	return fail(OpRelease, l.Thread, "", err)
 }
 
 // Put stores snapshot as the thread's newest checkpoint, as Checkpointer.Put does, only while the lease
@@ -139,13 +144,18 @@ func (l *Lease) Release(ctx context.Context) error {
 // (ErrConflict), up to Options.MaxAttempts, re-checking the lease each time. It cannot join a caller's
 // transaction (a Checkpointer over a *sql.Tx): ErrInvalidOptions.
 func (l *Lease) Put(ctx context.Context, snapshot []byte) (string, error) {
+	id, err := l.put(ctx, snapshot)
+	return id, fail(OpLeasePut, l.Thread, "", err)
+}
+
+func (l *Lease) put(ctx context.Context, snapshot []byte) (string, error) {
 	c := l.c
 	if c.inTx {
-		return "", fmt.Errorf("pgcheckpoint: lease put: a lease put runs its own transaction; use a Checkpointer over a *sql.DB or *sql.Conn: %w", ErrInvalidOptions)
+		return "", fmt.Errorf("a lease put runs its own transaction; use a Checkpointer over a *sql.DB or *sql.Conn: %w", ErrInvalidOptions)
 	}
 	b, ok := c.db.(txBeginner)
 	if !ok {
-		return "", fmt.Errorf("pgcheckpoint: lease put: %T cannot begin transactions: %w", c.db, ErrInvalidOptions)
+		return "", fmt.Errorf("%T cannot begin transactions: %w", c.db, ErrInvalidOptions)
 	}
 	level := sql.LevelReadCommitted
 	if c.facts.callerIsolation == "serializable" {
@@ -156,12 +166,12 @@ func (l *Lease) Put(ctx context.Context, snapshot []byte) (string, error) {
 		if err == nil || attempt >= c.attempts || ctx.Err() != nil ||
 			!(Retryable(err) || errors.Is(err, ErrConflict)) || errors.Is(err, ErrOutcomeUnknown) {
 			if err != nil && attempt >= c.attempts && (Retryable(err) || errors.Is(err, ErrConflict)) {
-				err = fmt.Errorf("pgcheckpoint: lease put: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+				err = fmt.Errorf("%d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
 			}
 			return id, err
 		}
 		if err := backoff(ctx, attempt+1); err != nil {
-			return "", interpret("put", err)
+			return "", err
 		}
 	}
 }
@@ -171,11 +181,11 @@ func (l *Lease) putOnce(ctx context.Context, b txBeginner, level sql.IsolationLe
 	c := l.c
 	defer c.hold()() // the whole transaction, on a single connection; the inner Put takes no turn
 	if err := ctx.Err(); err != nil {
-		return "", interpret("put", err)
+		return "", err
 	}
 	tx, err := b.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {
-		return "", interpret("put", err)
+		return "", err
 	}
 	committed := false
 	defer func() {
@@ -187,11 +197,11 @@ func (l *Lease) putOnce(ctx context.Context, b txBeginner, level sql.IsolationLe
 	err = tx.QueryRowContext(ctx, c.q.leaseCheck, l.Thread, l.Owner, l.Token).Scan(&inForce)
 	switch {
 	case err == sql.ErrNoRows:
-		return "", fmt.Errorf("pgcheckpoint: lease put: lease %d of thread %q was taken over or the thread was leased again: %w", l.Token, l.Thread, ErrLeaseLost)
+		return "", fmt.Errorf("lease %d was taken over or the thread was leased again: %w", l.Token, ErrLeaseLost)
 	case err != nil:
-		return "", interpret("put", err)
+		return "", err
 	case !inForce:
-		return "", fmt.Errorf("pgcheckpoint: lease put: lease %d of thread %q expired: %w", l.Token, l.Thread, ErrLeaseLost)
+		return "", fmt.Errorf("lease %d expired: %w", l.Token, ErrLeaseLost)
 	}
 	inner := c.WithTx(tx)
 	inner.isolationOK.Store(true) // begun here at the level the dialect's put needs: no need to ask
@@ -202,9 +212,9 @@ func (l *Lease) putOnce(ctx context.Context, b txBeginner, level sql.IsolationLe
 	committed = true
 	if err := tx.Commit(); err != nil {
 		if SQLState(err) == "" || SQLState(err) == stateAmbiguousCommit || connLost(err) {
-			return "", fmt.Errorf("pgcheckpoint: lease put: checkpoint %s: %w: %w", id, ErrOutcomeUnknown, err)
+			return "", fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, err)
 		}
-		return "", interpret("put", err)
+		return "", err
 	}
 	return id, nil
 }

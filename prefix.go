@@ -37,12 +37,12 @@ func prefixEnd(prefix string) string {
 }
 
 // checkPrefix validates a thread id prefix: "" (every thread) or a valid thread id.
-func checkPrefix(op, prefix string) error {
+func checkPrefix(prefix string) error {
 	if prefix == "" {
 		return nil
 	}
 	if err := checkThread(prefix); err != nil {
-		return fmt.Errorf("pgcheckpoint: %s: prefix: %w", op, err)
+		return fmt.Errorf("prefix: %w", err)
 	}
 	return nil
 }

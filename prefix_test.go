@@ -63,12 +63,12 @@ func TestPrefixEndRange(t *testing.T) {
 func TestCheckPrefix(t *testing.T) {
 	t.Parallel()
 	for _, ok := range []string{"", "a", "%_\\", "🙂"} {
-		if err := checkPrefix("threads", ok); err != nil {
+		if err := checkPrefix(ok); err != nil {
 			t.Errorf("checkPrefix(%q) = %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"bad\xff", "nul\x00", strings.Repeat("x", 1025)} {
-		if err := checkPrefix("threads", bad); err == nil {
+		if err := checkPrefix(bad); err == nil {
 			t.Errorf("checkPrefix(%q) accepted it", bad)
 		}
 	}

@@ -22,7 +22,8 @@ type ThreadsOptions struct {
 	// "" (from the first thread) or a valid thread id; anything else is ErrInvalidThreadID, before
 	// anything is sent.
 	After string
-	// Limit is the most threads returned: 0 means 100, a negative value 10,000.
+	// Limit is the most threads returned, at most MaxListLimit: 0 means 100. A negative limit or one
+	// above MaxListLimit is ErrInvalidOptions.
 	Limit int
 	// Prefix, when set, returns only threads whose id starts with it (byte for byte: "tenant-42/"), by
 	// a range scan of the primary key, so a page costs the same whatever the other threads. It is "" or
@@ -35,9 +36,21 @@ type ThreadsOptions struct {
 func (c *Checkpointer) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
 	defer c.hold()()
 	start := time.Now()
-	out, err := c.threads(ctx, opts.After, opts.Prefix, listLimit(opts.Limit, 0))
-	c.observe(ctx, Event{Op: "threads", Start: start, Rows: len(out), Err: err})
+	out, err := c.threads(ctx, opts)
+	err = fail(OpThreads, "", "", err)
+	c.observe(ctx, Event{Op: OpThreads, Start: start, Rows: len(out), Err: err})
 	return out, err
+}
+
+// threadsLimit turns ThreadsOptions.Limit into a LIMIT: 0 means 100.
+func threadsLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return 100, nil
+	case limit < 0 || limit > MaxListLimit:
+		return 0, fmt.Errorf("threads limit %d is not within 0..%d (page with After): %w", limit, MaxListLimit, ErrInvalidOptions)
+	}
+	return limit, nil
 }
 
 // checkCursor validates ThreadsOptions.After: "" or a thread id, so that Memory and the database agree
@@ -47,43 +60,44 @@ func checkCursor(after string) error {
 		return nil
 	}
 	if err := checkThread(after); err != nil {
-		return fmt.Errorf("pgcheckpoint: threads: cursor: %w", err)
+		return fmt.Errorf("cursor: %w", err)
 	}
 	return nil
 }
 
-func (c *Checkpointer) threads(ctx context.Context, after, prefix string, limit int) ([]ThreadInfo, error) {
-	if err := checkCursor(after); err != nil {
+func (c *Checkpointer) threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	if err := checkCursor(opts.After); err != nil {
 		return nil, err
 	}
-	if err := checkPrefix("threads", prefix); err != nil {
+	limit, err := threadsLimit(opts.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPrefix(opts.Prefix); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, interpret("threads", err)
+		return nil, interpret(err)
 	}
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if prefix == "" {
-		rows, err = c.db.QueryContext(ctx, c.q.threads, after, limit)
+	var rows *sql.Rows
+	if opts.Prefix == "" {
+		rows, err = c.db.QueryContext(ctx, c.q.threads, opts.After, limit)
 	} else {
-		rows, err = c.db.QueryContext(ctx, c.q.threadsPrefix, after, limit, prefix, prefixEnd(prefix))
+		rows, err = c.db.QueryContext(ctx, c.q.threadsPrefix, opts.After, limit, opts.Prefix, prefixEnd(opts.Prefix))
 	}
 	if err != nil {
-		return nil, interpret("threads", err)
+		return nil, interpret(err)
 	}
 	defer rows.Close()
 	var out []ThreadInfo
 	for rows.Next() {
 		var t ThreadInfo
 		if err := rows.Scan(&t.ThreadID, &t.Checkpoints, &t.NewestID, &t.NewestAt, &t.TotalBytes); err != nil {
-			return nil, interpret("threads", err)
+			return nil, interpret(err)
 		}
 		out = append(out, t)
 	}
-	return out, interpret("threads", rows.Err())
+	return out, interpret(rows.Err())
 }
 
 // PruneOptions select what Prune deletes.
@@ -119,20 +133,21 @@ func (c *Checkpointer) Prune(ctx context.Context, opts PruneOptions) (PruneResul
 	start := time.Now()
 	res, err := c.prune(ctx, opts)
 	res.Duration = time.Since(start)
-	c.observe(ctx, Event{Op: "prune", Start: start, Rows: int(res.Deleted), Err: err})
+	err = fail(OpPrune, "", "", err)
+	c.observe(ctx, Event{Op: OpPrune, Start: start, Rows: int(res.Deleted), Err: err})
 	return res, err
 }
 
 func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	if opts.OlderThan <= 0 {
-		return res, fmt.Errorf("pgcheckpoint: prune: older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
+		return res, fmt.Errorf("older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
 	}
-	if err := checkPrefix("prune", opts.Prefix); err != nil {
+	if err := checkPrefix(opts.Prefix); err != nil {
 		return res, err
 	}
 	if err := c.checkCallerIsolation(ctx); err != nil {
-		return res, interpret("prune", err)
+		return res, interpret(err)
 	}
 	batch := opts.BatchThreads
 	if batch <= 0 {
@@ -140,7 +155,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 	}
 	var now time.Time
 	if err := c.db.QueryRowContext(ctx, c.q.now).Scan(&now); err != nil {
-		return res, interpret("prune", err)
+		return res, interpret(err)
 	}
 	cutoff := now.Add(-opts.OlderThan)
 	after := ""
@@ -152,7 +167,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 		first, last := ids[0], ids[len(ids)-1]
 		deleted, threads, err := c.pruneRun(ctx, first, last, cutoff, opts.IncludeNewest, opts.Prefix != "")
 		if err != nil {
-			return res, interpret("prune", err)
+			return res, interpret(err)
 		}
 		res.Deleted += deleted
 		res.Threads += threads
@@ -177,7 +192,7 @@ func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff 
 	if prefixed {
 		lock, run = c.q.pruneLockPrefix, c.q.pruneRunPrefix
 	}
-	err = c.runTx(ctx, "prune", func(q DBTX) error {
+	err = c.runTx(ctx, func(q DBTX) error {
 		deleted, threads = 0, 0
 		if !includeNewest {
 			if err := drain(q.QueryContext(ctx, lock, first, last)); err != nil {
@@ -226,16 +241,16 @@ func (c *Checkpointer) pruneBatch(ctx context.Context, after, prefix string, lim
 		rows, err = c.db.QueryContext(ctx, c.q.pruneThreadsPrefix, after, limit, prefix, prefixEnd(prefix))
 	}
 	if err != nil {
-		return nil, interpret("prune", err)
+		return nil, interpret(err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var s sql.NullString
 		if err := rows.Scan(&s); err != nil {
-			return nil, interpret("prune", err)
+			return nil, interpret(err)
 		}
 		ids = append(ids, s.String)
 	}
-	return ids, interpret("prune", rows.Err())
+	return ids, interpret(rows.Err())
 }

@@ -24,19 +24,19 @@ type TTLOptions struct {
 // (use Prune there). Empty schema or table mean the defaults.
 func TTLSQL(d Dialect, schema, table string, opts TTLOptions) (string, error) {
 	if d == nil || d.Name() != DialectCockroach {
-		return "", fmt.Errorf("pgcheckpoint: row-level TTL is CockroachDB's (dialect %q): on PostgreSQL run Prune: %w", dialectName(d), ErrInvalidOptions)
+		return "", fail(OpNew, "", "", fmt.Errorf("row-level TTL is CockroachDB's (dialect %q): on PostgreSQL run Prune: %w", dialectName(d), ErrInvalidOptions))
 	}
 	n, err := newNames(orDefault(schema, DefaultSchema), orDefault(table, DefaultTable))
 	if err != nil {
-		return "", err
+		return "", fail(OpNew, "", "", err)
 	}
 	interval, err := ttlInterval(opts.After)
 	if err != nil {
-		return "", err
+		return "", fail(OpNew, "", "", err)
 	}
 	cron := orDefault(opts.Cron, "@hourly")
 	if strings.Trim(cron, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @*/,-") != "" {
-		return "", fmt.Errorf("pgcheckpoint: TTL cron %q: only letters, digits, spaces and @ * / , - are allowed: %w", cron, ErrInvalidOptions)
+		return "", fail(OpNew, "", "", fmt.Errorf("TTL cron %q: only letters, digits, spaces and @ * / , - are allowed: %w", cron, ErrInvalidOptions))
 	}
 	return ttlSQL(n, interval, cron), nil
 }
@@ -45,7 +45,7 @@ func TTLSQL(d Dialect, schema, table string, opts TTLOptions) (string, error) {
 func ttlInterval(d time.Duration) (string, error) {
 	switch {
 	case d <= 0 || d%time.Second != 0:
-		return "", fmt.Errorf("pgcheckpoint: TTL must be a positive whole number of seconds, got %v: %w", d, ErrInvalidOptions)
+		return "", fmt.Errorf("TTL must be a positive whole number of seconds, got %v: %w", d, ErrInvalidOptions)
 	case d%time.Hour == 0:
 		return fmt.Sprintf("%d hours", d/time.Hour), nil
 	}

@@ -52,7 +52,7 @@ func TestForkRacesPuts(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					id, err := cp.PutAfter(ctx, to, "", []byte(`{"after": ""}`))
+					id, err := cp.PutIfEmpty(ctx, to, []byte(`{"after": ""}`))
 					afterErr = err
 					if err == nil {
 						mu.Lock()

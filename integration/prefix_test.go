@@ -84,7 +84,7 @@ WHERE thread_id >= $1 AND thread_id < $2 ORDER BY thread_id LIMIT 100) AS b`, pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := cp.Threads(ctx, pgcheckpoint.ThreadsOptions{Prefix: prefix, Limit: -1})
+	got, err := cp.Threads(ctx, pgcheckpoint.ThreadsOptions{Prefix: prefix, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func prunePrefixCase(t *testing.T, db *sql.DB, cp *pgcheckpoint.Checkpointer, ta
 	if _, err := db.ExecContext(ctx, `UPDATE `+table+` SET created_at = now() - interval '2 days'`); err != nil {
 		t.Fatal(err)
 	}
-	list, err := cp.Threads(ctx, pgcheckpoint.ThreadsOptions{Prefix: "t/", Limit: -1})
+	list, err := cp.Threads(ctx, pgcheckpoint.ThreadsOptions{Prefix: "t/", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func prunePrefixCase(t *testing.T, db *sql.DB, cp *pgcheckpoint.Checkpointer, ta
 		if n := count(t, db, table, th); n != want {
 			t.Errorf("thread %q holds %d checkpoints after the prune, want %d", th, n, want)
 		}
-		if cpt, err := cp.Get(ctx, th, ""); err != nil || cpt.ID != newest[th] {
+		if cpt, err := cp.Latest(ctx, th); err != nil || cpt.ID != newest[th] {
 			t.Errorf("thread %q: newest %s (%v), want %s", th, cpt.ID, err, newest[th])
 		}
 	}

@@ -60,8 +60,8 @@ type Statements struct {
 	// Isolation (no args) returns the caller's transaction isolation level, which a Checkpointer over a
 	// *sql.Tx (or WithTx) checks once before its first put.
 	Isolation string
-	// Catalog (args: schema, table, seq index name, unnumbered index name, unquoted) returns five
-	// booleans: what of the schema exists. EnsureSchema reads it first and does nothing when all are
+	// Catalog (args: schema, table, seq index name, unnumbered index name, policy table name,
+	// unquoted) returns six booleans: what of the schema exists. EnsureSchema reads it first and does nothing when all are
 	// true. LockSchema (PostgreSQL; no args) serialises EnsureSchema's DDL; the DDL itself is
 	// pgcheckpoint.SchemaSQL.
 	Catalog, LockSchema string
@@ -81,6 +81,12 @@ type Statements struct {
 	// LeaseRenew (args: thread, owner, token, ttl seconds; returns expires_at) and LeaseRelease (args:
 	// thread, owner, token) are the leases' statements.
 	LeaseTable, LeaseAcquire, LeaseCheck, LeaseRenew, LeaseRelease string
+	// PolicyTable (args: schema, policy table name, unquoted) returns whether the table of the retention
+	// policy exists; ReadPolicy (no args) returns the recorded max_checkpoints_per_thread (0: keep all),
+	// no row when none is recorded. A Checkpointer sends both before its first put, and again a minute
+	// later (ExpectRetention). RecordPolicy (EnsureSchema, where none is recorded) and SetPolicy
+	// (SetRetention) take the cap.
+	PolicyTable, ReadPolicy, RecordPolicy, SetPolicy string
 }
 
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
@@ -98,6 +104,7 @@ func (s *Statements) fields() map[string]*string {
 		"pruneLockPrefix": &s.PruneLockPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
 		"fork": &s.Fork, "leaseTable": &s.LeaseTable, "leaseAcquire": &s.LeaseAcquire, "leaseCheck": &s.LeaseCheck,
 		"leaseRenew": &s.LeaseRenew, "leaseRelease": &s.LeaseRelease,
+		"policyTable": &s.PolicyTable, "readPolicy": &s.ReadPolicy, "recordPolicy": &s.RecordPolicy, "setPolicy": &s.SetPolicy,
 	}
 }
 

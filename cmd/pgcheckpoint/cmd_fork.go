@@ -10,7 +10,7 @@ import (
 // cmdFork starts a new thread from a checkpoint of another and prints the new thread's newest id.
 func cmdFork(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "fork")
-	history := f.Bool("history", false, "also copy the older checkpoints, up to --max-per-thread in all")
+	history := f.Bool("history", false, "also copy the older checkpoints, up to the table's retention cap in all")
 	pos, err := f.parse(args, 3, 3)
 	if err != nil {
 		return err

@@ -45,12 +45,15 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "migrate", args: "[--print [--ttl DURATION [--ttl-cron CRON]]]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
-			desc:     "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.\n--print --dialect cockroach --ttl D also prints CockroachDB's row-level TTL (checkpoints expire D after\ncreated_at, deleted by the cluster's TTL job; it may delete a thread's newest: docs/cockroachdb.md).",
-			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql", "pgcheckpoint migrate --print --dialect cockroach --ttl 720h"},
-			run:      cmdMigrate},
+		{name: "migrate", args: "[--print [--ttl DURATION [--ttl-cron CRON]]] [--max-per-thread N]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
+			desc: "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.\n" +
+				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. Prints the policy.\n" +
+				"--print --dialect cockroach --ttl D also prints CockroachDB's row-level TTL (checkpoints expire D after\ncreated_at, deleted by the cluster's TTL job; it may delete a thread's newest: docs/cockroachdb.md).",
+			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --max-per-thread -1",
+				"pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql", "pgcheckpoint migrate --print --dialect cockroach --ttl 720h"},
+			run: cmdMigrate},
 		{name: "put", args: "[--expect-head ID | --expect-empty] THREAD [FILE]", summary: "store a JSON snapshot from FILE or stdin; prints the new id",
-			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. When the put trims the thread to --max-per-thread, stderr says how many it removed.",
+			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. It trims the thread by the table's retention policy, and stderr says how many it removed.",
 			examples: []string{`id=$(echo '{"version": 2, "step": 1}' | pgcheckpoint put thread-42)`, `pgcheckpoint put --expect-head "$id" thread-42 next.json`},
 			run:      cmdPut},
 		{name: "get", args: "[--json] THREAD [ID]", summary: "print a snapshot (the newest when ID is omitted)",
@@ -70,7 +73,7 @@ func commands() []command {
 			examples: []string{"pgcheckpoint rm --dry-run thread-42", "pgcheckpoint rm thread-42 01a22823-b5e6-753b-83c3-37f19afaa264"},
 			run:      cmdRm},
 		{name: "fork", args: "[--history] THREAD ID NEWTHREAD", summary: "start NEWTHREAD from checkpoint ID of THREAD; prints its newest id",
-			desc:     "Copies checkpoint ID of THREAD (with --history also its older ones, up to --max-per-thread) into\nNEWTHREAD, on the server in one statement, and prints the new thread's newest id (ID: copies keep\ntheir ids). Exit 1 when the checkpoint does not exist, 4 when NEWTHREAD has checkpoints already.",
+			desc:     "Copies checkpoint ID of THREAD (with --history also its older ones, up to the table's cap) into\nNEWTHREAD, on the server in one statement, and prints the new thread's newest id (ID: copies keep\ntheir ids). Exit 1 when the checkpoint does not exist, 4 when NEWTHREAD has checkpoints already.",
 			examples: []string{"pgcheckpoint fork thread-42 01a22823-b5e6-753b-83c3-37f19afaa264 thread-42-retry", "pgcheckpoint fork --history thread-42 \"$(pgcheckpoint head thread-42)\" thread-42-copy"},
 			run:      cmdFork},
 		{name: "threads", args: "[--limit N] [--after THREAD] [--prefix P] [--json]", summary: "list threads in byte order of their ids",
@@ -120,7 +123,9 @@ const connUsage = `  --dsn S             connection string; default $DATABASE_UR
   --table S           table (default ziro_checkpoints)
 `
 
-const retentionUsage = `  --max-per-thread N  retention cap (default 100; 0 means the default; -1 disables it)
+const retentionUsage = `  --max-per-thread N  retention cap per thread: the table records it (migrate --max-per-thread N sets
+                      it; a new table gets 100); 0, the default, follows the table; N or -1 (keep all)
+                      must match it
 `
 
 const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost,
@@ -250,7 +255,8 @@ func exitCode(err error) int {
 		errors.Is(err, pgcheckpoint.ErrInvalidThreadID),
 		errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID),
 		errors.Is(err, pgcheckpoint.ErrInvalidIdentifier),
-		errors.Is(err, pgcheckpoint.ErrInvalidOptions):
+		errors.Is(err, pgcheckpoint.ErrInvalidOptions),
+		errors.Is(err, pgcheckpoint.ErrRetentionMismatch):
 		return exitUsage
 	}
 	return exitDatabase
