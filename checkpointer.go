@@ -65,6 +65,9 @@ type Options struct {
 	Clock func() time.Time
 	// Observer, when set, hears about every operation (see Event).
 	Observer Observer
+	// Storage is the table's layout: StorageFull (the zero value; the TypeScript package's table) or
+	// StorageDelta (docs/storage.md). A table of the other layout is ErrStorageMismatch.
+	Storage Storage
 }
 
 // Checkpointer stores agent snapshots in one table. It is safe for concurrent use, also over a
@@ -80,6 +83,8 @@ type Checkpointer struct {
 	attempts int
 	ids      *idGen
 	observer Observer
+	// delta is set for a delta table (StorageDelta); names and q then name its heads table.
+	delta *delta
 	// inTx: db is the caller's transaction (New with a *sql.Tx, or WithTx): nothing is retried, and
 	// the transaction's isolation level is checked once (isolationOK).
 	inTx        bool
@@ -121,6 +126,9 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 	}
 	if c.attempts <= 0 {
 		c.attempts = DefaultMaxAttempts
+	}
+	if err := c.useStorage(opts.Storage); err != nil {
+		return nil, err
 	}
 	switch db.(type) {
 	case *sql.Tx:
@@ -231,6 +239,9 @@ func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint
 	if err := ctx.Err(); err != nil {
 		return Checkpoint{}, interpret("get", err)
 	}
+	if c.delta != nil {
+		return c.deltaGetChecked(ctx, threadID, id)
+	}
 	var row *sql.Row
 	if id == "" {
 		row = c.db.QueryRowContext(ctx, c.q.getLatest, threadID)
@@ -285,6 +296,9 @@ func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptio
 	limit := listLimit(opts.Limit, c.cap)
 	if err := ctx.Err(); err != nil {
 		return nil, interpret("list", err)
+	}
+	if err := c.checkStorage(ctx, "list"); err != nil {
+		return nil, err
 	}
 	var (
 		rows *sql.Rows
@@ -347,6 +361,9 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 	if err := c.checkCallerIsolation(ctx); err != nil {
 		return 0, interpret("delete", err)
 	}
+	if err := c.checkStorage(ctx, "delete"); err != nil {
+		return 0, err
+	}
 	if id == "" {
 		// The thread's row locks come first, newest first as a put takes them: a plain DELETE locks
 		// the oldest rows first and then waits for a put's head, while that put's trim waits for the
@@ -357,12 +374,13 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 				return err
 			}
 			res, err := q.ExecContext(ctx, c.q.deleteAll, threadID)
-			if err == nil {
-				n, _ = res.RowsAffected()
+			if err != nil {
+				return err
 			}
-			return err
+			n, _ = res.RowsAffected()
+			return c.deltaDropItems(ctx, q, threadID)
 		})
-		return n, interpret("delete", err)
+		return n, c.fullMismatch(ctx, "delete", interpret("delete", err))
 	}
 	// Removing one row can open a gap in the thread's numbering, which would make the next trim keep
 	// one checkpoint too few; renumbering in the same transaction keeps it dense. The transaction first
@@ -380,10 +398,12 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 		if n, _ = res.RowsAffected(); n == 0 {
 			return nil
 		}
-		_, err = q.ExecContext(ctx, c.q.renumber, threadID)
-		return err
+		if _, err = q.ExecContext(ctx, c.q.renumber, threadID); err != nil {
+			return err
+		}
+		return c.deltaGC(ctx, q, []string{threadID})
 	})
-	return n, interpret("delete", err)
+	return n, c.fullMismatch(ctx, "delete", interpret("delete", err))
 }
 
 // checkThread enforces the thread id rules: 1 to 1024 bytes of valid UTF-8 without NUL.

@@ -145,7 +145,7 @@ func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []
 	defer c.hold()()
 	ev := Event{Op: op, ThreadID: threadID, Start: time.Now(), Bytes: len(snapshot)}
 	id, err := c.putLoop(ctx, threadID, snapshot, fence, &ev)
-	err = interpret(op, err)
+	err = c.fullMismatch(ctx, op, interpret(op, err))
 	ev.Err = err
 	c.observe(ctx, ev)
 	return id, err
@@ -171,6 +171,9 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		return "", err
 	}
 	if err := c.checkCallerIsolation(ctx); err != nil {
+		return "", err
+	}
+	if err := c.checkStorage(ctx, "put"); err != nil {
 		return "", err
 	}
 	b := budget{maxFailures: c.attempts}
@@ -298,6 +301,9 @@ func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *st
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
 func (c *Checkpointer) attempt(ctx context.Context, req putRequest, id string) (r putReport, first bool, err error) {
+	if c.delta != nil {
+		return c.deltaAttempt(ctx, req, id)
+	}
 	r, err = c.appendRow(ctx, req, id)
 	if err != nil || r.headID.Valid || r.mine || (req.fence != nil && *req.fence != "") {
 		return r, false, err

@@ -17,6 +17,9 @@ import (
 // operations need only SELECT, INSERT, UPDATE and DELETE on the table.
 func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	defer c.hold()()
+	if c.delta != nil {
+		return c.ensureDeltaSchema(ctx)
+	}
 	have, err := c.readCatalog(ctx)
 	if err != nil {
 		return interpret("ensure schema", err)
@@ -30,10 +33,16 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 		// CREATE SCHEMA IF NOT EXISTS demands CREATE on the database even when the schema exists.
 		stmts = ddl.table
 	}
+	return c.fullMismatch(ctx, "ensure schema", c.runDDL(ctx, stmts))
+}
+
+// runDDL runs EnsureSchema's statements: in one transaction behind the schema lock where there are
+// advisory locks, else one by one (ensureEach).
+func (c *Checkpointer) runDDL(ctx context.Context, stmts []string) error {
 	if !c.facts.advisoryLocks {
 		return c.ensureEach(ctx, stmts)
 	}
-	err = c.runTx(ctx, "ensure schema", func(q DBTX) error {
+	err := c.runTx(ctx, "ensure schema", func(q DBTX) error {
 		if _, err := q.ExecContext(ctx, c.q.lockSchema); err != nil {
 			return err
 		}
