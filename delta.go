@@ -243,13 +243,26 @@ func fastOf(b []byte) fastHash {
 }
 
 // threadState is what a writer knows of a thread's newest head: its id ("" for an empty thread), the
-// next free item position, and per spilled array its item ranges and hashes. States are never changed
-// once made (the cache replaces them), so concurrent puts can share them.
+// position allocation (alloc), and per spilled array its item ranges and hashes. States are never
+// changed once made (the cache replaces them), so concurrent puts can share them.
 type threadState struct {
-	head    string
-	nextPos int64
-	arrays  map[string]*arrayState
+	head   string
+	alloc  map[string]slot
+	arrays map[string]*arrayState
 }
+
+// slot is where a key's items go: positions slotBase*n .. slotBase*(n+1)-1, the next free one next.
+// Each key that was ever an array in the thread keeps its slot (also while it is not one), so a key's
+// new items always follow its last range, which then just grows: an append-only array stays one range.
+// Heads inherit the allocation of the head they follow, so no position is ever handed out twice along
+// a thread's heads.
+type slot struct {
+	n    int64
+	next int64
+}
+
+// slotBase is the size of one key's position space (2^40 items).
+const slotBase = int64(1) << 40
 
 // arrayState describes one array of a head. fast and chains (per element) are known when this process
 // wrote the head; a state read from the server (cold) has only n and chain.
@@ -272,15 +285,22 @@ type deltaPlan struct {
 	arrays   []byte
 	items    []byte
 	nItems   int
-	firstPos int64
+	pos      []byte // the new items' positions, a bigint[] literal
+	alloc    []byte // the allocation after this put, as the heads' alloc column
 	lo, hi   string // every range's bounds as bigint[] literals (the spans columns)
 	next     *threadState
 }
 
 // planDelta computes a put of the split snapshot ms on a thread in state st.
 func planDelta(st *threadState, ms []member) deltaPlan {
-	p := deltaPlan{firstPos: st.nextPos}
-	next := &threadState{nextPos: st.nextPos, arrays: map[string]*arrayState{}}
+	var p deltaPlan
+	next := &threadState{alloc: make(map[string]slot, len(st.alloc)+1), arrays: map[string]*arrayState{}}
+	maxSlot := int64(-1)
+	for k, v := range st.alloc {
+		next.alloc[k] = v
+		maxSlot = max(maxSlot, v.n)
+	}
+	pos := []byte{'{'}
 	head := []byte{'{'}
 	items := []byte{'['}
 	arrays := []byte{'{'}
@@ -292,19 +312,28 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 			head = append(append(append(head, m.rawKey...), ':'), m.value...)
 			continue
 		}
-		a := planArray(st.arrays[m.key], m.elems, &next.nextPos)
-		for _, e := range m.elems[a.kept:] {
+		sl, ok := next.alloc[m.key]
+		if !ok {
+			maxSlot++
+			sl = slot{n: maxSlot, next: maxSlot * slotBase}
+		}
+		first := sl.next
+		a := planArray(st.arrays[m.key], m.elems, &sl.next)
+		next.alloc[m.key] = sl
+		for i, e := range m.elems[a.kept:] {
 			if p.nItems > 0 {
 				items = append(items, ',')
+				pos = append(pos, ',')
 			}
 			items = append(items, e...)
+			pos = strconv.AppendInt(pos, first+int64(i), 10)
 			p.nItems++
 		}
 		next.arrays[m.key] = a
 		if len(arrays) > 1 {
 			arrays = append(arrays, ',')
 		}
-		arrays = appendArrayMeta(append(append(arrays, m.rawKey...), ':'), a)
+		arrays = appendArrayMeta(append(append(arrays, m.rawKey...), ':'), a, sl.n)
 	}
 	lo, hi := []byte{'{'}, []byte{'{'}
 	for _, a := range next.arrays {
@@ -316,6 +345,8 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 		}
 	}
 	p.lo, p.hi = string(append(lo, '}')), string(append(hi, '}'))
+	p.pos = append(pos, '}')
+	p.alloc = appendAlloc(next.alloc)
 	p.head = append(head, '}')
 	p.items = append(items, ']')
 	p.arrays = append(arrays, '}')
@@ -395,9 +426,12 @@ func truncateRanges(rs [][2]int64, n int) [][2]int64 {
 	return out
 }
 
-// appendArrayMeta appends a's entry of the heads' arrays column: {"r":[[lo,hi],...],"n":N,"h":"hex"}.
-func appendArrayMeta(b []byte, a *arrayState) []byte {
-	b = append(b, `{"r":[`...)
+// appendArrayMeta appends a's entry of the heads' arrays column:
+// {"s":slot,"r":[[lo,hi],...],"n":N,"h":"hex"}.
+func appendArrayMeta(b []byte, a *arrayState, slot int64) []byte {
+	b = append(b, `{"s":`...)
+	b = strconv.AppendInt(b, slot, 10)
+	b = append(b, `,"r":[`...)
 	for i, r := range a.ranges {
 		if i > 0 {
 			b = append(b, ',')
@@ -415,8 +449,29 @@ func appendArrayMeta(b []byte, a *arrayState) []byte {
 	return append(b, `"}`...)
 }
 
+// appendAlloc writes the alloc column: {"key": [slot, next], ...}.
+func appendAlloc(alloc map[string]slot) []byte {
+	b := []byte{'{'}
+	for k, v := range alloc {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		kb, _ := json.Marshal(k)
+		b = append(append(b, kb...), ":["...)
+		b = strconv.AppendInt(b, v.n, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, v.next, 10)
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
 // parseState reads a head's state as the server holds it (cold: no per-element hashes).
-func parseState(head string, arraysJSON []byte, nextPos int64) (*threadState, error) {
+func parseState(head string, arraysJSON, allocJSON []byte) (*threadState, error) {
+	var alloc map[string][2]int64
+	if err := json.Unmarshal(allocJSON, &alloc); err != nil {
+		return nil, fmt.Errorf("pgcheckpoint: head %s: alloc column: %w", head, err)
+	}
 	var raw map[string]struct {
 		R [][2]int64 `json:"r"`
 		N int        `json:"n"`
@@ -425,7 +480,10 @@ func parseState(head string, arraysJSON []byte, nextPos int64) (*threadState, er
 	if err := json.Unmarshal(arraysJSON, &raw); err != nil {
 		return nil, fmt.Errorf("pgcheckpoint: head %s: arrays column: %w", head, err)
 	}
-	st := &threadState{head: head, nextPos: nextPos, arrays: make(map[string]*arrayState, len(raw))}
+	st := &threadState{head: head, alloc: make(map[string]slot, len(alloc)), arrays: make(map[string]*arrayState, len(raw))}
+	for k, v := range alloc {
+		st.alloc[k] = slot{n: v[0], next: v[1]}
+	}
 	for k, v := range raw {
 		a := &arrayState{ranges: v.R, n: v.N}
 		if h, err := hex.DecodeString(v.H); err != nil || len(h) != len(a.chain) {

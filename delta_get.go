@@ -24,32 +24,23 @@ func (c *Checkpointer) deltaGet(ctx context.Context, threadID, id string) (Check
 	}
 	defer rows.Close()
 	cp := Checkpoint{ThreadID: threadID}
-	var out []byte
+	var head, arrays []byte
+	slots := map[int64][]byte{}
 	found := false
-	members := false
 	for rows.Next() {
 		var (
-			head, key, items sql.RawBytes
+			h, a  []byte
+			slot  sql.NullInt64
+			items sql.RawBytes
 		)
-		if err := rows.Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes, &head, &key, &items); err != nil {
+		if err := rows.Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes, &h, &a, &slot, &items); err != nil {
 			return Checkpoint{}, interpret("get", err)
 		}
-		if !found {
-			found = true
-			// JSONB prints an object as {...}: keep all but the closing brace and add the arrays.
-			out = append(make([]byte, 0, 2*len(head)+64), head[:len(head)-1]...)
-			members = string(head) != "{}"
+		found = true
+		head, arrays = h, a
+		if slot.Valid {
+			slots[slot.Int64] = append([]byte(nil), items...)
 		}
-		if key == nil {
-			continue
-		}
-		if members {
-			out = append(out, ", "...)
-		}
-		k, _ := json.Marshal(string(key))
-		out = append(append(append(out, k...), ": ["...), items...)
-		out = append(out, ']')
-		members = true
 	}
 	if err := rows.Err(); err != nil {
 		return Checkpoint{}, interpret("get", err)
@@ -60,8 +51,42 @@ func (c *Checkpointer) deltaGet(ctx context.Context, threadID, id string) (Check
 		}
 		return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint %s: %w", threadID, id, ErrNotFound)
 	}
-	cp.Snapshot = append(out, '}')
+	snap, err := splice(head, arrays, slots)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: checkpoint %s: %w", cp.ID, err)
+	}
+	cp.Snapshot = snap
 	return cp, nil
+}
+
+// splice adds each spilled array, its items' JSON text as the server printed it, to the head's JSON
+// (as JSONB prints an object: {...}), without parsing the items.
+func splice(head, arrays []byte, slots map[int64][]byte) ([]byte, error) {
+	var meta map[string]struct {
+		S int64 `json:"s"`
+	}
+	if err := json.Unmarshal(arrays, &meta); err != nil {
+		return nil, err
+	}
+	size := len(head) + 16*len(meta)
+	for _, items := range slots {
+		size += len(items)
+	}
+	out := append(make([]byte, 0, size), head[:len(head)-1]...)
+	members := string(head) != "{}"
+	for key, m := range meta {
+		if members {
+			out = append(out, ", "...)
+		}
+		k, err := json.Marshal(key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, k...), ": ["...), slots[m.S]...)
+		out = append(out, ']')
+		members = true
+	}
+	return append(out, '}'), nil
 }
 
 // deltaGetChecked is deltaGet after the id check and the storage check.

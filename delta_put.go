@@ -30,7 +30,7 @@ func (c *Checkpointer) deltaAttempt(ctx context.Context, req putRequest, id stri
 		return c.deltaFirst(ctx, req, id, st, ms)
 	}
 	plan := planDelta(st, ms)
-	r, headArrays, headNext, err := c.deltaAppend(ctx, req, id, st, plan)
+	r, headArrays, headAlloc, err := c.deltaAppend(ctx, req, id, st, plan)
 	switch {
 	case err != nil:
 		d.cache.drop(req.threadID, st)
@@ -47,7 +47,7 @@ func (c *Checkpointer) deltaAttempt(ctx context.Context, req putRequest, id stri
 			return c.deltaFirst(ctx, req, id, empty, ms)
 		}
 	default:
-		fresh, perr := parseState(r.headID.String, []byte(headArrays.String), headNext.Int64)
+		fresh, perr := parseState(r.headID.String, []byte(headArrays.String), []byte(headAlloc.String))
 		if perr != nil {
 			d.cache.drop(req.threadID, st)
 			return r, false, perr
@@ -70,7 +70,7 @@ func (c *Checkpointer) deltaFirst(ctx context.Context, req putRequest, id string
 			}
 		}
 		return q.QueryRowContext(ctx, c.delta.q.first, req.threadID, id, json.RawMessage(plan.head), f.version, f.size,
-			json.RawMessage(plan.arrays), plan.next.nextPos, json.RawMessage(plan.items), plan.lo, plan.hi).Scan(&seq, &stored)
+			json.RawMessage(plan.arrays), json.RawMessage(plan.alloc), json.RawMessage(plan.items), plan.lo, plan.hi, string(plan.pos)).Scan(&seq, &stored)
 	})
 	if err != nil || !seq.Valid {
 		// Not empty after all (or unknown): the next attempt reads the thread's head.
@@ -85,25 +85,24 @@ func (c *Checkpointer) deltaFirst(ctx context.Context, req putRequest, id string
 // deltaPeek reads the state of the thread's newest head (an empty state for an empty thread).
 func (c *Checkpointer) deltaPeek(ctx context.Context, threadID string) (*threadState, error) {
 	var (
-		head   string
-		arrays []byte
-		next   int64
+		head          string
+		arrays, alloc []byte
 	)
-	err := c.db.QueryRowContext(ctx, c.delta.q.peek, threadID).Scan(&head, &arrays, &next)
+	err := c.db.QueryRowContext(ctx, c.delta.q.peek, threadID).Scan(&head, &arrays, &alloc)
 	if err == sql.ErrNoRows {
 		return &threadState{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return parseState(head, arrays, next)
+	return parseState(head, arrays, alloc)
 }
 
 // deltaAppend appends a head planned on st after the thread's newest: one statement (oneStatementPut),
 // or one transaction holding the insert and its trim, as appendRow does for the full layout. It returns
 // the report and the state of the newest head the statement saw.
 func (c *Checkpointer) deltaAppend(ctx context.Context, req putRequest, id string, st *threadState, plan deltaPlan) (
-	r putReport, headArrays sql.NullString, headNext sql.NullInt64, err error) {
+	r putReport, headArrays, headAlloc sql.NullString, err error) {
 	var fenceArg, capArg any
 	if req.fence != nil {
 		fenceArg = *req.fence
@@ -114,21 +113,21 @@ func (c *Checkpointer) deltaAppend(ctx context.Context, req putRequest, id strin
 	var nItems, gone int64
 	scan := func(row *sql.Row) error {
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.mine,
-			&headArrays, &headNext, &nItems, &r.trimmed, &gone)
+			&headArrays, &headAlloc, &nItems, &r.trimmed, &gone)
 	}
 	f := req.facts
 	args := []any{req.threadID, id, json.RawMessage(plan.head), f.version, f.size, fenceArg,
-		json.RawMessage(plan.arrays), plan.next.nextPos, st.head, json.RawMessage(plan.items), plan.firstPos, plan.lo, plan.hi}
+		json.RawMessage(plan.arrays), json.RawMessage(plan.alloc), st.head, json.RawMessage(plan.items), string(plan.pos), plan.lo, plan.hi}
 	dq := c.delta.q
 	if c.facts.oneStatementPut {
 		err = c.noResend(ctx, func(q DBTX) error {
 			return scan(q.QueryRowContext(ctx, dq.put, append(args, capArg)...))
 		})
-		return r, headArrays, headNext, err
+		return r, headArrays, headAlloc, err
 	}
 	insert := func(q DBTX) error { return scan(q.QueryRowContext(ctx, dq.insert, args...)) }
 	if c.cap == 0 {
-		return r, headArrays, headNext, c.noResend(ctx, insert)
+		return r, headArrays, headAlloc, c.noResend(ctx, insert)
 	}
 	err = c.txOnce(ctx, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.newSeq.Valid {
@@ -140,7 +139,7 @@ func (c *Checkpointer) deltaAppend(ctx context.Context, req putRequest, id strin
 		}
 		return q.QueryRowContext(ctx, dq.trim, req.threadID, bound).Scan(&r.trimmed, &gone)
 	})
-	return r, headArrays, headNext, err
+	return r, headArrays, headAlloc, err
 }
 
 // deltaGC removes the items no head of the threads holds any more, after a delete or prune in the same

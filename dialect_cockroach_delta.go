@@ -17,7 +17,7 @@ func (cockroach) deltaDDL(heads names, items, view string) schemaDDL {
     arrays        JSONB NOT NULL,
     lo            BIGINT[] NOT NULL,
     hi            BIGINT[] NOT NULL,
-    next_pos      BIGINT NOT NULL,
+    alloc         JSONB NOT NULL,
     version       INTEGER NOT NULL,
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),

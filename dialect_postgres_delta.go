@@ -16,7 +16,7 @@ func (postgres) deltaDDL(heads names, items, view string) schemaDDL {
     arrays        JSONB NOT NULL,
     lo            BIGINT[] NOT NULL,
     hi            BIGINT[] NOT NULL,
-    next_pos      BIGINT NOT NULL,
+    alloc         JSONB NOT NULL,
     version       INTEGER NOT NULL,
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
@@ -47,16 +47,19 @@ $$`),
 	}}
 }
 
-// deltaViewBody rebuilds each head's snapshot: the head's members and, per spilled array, its items
-// in order (both dialects). The snapshot is a subquery in the select list, so a query of the view that
-// does not read it (a list of metadata) does not compute it.
+// deltaViewBody rebuilds each head's snapshot: the head's members and, per spilled array, the items
+// of its slot within the head's spans, in order (both dialects). The snapshot is a subquery in the
+// select list, so a query of the view that does not read it (a list of metadata) does not compute it.
 const deltaViewBody = `
 SELECT h.thread_id, h.checkpoint_id,
        h.snapshot || COALESCE((
            SELECT jsonb_object_agg(a.key, (
-               SELECT COALESCE(jsonb_agg(i.item ORDER BY r.ord, i.pos), '[]'::jsonb)
-               FROM jsonb_array_elements(a.value->'r') WITH ORDINALITY AS r(v, ord)
-               JOIN {I} AS i ON i.thread_id = h.thread_id AND i.pos >= (r.v->>0)::bigint AND i.pos < (r.v->>1)::bigint))
+               SELECT COALESCE(jsonb_agg(i.item ORDER BY i.pos), '[]'::jsonb)
+               FROM unnest(h.lo, h.hi) AS s(lo, hi)
+               JOIN LATERAL (
+                   SELECT pos, item FROM {I} WHERE thread_id = h.thread_id AND pos >= s.lo AND pos < s.hi
+               ) AS i ON true
+               WHERE s.lo >> 40 = (a.value->>'s')::bigint))
            FROM jsonb_each(h.arrays) AS a), '{}'::jsonb) AS snapshot,
        h.version, h.size_bytes, h.created_at, h.seq
 FROM {H} AS h`

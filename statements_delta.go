@@ -8,29 +8,30 @@ import (
 // deltaStatements are the statements of a delta table that differ from the full layout's (the others
 // run on the heads table as they are: see delta). {H} is the heads table, {I} the items table, {V} the
 // view. Items live in one position space per thread; a head's arrays column maps each spilled array's key
-// to {"r": [[lo, hi], ...], "n": elements, "h": chain hash}: the array is the items at positions
-// lo <= pos < hi of each range, in order. The columns lo and hi repeat every range of every array as two
+// to {"s": slot, "r": [[lo, hi], ...], "n": elements, "h": chain hash}: the array is the items at
+// positions lo <= pos < hi of each range, in order, which is also the order of their positions (see
+// slot in delta.go); alloc maps every key the thread ever spilled to [slot, next free position]. The columns lo and hi repeat every range of every array as two
 // bigint arrays (spans): the trim and gc compare spans, and unnest of an array gives the planner a small
 // row estimate where nested jsonb functions made it guess 10,000 rows and compile the put with JIT.
 type deltaStatements struct {
 	// put (dialects with oneStatementPut) appends a head after the thread's newest, stores its new
 	// items, trims the thread to the cap and removes the items only trimmed heads held, in one statement.
-	// $1 thread, $2 id, $3 head snapshot, $4 version, $5 size_bytes, $6 fence, $7 arrays, $8 next_pos,
-	// $9 basis (the head the plan was made on), $10 new items (a JSON array), $11 the first new item's
-	// position, $12 and $13 the head's spans (lo, hi as bigint[] text), $14 cap (NULL: no trim). It
-	// reports a deltaReport row.
+	// $1 thread, $2 id, $3 head snapshot, $4 version, $5 size_bytes, $6 fence, $7 arrays, $8 alloc,
+	// $9 basis (the head the plan was made on), $10 new items (a JSON array), $11 their positions
+	// (bigint[] text), $12 and $13 the head's spans (lo, hi as bigint[] text), $14 cap (NULL: no
+	// trim). It reports a deltaReport row.
 	put string
 	// insert is put without the trim ($1..$13), for dialects without oneStatementPut; trim ($1 thread,
 	// $2 seq bound) follows in the same transaction.
 	insert, trim string
-	// first stores the first head of an empty thread and its items ($1..$5, $6 arrays, $7 next_pos,
-	// $8 items from position 0, $9 and $10 spans), if the thread is still empty; it returns the new seq
+	// first stores the first head of an empty thread and its items ($1..$5, $6 arrays, $7 alloc, $8
+	// items, $9 and $10 spans, $11 positions), if the thread is still empty; it returns the new seq
 	// (NULL: not empty).
 	first string
-	// peek reads the thread's newest head's state: id, arrays, next_pos (no row: empty thread).
+	// peek reads the thread's newest head's state: id, arrays, alloc (no row: empty thread).
 	peek string
-	// getLatest and getByID ($2 id) return the head's metadata and snapshot (first row) and, one row per
-	// spilled array, its key and its items as JSON text joined by ", ", in order.
+	// getLatest and getByID ($2 id) return the head's metadata, snapshot and arrays, and per slot that
+	// holds items its number and its items as JSON text joined by ", ", in order: one row per slot.
 	getLatest, getByID string
 	// gc removes the items no head of the threads in $1 (a JSON array of thread ids) holds: it runs after
 	// deletes and prunes, in their transaction.
@@ -45,7 +46,7 @@ type deltaStatements struct {
 // deltaHeadCTE reads the thread's newest head with what a writer plans from, and locks it as the full
 // layout's headCTE does (see there); the insert also needs the head to be the writer's basis ($9).
 const deltaHeadCTE = `WITH head AS (
-    SELECT checkpoint_id, seq, arrays, next_pos FROM {H}
+    SELECT checkpoint_id, seq, arrays, alloc FROM {H}
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
@@ -54,8 +55,8 @@ const deltaHeadCTE = `WITH head AS (
     WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR UPDATE
 ), ins AS (
-    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, lo, hi, next_pos, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $7::text::jsonb, $12::text::bigint[], $13::text::bigint[], $8, $4, $5, locked.seq + 1
+    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq)
+    SELECT $1, $2, $3::text::jsonb, $7::text::jsonb, $8::text::jsonb, $12::text::bigint[], $13::text::bigint[], $4, $5, locked.seq + 1
     FROM locked, head
     WHERE locked.seq = head.seq
       AND locked.checkpoint_id < $2
@@ -65,13 +66,14 @@ const deltaHeadCTE = `WITH head AS (
     RETURNING seq
 )`
 
-// deltaItemsCTE stores the new items, only when the head went in. Positions from the basis' next_pos
-// up are held by no head (every head's positions are below its newest descendant's next_pos), so an
-// item found there (left by a head deleted through the view, say) is overwritten.
+// deltaItemsCTE stores the new items, only when the head went in. Positions from a slot's next free one
+// in the basis' alloc up are held by no head (a head's positions are below its descendants' next free
+// ones), so an item found there (left by a head deleted through the view, say) is overwritten.
 const deltaItemsCTE = `, items AS (
     INSERT INTO {I} (thread_id, pos, item)
-    SELECT $1, $FIRST::bigint + e.ord - 1, e.item
+    SELECT $1, p.pos, e.item
     FROM jsonb_array_elements($ITEMS::text::jsonb) WITH ORDINALITY AS e(item, ord)
+    JOIN unnest($POS::text::bigint[]) WITH ORDINALITY AS p(pos, ord) ON p.ord = e.ord
     WHERE EXISTS (SELECT 1 FROM ins)
     ON CONFLICT (thread_id, pos) DO UPDATE SET item = excluded.item
     RETURNING 1
@@ -130,20 +132,23 @@ const deltaReportSQL = `
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq FROM head),
        EXISTS (SELECT 1 FROM locked), (SELECT seq FROM locked),
        EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id = $2),
-       (SELECT arrays::text FROM head), (SELECT next_pos FROM head), (SELECT count(*) FROM items), `
+       (SELECT arrays::text FROM head), (SELECT alloc::text FROM head), (SELECT count(*) FROM items), `
 
-// deltaGetSQL reads one head (WHERE) and its items, array by array.
+// deltaGetSQL reads one head (WHERE) and its items, slot by slot: each span is one index range scan
+// of the items.
 const deltaGetSQL = `WITH h AS (
-    SELECT checkpoint_id, created_at, version, size_bytes, snapshot, arrays FROM {H}
+    SELECT checkpoint_id, created_at, version, size_bytes, snapshot, arrays, lo, hi FROM {H}
     WHERE_CLAUSE
+), a AS (
+    SELECT s.lo >> 40 AS slot, string_agg(i.item::text, ', ' ORDER BY i.pos) AS items
+    FROM h, unnest(h.lo, h.hi) AS s(lo, hi)
+    JOIN LATERAL (
+        SELECT pos, item FROM {I} WHERE thread_id = $1 AND pos >= s.lo AND pos < s.hi
+    ) AS i ON true
+    GROUP BY 1
 )
-SELECT h.checkpoint_id, h.created_at, h.version, h.size_bytes,
-       CASE WHEN a.ord IS NULL OR a.ord = 1 THEN h.snapshot::text END, a.key,
-       (SELECT string_agg(i.item::text, ', ' ORDER BY r.ord, i.pos)
-        FROM jsonb_array_elements(a.value->'r') WITH ORDINALITY AS r(v, ord)
-        JOIN {I} AS i ON i.thread_id = $1 AND i.pos >= (r.v->>0)::bigint AND i.pos < (r.v->>1)::bigint)
-FROM h LEFT JOIN LATERAL jsonb_each(h.arrays) WITH ORDINALITY AS a(key, value, ord) ON true
-ORDER BY a.ord`
+SELECT h.checkpoint_id, h.created_at, h.version, h.size_bytes, h.snapshot::text, h.arrays::text, a.slot, a.items
+FROM h LEFT JOIN a ON true`
 
 // deltaGCSQL removes the items of threads $1 outside every range of their heads: the gaps between the
 // ranges merged (gaps and islands), below the first and above the last; a thread without heads keeps no
@@ -174,8 +179,8 @@ func deltaSQL(heads names, items, view, s string) string {
 // newDeltaStatements writes out a delta table's own statements.
 func newDeltaStatements(heads names, items, view string, f dialectFacts) deltaStatements {
 	sq := func(s string) string { return deltaSQL(heads, items, view, s) }
-	itemsAt := func(first, list string) string {
-		return strings.NewReplacer("$FIRST", first, "$ITEMS", list).Replace(deltaItemsCTE)
+	itemsAt := func(pos, list string) string {
+		return strings.NewReplacer("$POS", pos, "$ITEMS", list).Replace(deltaItemsCTE)
 	}
 	trimAt := func(seq, keep string) string {
 		return strings.NewReplacer("SEQ", seq, "KEEP", keep).Replace(deltaTrimCTE)
@@ -185,13 +190,13 @@ func newDeltaStatements(heads names, items, view string, f dialectFacts) deltaSt
 		trim: sq(`WITH ` + trimAt("$2", deltaKeepAfterTrim) + `
 SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM gone)`),
 		first: sq(`WITH ins AS (
-    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, lo, hi, next_pos, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $6::text::jsonb, $9::text::bigint[], $10::text::bigint[], $7, $4, $5, 1
+    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq)
+    SELECT $1, $2, $3::text::jsonb, $6::text::jsonb, $7::text::jsonb, $9::text::bigint[], $10::text::bigint[], $4, $5, 1
     WHERE NOT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1)
     RETURNING seq
-)` + itemsAt("0", "$8") + `
+)` + itemsAt("$11", "$8") + `
 SELECT (SELECT seq FROM ins), (SELECT count(*) FROM items)`),
-		peek: sq(`SELECT checkpoint_id, arrays::text, next_pos FROM {H}
+		peek: sq(`SELECT checkpoint_id, arrays::text, alloc::text FROM {H}
 WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`),
 		getLatest:   sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1", 1)),
 		getByID:     sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 AND checkpoint_id = $2", 1)),

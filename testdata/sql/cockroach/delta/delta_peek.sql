@@ -1,2 +1,2 @@
-SELECT checkpoint_id, arrays::text, next_pos FROM "public"."ziro_checkpoints_heads"
+SELECT checkpoint_id, arrays::text, alloc::text FROM "public"."ziro_checkpoints_heads"
 WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1

@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints_heads" (
     arrays        JSONB NOT NULL,
     lo            BIGINT[] NOT NULL,
     hi            BIGINT[] NOT NULL,
-    next_pos      BIGINT NOT NULL,
+    alloc         JSONB NOT NULL,
     version       INTEGER NOT NULL,
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),

@@ -1,5 +1,5 @@
 WITH head AS (
-    SELECT checkpoint_id, seq, arrays, next_pos FROM "agents"."Checkpoints_heads"
+    SELECT checkpoint_id, seq, arrays, alloc FROM "agents"."Checkpoints_heads"
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
@@ -8,8 +8,8 @@ WITH head AS (
     WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR UPDATE
 ), ins AS (
-    INSERT INTO "agents"."Checkpoints_heads" (thread_id, checkpoint_id, snapshot, arrays, lo, hi, next_pos, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $7::text::jsonb, $12::text::bigint[], $13::text::bigint[], $8, $4, $5, locked.seq + 1
+    INSERT INTO "agents"."Checkpoints_heads" (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq)
+    SELECT $1, $2, $3::text::jsonb, $7::text::jsonb, $8::text::jsonb, $12::text::bigint[], $13::text::bigint[], $4, $5, locked.seq + 1
     FROM locked, head
     WHERE locked.seq = head.seq
       AND locked.checkpoint_id < $2
@@ -19,8 +19,9 @@ WITH head AS (
     RETURNING seq
 ), items AS (
     INSERT INTO "agents"."Checkpoints_items" (thread_id, pos, item)
-    SELECT $1, $11::bigint + e.ord - 1, e.item
+    SELECT $1, p.pos, e.item
     FROM jsonb_array_elements($10::text::jsonb) WITH ORDINALITY AS e(item, ord)
+    JOIN unnest($11::text::bigint[]) WITH ORDINALITY AS p(pos, ord) ON p.ord = e.ord
     WHERE EXISTS (SELECT 1 FROM ins)
     ON CONFLICT (thread_id, pos) DO UPDATE SET item = excluded.item
     RETURNING 1
@@ -60,4 +61,4 @@ WITH head AS (
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq FROM head),
        EXISTS (SELECT 1 FROM locked), (SELECT seq FROM locked),
        EXISTS (SELECT 1 FROM "agents"."Checkpoints_heads" WHERE thread_id = $1 AND checkpoint_id = $2),
-       (SELECT arrays::text FROM head), (SELECT next_pos FROM head), (SELECT count(*) FROM items), (SELECT count(*) FROM del), (SELECT count(*) FROM gone)
+       (SELECT arrays::text FROM head), (SELECT alloc::text FROM head), (SELECT count(*) FROM items), (SELECT count(*) FROM del), (SELECT count(*) FROM gone)
