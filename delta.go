@@ -281,14 +281,14 @@ const maxRanges = 32
 // deltaPlan is what one put sends: the head (the snapshot without its spilled arrays), the arrays'
 // ranges, the new items and where they go, and the state the thread is in once it is stored.
 type deltaPlan struct {
-	head     []byte
-	arrays   []byte
-	items    []byte
-	nItems   int
-	pos      []byte // the new items' positions, a bigint[] literal
-	alloc    []byte // the allocation after this put, as the heads' alloc column
-	lo, hi   string // every range's bounds as bigint[] literals (the spans columns)
-	next     *threadState
+	head   []byte
+	arrays []byte
+	items  []byte
+	nItems int
+	pos    []byte // the new items' positions, a bigint[] literal
+	alloc  []byte // the allocation after this put, as the heads' alloc column
+	lo, hi string // every range's bounds as bigint[] literals (the spans columns)
+	next   *threadState
 }
 
 // planDelta computes a put of the split snapshot ms on a thread in state st.
@@ -405,7 +405,11 @@ func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
 		chains = append(chains, h)
 	}
 	if fresh := int64(len(elems) - keep); fresh > 0 {
-		ranges = append(ranges, [2]int64{*next, *next + fresh})
+		if l := len(ranges) - 1; l >= 0 && ranges[l][1] == *next {
+			ranges[l][1] += fresh // appended right after the last range: it grows
+		} else {
+			ranges = append(ranges, [2]int64{*next, *next + fresh})
+		}
 		*next += fresh
 	}
 	return &arrayState{ranges: ranges, n: len(elems), chain: h, fast: fast, chains: chains, kept: keep}

@@ -47,6 +47,7 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	steps := f.Int("steps", 200, "conversation: steps (puts) of the thread")
 	repeat := f.Int("repeat", 3, "conversation: runs per layout (figures are medians)")
 	plot := f.String("plot", "", "conversation: write a PNG of WAL per put against step to this file")
+	walinspect := f.Bool("walinspect", false, "conversation: also count only the puts' own WAL records (creates the pg_walinspect extension)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		defer s.Close()
-		return cmdBenchConversation(ctx, e, s, f.conn, *steps, *repeat, *asJSON, *plot)
+		return cmdBenchConversation(ctx, e, s, f.conn, *steps, *repeat, *asJSON, *plot, *walinspect)
 	default:
 		return usageErrorf("bench: unknown --workload %q (want conversation)", *workload)
 	}

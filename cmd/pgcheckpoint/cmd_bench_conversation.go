@@ -39,23 +39,34 @@ type conversationResult struct {
 	TableBytes    int64   `json:"table_bytes"`
 	PutP50Ms      float64 `json:"put_p50_ms"`
 	GetP50Ms      float64 `json:"get_p50_ms"`
+	// The same WAL figures counting only the records of the puts' own transactions (--walinspect):
+	// other sessions' WAL, which the LSN differences include, is left out.
+	OwnWALBytes   int64   `json:"own_wal_bytes,omitempty"`
+	OwnWALPut20   int64   `json:"own_wal_put_20,omitempty"`
+	OwnWALPut200  int64   `json:"own_wal_put_200,omitempty"`
 	GetRoundTrips float64 `json:"get_round_trips"` // statements per get-latest
 	PutRoundTrips float64 `json:"put_round_trips"` // statements per put outside a transaction (mean)
 	walPerPut     []int64 // per step, median over the runs (the plot)
+	ownPerPut     []int64
 }
 
 // conversationGets is how many get-latest calls each run measures after its puts.
 const conversationGets = 30
 
 // cmdBenchConversation runs the conversation workload on both layouts.
-func cmdBenchConversation(ctx context.Context, e env, s *session, cf connFlags, steps, repeat int, asJSON bool, plot string) error {
+func cmdBenchConversation(ctx context.Context, e env, s *session, cf connFlags, steps, repeat int, asJSON bool, plot string, walinspect bool) error {
 	snaps := conversation(steps)
+	if walinspect {
+		if _, err := s.db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_walinspect`); err != nil {
+			return fmt.Errorf("bench: --walinspect: %w", err)
+		}
+	}
 	modes := []pgcheckpoint.Storage{pgcheckpoint.StorageFull, pgcheckpoint.StorageDelta}
 	runs := map[pgcheckpoint.Storage][]conversationResult{}
 	for r := range repeat {
 		for i := range modes {
 			m := modes[(i+r)%len(modes)] // ABBA: each layout goes first as often
-			res, err := runConversation(ctx, s, cf, m, snaps)
+			res, err := runConversation(ctx, s, cf, m, snaps, walinspect)
 			if err != nil {
 				return err
 			}
@@ -67,7 +78,11 @@ func cmdBenchConversation(ctx context.Context, e env, s *session, cf connFlags, 
 		out = append(out, medianResult(runs[m]))
 	}
 	if plot != "" {
-		if err := writeWALPlot(plot, out[0].walPerPut, out[1].walPerPut); err != nil {
+		full, delta := out[0].walPerPut, out[1].walPerPut
+		if walinspect {
+			full, delta = out[0].ownPerPut, out[1].ownPerPut
+		}
+		if err := writeWALPlot(plot, full, delta); err != nil {
 			return err
 		}
 	}
@@ -91,6 +106,12 @@ func cmdBenchConversation(ctx context.Context, e env, s *session, cf connFlags, 
 		return err
 	}
 	f, d := out[0], out[1]
+	if walinspect {
+		fmt.Fprintf(e.stdout, "\nown WAL (the puts' transactions only): full %s (#20 %s, last %s), delta %s (#20 %s, last %s): %.1f%%\n",
+			size64(int(f.OwnWALBytes)), size64(int(f.OwnWALPut20)), size64(int(f.OwnWALPut200)),
+			size64(int(d.OwnWALBytes)), size64(int(d.OwnWALPut20)), size64(int(d.OwnWALPut200)),
+			100*float64(d.OwnWALBytes)/float64(f.OwnWALBytes))
+	}
 	fmt.Fprintf(e.stdout, "\ndelta/full: WAL %.1f%%, put p50 %.2fx, get p50 %.2fx; WAL of the last put / put #20: full %.1fx, delta %.2fx\n",
 		100*float64(d.WALBytes)/float64(f.WALBytes), d.PutP50Ms/f.PutP50Ms, d.GetP50Ms/f.GetP50Ms,
 		float64(f.WALPut200)/float64(f.WALPut20), float64(d.WALPut200)/float64(d.WALPut20))
@@ -120,7 +141,7 @@ func (c *countingDB) QueryRowContext(ctx context.Context, q string, args ...any)
 
 // runConversation puts the snapshots into a fresh scratch table of the given layout, then reads the
 // newest back, and drops the table.
-func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheckpoint.Storage, snaps [][]byte) (conversationResult, error) {
+func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheckpoint.Storage, snaps [][]byte, walinspect bool) (conversationResult, error) {
 	res := conversationResult{Mode: mode.String(), Dialect: s.dialect.Name(), Driver: s.driver, Steps: len(snaps), Runs: 1,
 		SnapshotBytes: len(snaps[len(snaps)-1])}
 	if mode == pgcheckpoint.StorageFull {
@@ -136,8 +157,10 @@ func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheck
 	}
 	q := func(id string) string { return `"` + id + `"` }
 	tables := []string{q(cf.schema) + "." + q(name)}
+	rowTable := tables[0] // the table whose row's xmin names a put's transaction
 	if mode == pgcheckpoint.StorageDelta {
 		tables = []string{q(cf.schema) + "." + q(name+"_heads"), q(cf.schema) + "." + q(name+"_items")}
+		rowTable = tables[0]
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -157,7 +180,7 @@ func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheck
 	defer conn.Close()
 	lsn := func() (string, error) {
 		var l string
-		err := conn.QueryRowContext(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&l)
+		err := conn.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&l)
 		return l, err
 	}
 	walDiff := func(a, b string) (int64, error) {
@@ -174,7 +197,8 @@ func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheck
 			return res, err
 		}
 		start := time.Now()
-		if _, err := cp.Put(ctx, thread, snap); err != nil {
+		id, err := cp.Put(ctx, thread, snap)
+		if err != nil {
 			return res, err
 		}
 		puts = append(puts, time.Since(start))
@@ -191,9 +215,26 @@ func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheck
 		if i+1 == 20 {
 			res.WALPut20 = d
 		}
+		if walinspect {
+			var own int64
+			err := conn.QueryRowContext(ctx, `SELECT COALESCE(sum(w.record_length), 0)::bigint
+FROM pg_get_wal_records_info($1::text::pg_lsn, $2::text::pg_lsn) AS w
+WHERE w.xid = (SELECT xmin FROM `+rowTable+` WHERE thread_id = $3 AND checkpoint_id = $4)`, before, after, thread, id).Scan(&own)
+			if err != nil {
+				return res, fmt.Errorf("bench: read the put's WAL records: %w", err)
+			}
+			res.ownPerPut = append(res.ownPerPut, own)
+			res.OwnWALBytes += own
+			if i+1 == 20 {
+				res.OwnWALPut20 = own
+			}
+		}
 	}
 	res.PutRoundTrips = float64(cdb.n.Load()) / float64(len(snaps))
 	res.WALPut200 = res.walPerPut[len(res.walPerPut)-1]
+	if walinspect {
+		res.OwnWALPut200 = res.ownPerPut[len(res.ownPerPut)-1]
+	}
 	var gets []time.Duration
 	cdb.n.Store(0)
 	for range conversationGets {
@@ -253,9 +294,18 @@ func medianResult(rs []conversationResult) conversationResult {
 	out.GetP50Ms = medF(func(r conversationResult) float64 { return r.GetP50Ms })
 	out.GetRoundTrips = medF(func(r conversationResult) float64 { return r.GetRoundTrips })
 	out.PutRoundTrips = medF(func(r conversationResult) float64 { return r.PutRoundTrips })
+	out.OwnWALBytes = medI(func(r conversationResult) int64 { return r.OwnWALBytes })
+	out.OwnWALPut20 = medI(func(r conversationResult) int64 { return r.OwnWALPut20 })
+	out.OwnWALPut200 = medI(func(r conversationResult) int64 { return r.OwnWALPut200 })
 	out.walPerPut = make([]int64, len(rs[0].walPerPut))
 	for i := range out.walPerPut {
 		out.walPerPut[i] = medI(func(r conversationResult) int64 { return r.walPerPut[i] })
+	}
+	if len(rs[0].ownPerPut) > 0 {
+		out.ownPerPut = make([]int64, len(rs[0].ownPerPut))
+		for i := range out.ownPerPut {
+			out.ownPerPut[i] = medI(func(r conversationResult) int64 { return r.ownPerPut[i] })
+		}
 	}
 	return out
 }
