@@ -22,8 +22,8 @@ import (
 // `steps` agent steps, retention cap 100; each step appends a user message (~300 B) and an assistant
 // message (~1.5 KB) of English-like text, one steps[] entry (~190 B), and changes totalUsage,
 // createdAt and step. It is generated from a fixed seed, so every run puts the same bytes. Full (lz4)
-// and delta tables run it side by side, `repeat` times each in turns, and every figure is the median of
-// the runs.
+// and delta tables run it side by side (each step puts into both, in alternating order; the gets
+// alternate too), `repeat` times, and every figure is the median of the runs.
 
 // conversationResult is one line of `bench --workload conversation --json`.
 type conversationResult struct {
@@ -51,7 +51,7 @@ type conversationResult struct {
 }
 
 // conversationGets is how many get-latest calls each run measures after its puts.
-const conversationGets = 30
+const conversationGets = 60
 
 // cmdBenchConversation runs the conversation workload on both layouts.
 func cmdBenchConversation(ctx context.Context, e env, s *session, cf connFlags, steps, repeat int, asJSON bool, plot string, walinspect bool) error {
@@ -64,13 +64,12 @@ func cmdBenchConversation(ctx context.Context, e env, s *session, cf connFlags, 
 	modes := []pgcheckpoint.Storage{pgcheckpoint.StorageFull, pgcheckpoint.StorageDelta}
 	runs := map[pgcheckpoint.Storage][]conversationResult{}
 	for r := range repeat {
-		for i := range modes {
-			m := modes[(i+r)%len(modes)] // ABBA: each layout goes first as often
-			res, err := runConversation(ctx, s, cf, m, snaps, walinspect)
-			if err != nil {
-				return err
-			}
-			runs[m] = append(runs[m], res)
+		res, err := runConversationPair(ctx, s, cf, modes, snaps, walinspect, r)
+		if err != nil {
+			return err
+		}
+		for i, m := range modes {
+			runs[m] = append(runs[m], res[i])
 		}
 	}
 	var out []conversationResult
@@ -139,125 +138,193 @@ func (c *countingDB) QueryRowContext(ctx context.Context, q string, args ...any)
 	return c.DB.QueryRowContext(ctx, q, args...)
 }
 
-// runConversation puts the snapshots into a fresh scratch table of the given layout, then reads the
-// newest back, and drops the table.
-func runConversation(ctx context.Context, s *session, cf connFlags, mode pgcheckpoint.Storage, snaps [][]byte, walinspect bool) (conversationResult, error) {
-	res := conversationResult{Mode: mode.String(), Dialect: s.dialect.Name(), Driver: s.driver, Steps: len(snaps), Runs: 1,
-		SnapshotBytes: len(snaps[len(snaps)-1])}
+// convRun is one layout's scratch table during one run.
+type convRun struct {
+	s          *session
+	cp         *pgcheckpoint.Checkpointer
+	cdb        *countingDB
+	conn       *sql.Conn // the LSN reads take no connection from the checkpointer's pool
+	tables     []string
+	rowTable   string // the table whose row's xmin names a put's transaction
+	drop       func()
+	walinspect bool
+	puts, gets []time.Duration
+	putStmts   int64
+	getStmts   int64
+	res        conversationResult
+}
+
+const convThread = "conversation"
+
+// newConvRun creates a fresh scratch table of the given layout.
+func newConvRun(ctx context.Context, s *session, cf connFlags, mode pgcheckpoint.Storage, snaps [][]byte, walinspect bool) (*convRun, error) {
+	r := &convRun{s: s, walinspect: walinspect, res: conversationResult{Mode: mode.String(), Dialect: s.dialect.Name(),
+		Driver: s.driver, Steps: len(snaps), Runs: 1, SnapshotBytes: len(snaps[len(snaps)-1])}}
 	if mode == pgcheckpoint.StorageFull {
-		res.Mode = "full-lz4"
+		r.res.Mode = "full-lz4"
 	}
 	name := "pgcheckpoint_bench_conv_" + randomHex(4)
 	opts := cf.options(s.dialect)
 	opts.Table, opts.Storage, opts.MaxCheckpointsPerThread = name, mode, 100
-	cdb := &countingDB{DB: s.db}
-	cp, err := pgcheckpoint.New(cdb, opts)
+	r.cdb = &countingDB{DB: s.db}
+	cp, err := pgcheckpoint.New(r.cdb, opts)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
+	r.cp = cp
 	q := func(id string) string { return `"` + id + `"` }
-	tables := []string{q(cf.schema) + "." + q(name)}
-	rowTable := tables[0] // the table whose row's xmin names a put's transaction
+	r.tables = []string{q(cf.schema) + "." + q(name)}
 	if mode == pgcheckpoint.StorageDelta {
-		tables = []string{q(cf.schema) + "." + q(name+"_heads"), q(cf.schema) + "." + q(name+"_items")}
-		rowTable = tables[0]
+		r.tables = []string{q(cf.schema) + "." + q(name+"_heads"), q(cf.schema) + "." + q(name+"_items")}
 	}
-	defer func() {
+	r.rowTable = r.tables[0]
+	r.drop = func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
+		if r.conn != nil {
+			r.conn.Close()
+		}
 		if mode == pgcheckpoint.StorageDelta {
 			_, _ = s.db.ExecContext(ctx, `DROP VIEW IF EXISTS `+q(cf.schema)+"."+q(name))
 		}
-		_, _ = s.db.ExecContext(ctx, `DROP TABLE IF EXISTS `+strings.Join(tables, ", "))
-	}()
+		_, _ = s.db.ExecContext(ctx, `DROP TABLE IF EXISTS `+strings.Join(r.tables, ", "))
+	}
 	if err := cp.EnsureSchema(ctx); err != nil {
-		return res, err
+		r.drop()
+		return nil, err
 	}
-	conn, err := s.db.Conn(ctx) // the LSN reads take no connection from the checkpointer's pool
+	if r.conn, err = s.db.Conn(ctx); err != nil {
+		r.drop()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *convRun) lsn(ctx context.Context) (string, error) {
+	var l string
+	err := r.conn.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&l)
+	return l, err
+}
+
+// put stores step i's snapshot and records its latency and WAL.
+func (r *convRun) put(ctx context.Context, i int, snap []byte) error {
+	before, err := r.lsn(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
-	defer conn.Close()
-	lsn := func() (string, error) {
-		var l string
-		err := conn.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&l)
-		return l, err
+	n0 := r.cdb.n.Load()
+	start := time.Now()
+	id, err := r.cp.Put(ctx, convThread, snap)
+	if err != nil {
+		return err
 	}
-	walDiff := func(a, b string) (int64, error) {
-		var d int64
-		err := conn.QueryRowContext(ctx, `SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::bigint`, b, a).Scan(&d)
-		return d, err
+	r.puts = append(r.puts, time.Since(start))
+	r.putStmts += r.cdb.n.Load() - n0
+	after, err := r.lsn(ctx)
+	if err != nil {
+		return err
 	}
-	thread := "conversation"
-	var puts []time.Duration
-	cdb.n.Store(0)
-	for i, snap := range snaps {
-		before, err := lsn()
-		if err != nil {
-			return res, err
-		}
-		start := time.Now()
-		id, err := cp.Put(ctx, thread, snap)
-		if err != nil {
-			return res, err
-		}
-		puts = append(puts, time.Since(start))
-		after, err := lsn()
-		if err != nil {
-			return res, err
-		}
-		d, err := walDiff(before, after)
-		if err != nil {
-			return res, err
-		}
-		res.walPerPut = append(res.walPerPut, d)
-		res.WALBytes += d
-		if i+1 == 20 {
-			res.WALPut20 = d
-		}
-		if walinspect {
-			var own int64
-			err := conn.QueryRowContext(ctx, `SELECT COALESCE(sum(w.record_length), 0)::bigint
+	var d int64
+	if err := r.conn.QueryRowContext(ctx, `SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::bigint`, after, before).Scan(&d); err != nil {
+		return err
+	}
+	res := &r.res
+	res.walPerPut = append(res.walPerPut, d)
+	res.WALBytes += d
+	if i+1 == 20 {
+		res.WALPut20 = d
+	}
+	res.WALPut200 = d
+	if !r.walinspect {
+		return nil
+	}
+	var own int64
+	err = r.conn.QueryRowContext(ctx, `SELECT COALESCE(sum(w.record_length), 0)::bigint
 FROM pg_get_wal_records_info($1::text::pg_lsn, $2::text::pg_lsn) AS w
-WHERE w.xid = (SELECT xmin FROM `+rowTable+` WHERE thread_id = $3 AND checkpoint_id = $4)`, before, after, thread, id).Scan(&own)
-			if err != nil {
-				return res, fmt.Errorf("bench: read the put's WAL records: %w", err)
-			}
-			res.ownPerPut = append(res.ownPerPut, own)
-			res.OwnWALBytes += own
-			if i+1 == 20 {
-				res.OwnWALPut20 = own
-			}
-		}
+WHERE w.xid = (SELECT xmin FROM `+r.rowTable+` WHERE thread_id = $3 AND checkpoint_id = $4)`, before, after, convThread, id).Scan(&own)
+	if err != nil {
+		return fmt.Errorf("bench: read the put's WAL records: %w", err)
 	}
-	res.PutRoundTrips = float64(cdb.n.Load()) / float64(len(snaps))
-	res.WALPut200 = res.walPerPut[len(res.walPerPut)-1]
-	if walinspect {
-		res.OwnWALPut200 = res.ownPerPut[len(res.ownPerPut)-1]
+	res.ownPerPut = append(res.ownPerPut, own)
+	res.OwnWALBytes += own
+	if i+1 == 20 {
+		res.OwnWALPut20 = own
 	}
-	var gets []time.Duration
-	cdb.n.Store(0)
-	for range conversationGets {
-		start := time.Now()
-		got, err := cp.Get(ctx, thread, "")
-		if err != nil {
-			return res, err
-		}
-		gets = append(gets, time.Since(start))
-		if len(got.Snapshot) == 0 {
-			return res, fmt.Errorf("bench: empty snapshot read back")
-		}
+	res.OwnWALPut200 = own
+	return nil
+}
+
+// get reads the newest checkpoint once and records its latency.
+func (r *convRun) get(ctx context.Context) error {
+	n0 := r.cdb.n.Load()
+	start := time.Now()
+	got, err := r.cp.Get(ctx, convThread, "")
+	if err != nil {
+		return err
 	}
-	res.GetRoundTrips = float64(cdb.n.Load()) / conversationGets
-	res.PutP50Ms, res.GetP50Ms = medianMs(puts), medianMs(gets)
-	for _, t := range tables {
+	r.gets = append(r.gets, time.Since(start))
+	r.getStmts += r.cdb.n.Load() - n0
+	if len(got.Snapshot) == 0 {
+		return fmt.Errorf("bench: empty snapshot read back")
+	}
+	return nil
+}
+
+// finish computes the run's figures.
+func (r *convRun) finish(ctx context.Context) (conversationResult, error) {
+	res := r.res
+	res.PutP50Ms, res.GetP50Ms = medianMs(r.puts), medianMs(r.gets)
+	res.PutRoundTrips = float64(r.putStmts) / float64(len(r.puts))
+	res.GetRoundTrips = float64(r.getStmts) / float64(len(r.gets))
+	for _, t := range r.tables {
 		var n int64
-		if err := conn.QueryRowContext(ctx, `SELECT pg_total_relation_size($1::text::regclass)`, t).Scan(&n); err != nil {
+		if err := r.conn.QueryRowContext(ctx, `SELECT pg_total_relation_size($1::text::regclass)`, t).Scan(&n); err != nil {
 			return res, err
 		}
 		res.TableBytes += n
 	}
 	return res, nil
+}
+
+// runConversationPair runs both layouts at once: each step puts into both tables, in alternating order,
+// and the gets alternate too, so both see the same load on the machine.
+func runConversationPair(ctx context.Context, s *session, cf connFlags, modes []pgcheckpoint.Storage, snaps [][]byte, walinspect bool, round int) ([]conversationResult, error) {
+	var rs []*convRun
+	defer func() {
+		for _, r := range rs {
+			r.drop()
+		}
+	}()
+	for _, m := range modes {
+		r, err := newConvRun(ctx, s, cf, m, snaps, walinspect)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	for i, snap := range snaps {
+		for k := range rs {
+			if err := rs[(i+k+round)%len(rs)].put(ctx, i, snap); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range conversationGets {
+		for k := range rs {
+			if err := rs[(i+k+round)%len(rs)].get(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var out []conversationResult
+	for _, r := range rs {
+		res, err := r.finish(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
 }
 
 func medianMs(ds []time.Duration) float64 {
