@@ -1,11 +1,13 @@
 package pgcheckpoint
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -335,14 +337,18 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 		}
 		arrays = appendArrayMeta(append(append(arrays, m.rawKey...), ':'), a, sl.n)
 	}
-	lo, hi := []byte{'{'}, []byte{'{'}
+	// The spans in position order: get reads them in this order, so items come back sorted.
+	var spans [][2]int64
 	for _, a := range next.arrays {
-		for _, r := range a.ranges {
-			if len(lo) > 1 {
-				lo, hi = append(lo, ','), append(hi, ',')
-			}
-			lo, hi = strconv.AppendInt(lo, r[0], 10), strconv.AppendInt(hi, r[1], 10)
+		spans = append(spans, a.ranges...)
+	}
+	slices.SortFunc(spans, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	lo, hi := []byte{'{'}, []byte{'{'}
+	for _, r := range spans {
+		if len(lo) > 1 {
+			lo, hi = append(lo, ','), append(hi, ',')
 		}
+		lo, hi = strconv.AppendInt(lo, r[0], 10), strconv.AppendInt(hi, r[1], 10)
 	}
 	p.lo, p.hi = string(append(lo, '}')), string(append(hi, '}'))
 	p.pos = append(pos, '}')

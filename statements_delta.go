@@ -30,8 +30,8 @@ type deltaStatements struct {
 	first string
 	// peek reads the thread's newest head's state: id, arrays, alloc (no row: empty thread).
 	peek string
-	// getLatest and getByID ($2 id) return the head's metadata, snapshot and arrays, and per slot that
-	// holds items its number and its items as JSON text joined by ", ", in order: one row per slot.
+	// getLatest and getByID ($2 id) return the head's metadata, snapshot and arrays in one row, and
+	// each of its items (position, JSON text) in another.
 	getLatest, getByID string
 	// gc removes the items no head of the threads in $1 (a JSON array of thread ids) holds: it runs after
 	// deletes and prunes, in their transaction.
@@ -134,21 +134,21 @@ SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq FROM
        EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id = $2),
        (SELECT arrays::text FROM head), (SELECT alloc::text FROM head), (SELECT count(*) FROM items), `
 
-// deltaGetSQL reads one head (WHERE) and its items, slot by slot: each span is one index range scan
-// of the items.
+// deltaGetSQL reads one head (WHERE) and its items: a first row with the head (pos NULL), then one row
+// per item, each span read by an index range scan in position order. Nothing is sorted or aggregated on
+// the server; the client checks the order (and sorts when a plan ever returns another).
 const deltaGetSQL = `WITH h AS (
     SELECT checkpoint_id, created_at, version, size_bytes, snapshot, arrays, lo, hi FROM {H}
     WHERE_CLAUSE
-), a AS (
-    SELECT s.lo >> 40 AS slot, string_agg(i.item::text, ', ' ORDER BY i.pos) AS items
-    FROM h, unnest(h.lo, h.hi) AS s(lo, hi)
-    JOIN LATERAL (
-        SELECT pos, item FROM {I} WHERE thread_id = $1 AND pos >= s.lo AND pos < s.hi
-    ) AS i ON true
-    GROUP BY 1
 )
-SELECT h.checkpoint_id, h.created_at, h.version, h.size_bytes, h.snapshot::text, h.arrays::text, a.slot, a.items
-FROM h LEFT JOIN a ON true`
+SELECT h.checkpoint_id, h.created_at, h.version, h.size_bytes, h.snapshot::text, h.arrays::text, NULL::bigint, NULL::text
+FROM h
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, i.pos, i.item::text
+FROM h, unnest(h.lo, h.hi) AS s(lo, hi)
+CROSS JOIN LATERAL (
+    SELECT pos, item FROM {I} WHERE thread_id = $1 AND pos >= s.lo AND pos < s.hi ORDER BY pos
+) AS i`
 
 // deltaGCSQL removes the items of threads $1 outside every range of their heads: the gaps between the
 // ranges merged (gaps and islands), below the first and above the last; a thread without heads keeps no
