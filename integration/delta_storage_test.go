@@ -102,3 +102,50 @@ func TestDeltaViewWrites(t *testing.T) {
 		t.Errorf("%d items left that no head holds after a Go delete", orphans)
 	}
 }
+
+// TestDeltaCallerTx: a delta put inside a caller's transaction commits or rolls back with it; after a
+// rollback the writer's cached plan names a head that never existed, and the next put is still right.
+func TestDeltaCallerTx(t *testing.T) {
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			t.Parallel()
+			db := tg.open(t)
+			ctx := testCtx(t)
+			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Table: "txd", Storage: pgcheckpoint.StorageDelta})
+			if _, err := cp.Put(ctx, "t", []byte(`{"m": [1]}`)); err != nil {
+				t.Fatal(err)
+			}
+			for _, commit := range []bool{false, true, false} {
+				tx, err := db.BeginTx(ctx, tg.callerTx())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := cp.WithTx(tx).Put(ctx, "t", []byte(`{"m": [1, 2]}`)); err != nil {
+					t.Fatalf("put in the caller's transaction: %v", err)
+				}
+				if commit {
+					err = tx.Commit()
+				} else {
+					err = tx.Rollback()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := cp.Put(ctx, "t", []byte(`{"m": [1, 2, 3]}`)); err != nil {
+				t.Fatal(err)
+			}
+			list, err := cp.List(ctx, "t", pgcheckpoint.ListOptions{})
+			if err != nil || len(list) != 3 {
+				t.Fatalf("List: %d checkpoints, %v; want 3 (two rolled back)", len(list), err)
+			}
+			want := []string{`{"m": [1, 2, 3]}`, `{"m": [1, 2]}`, `{"m": [1]}`}
+			for i, c := range list {
+				got, err := cp.Get(ctx, "t", c.ID)
+				if err != nil || !jsonbEqual(t, ctx, db, got.Snapshot, []byte(want[i])) {
+					t.Errorf("checkpoint %d = %s, %v; want %s", i, got.Snapshot, err, want[i])
+				}
+			}
+		})
+	}
+}
