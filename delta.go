@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Storage is how a table stores its snapshots (docs/storage.md). The zero value is StorageFull.
@@ -61,18 +62,10 @@ type delta struct {
 	items string
 	q     deltaStatements
 	cache *threadCache
-	// modeOK: the catalog showed a delta table once; checked before the first operation.
-	modeOK *okFlag
+	// modeOK: the catalog showed a delta table once (shared with WithTx copies); checked before the
+	// first operation.
+	modeOK *atomic.Bool
 }
-
-// okFlag is a flag shared by a Checkpointer and its WithTx copies.
-type okFlag struct {
-	mu sync.Mutex
-	ok bool
-}
-
-func (f *okFlag) get() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.ok }
-func (f *okFlag) set()      { f.mu.Lock(); f.ok = true; f.mu.Unlock() }
 
 // newDelta derives the names of a delta table, checks them as New checks the full table's, and
 // returns the heads table's names (the Checkpointer's own) and the delta part.
@@ -87,7 +80,7 @@ func newDelta(schema, table string, f dialectFacts) (names, *delta, error) {
 			maxIdentifierBytes-len(headsSuffix+seqIndexSuffix), table+headsSuffix+seqIndexSuffix, ErrInvalidIdentifier)
 	}
 	items := quoteIdent(schema) + "." + quoteIdent(table+itemsSuffix)
-	d := &delta{view: view, items: items, cache: newThreadCache(defaultCachedThreads), modeOK: &okFlag{}}
+	d := &delta{view: view, items: items, cache: newThreadCache(defaultCachedThreads), modeOK: new(atomic.Bool)}
 	d.q = newDeltaStatements(heads, items, view.table, f)
 	return heads, d, nil
 }

@@ -52,7 +52,7 @@ func (c *Checkpointer) viewNames() names {
 // a full table of that name is ErrStorageMismatch, a missing one ErrSchemaMissing (checked again next
 // time). A full Checkpointer checks nothing here (see fullMismatch).
 func (c *Checkpointer) checkStorage(ctx context.Context, op string) error {
-	if c.delta == nil || c.delta.modeOK.get() {
+	if c.delta == nil || c.delta.modeOK.Load() {
 		return nil
 	}
 	k, err := c.readDeltaCatalog(ctx)
@@ -66,7 +66,7 @@ func (c *Checkpointer) checkStorage(ctx context.Context, op string) error {
 		return fmt.Errorf("pgcheckpoint: %s: the delta table %s.%s is incomplete or missing: %w",
 			op, c.delta.view.rawSchema, c.delta.view.rawTable, ErrSchemaMissing)
 	}
-	c.delta.modeOK.set()
+	c.delta.modeOK.Store(true)
 	return nil
 }
 
