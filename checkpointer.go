@@ -68,6 +68,9 @@ type Options struct {
 	Clock func() time.Time
 	// Observer, when set, hears about every operation (see Event).
 	Observer Observer
+	// Storage is the table's layout: StorageFull (the zero value; the TypeScript package's table) or
+	// StorageDelta (docs/storage.md). A table of the other layout is ErrStorageMismatch.
+	Storage Storage
 }
 
 // Checkpointer stores agent snapshots in one table. It is safe for concurrent use, also over a
@@ -84,6 +87,8 @@ type Checkpointer struct {
 	attempts int
 	ids      *idGen
 	observer Observer
+	// delta is set for a delta table (StorageDelta); names and q then name its heads table.
+	delta *delta
 	// inTx: db is the caller's transaction (New with a *sql.Tx, or WithTx): nothing is retried, and
 	// the transaction's isolation level is checked once (isolationOK).
 	inTx        bool
@@ -126,6 +131,9 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 	}
 	if c.attempts <= 0 {
 		c.attempts = DefaultMaxAttempts
+	}
+	if err := c.useStorage(opts.Storage); err != nil {
+		return nil, fail(OpNew, "", "", err)
 	}
 	switch db.(type) {
 	case *sql.Tx:
@@ -246,7 +254,7 @@ func (c *Checkpointer) Get(ctx context.Context, threadID, id string) (Checkpoint
 func (c *Checkpointer) Latest(ctx context.Context, threadID string) (Checkpoint, error) {
 	defer c.hold()()
 	start := time.Now()
-	cp, err := c.get(ctx, threadID, c.q.getLatest, threadID)
+	cp, err := c.get(ctx, threadID, "")
 	err = fail(OpLatest, threadID, "", err)
 	c.observe(ctx, Event{Op: OpLatest, ThreadID: threadID, Start: start, Bytes: len(cp.Snapshot), Err: err})
 	return cp, err
@@ -260,16 +268,23 @@ func (c *Checkpointer) getByID(ctx context.Context, threadID, id string) (Checkp
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	return c.get(ctx, threadID, c.q.getByID, threadID, canon)
+	return c.get(ctx, threadID, canon)
 }
 
-// get runs one of the two reads (query with args) and scans its row.
-func (c *Checkpointer) get(ctx context.Context, threadID, query string, args ...any) (Checkpoint, error) {
+// get reads checkpoint id of the thread (a canonical id), or its newest when id is "".
+func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint, error) {
 	if err := checkThread(threadID); err != nil {
 		return Checkpoint{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Checkpoint{}, err
+	}
+	if c.delta != nil {
+		return c.deltaGetChecked(ctx, threadID, id)
+	}
+	query, args := c.q.getLatest, []any{threadID}
+	if id != "" {
+		query, args = c.q.getByID, []any{threadID, id}
 	}
 	cp := Checkpoint{ThreadID: threadID}
 	var snap []byte
@@ -345,6 +360,9 @@ func (c *Checkpointer) listPage(ctx context.Context, threadID, before string, li
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := c.checkStorage(ctx, "list"); err != nil {
+		return nil, err
+	}
 	var (
 		rows *sql.Rows
 		err  error
@@ -398,7 +416,10 @@ func (c *Checkpointer) startDelete(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return c.checkCallerIsolation(ctx)
+	if err := c.checkCallerIsolation(ctx); err != nil {
+		return err
+	}
+	return c.checkStorage(ctx, "delete")
 }
 
 func (c *Checkpointer) deleteThread(ctx context.Context, threadID string) (int64, error) {
@@ -417,12 +438,13 @@ func (c *Checkpointer) deleteThread(ctx context.Context, threadID string) (int64
 			return err
 		}
 		res, err := q.ExecContext(ctx, c.q.deleteAll, threadID)
-		if err == nil {
-			n, _ = res.RowsAffected()
+		if err != nil {
+			return err
 		}
-		return err
+		n, _ = res.RowsAffected()
+		return c.deltaDropItems(ctx, q, threadID)
 	})
-	return n, err
+	return n, c.fullMismatch(ctx, "delete", err)
 }
 
 func (c *Checkpointer) deleteOne(ctx context.Context, threadID, id string) (int64, error) {
@@ -452,10 +474,12 @@ func (c *Checkpointer) deleteOne(ctx context.Context, threadID, id string) (int6
 		if n, _ = res.RowsAffected(); n == 0 {
 			return nil
 		}
-		_, err = q.ExecContext(ctx, c.q.renumber, threadID)
-		return err
+		if _, err = q.ExecContext(ctx, c.q.renumber, threadID); err != nil {
+			return err
+		}
+		return c.deltaGC(ctx, q, []string{threadID})
 	})
-	return n, err
+	return n, c.fullMismatch(ctx, "delete", err)
 }
 
 // checkThread enforces the thread id rules: 1 to 1024 bytes of valid UTF-8 without NUL.

@@ -15,6 +15,8 @@ type Dialect interface {
 
 	facts() dialectFacts
 	ddl(n names) schemaDDL
+	// deltaDDL is the DDL of a delta table (dialect_*_delta.go).
+	deltaDDL(heads names, items, view string) schemaDDL
 }
 
 // schemaDDL is what creates a table's schema, written out for each dialect: createSchema (empty when the

@@ -94,6 +94,11 @@ var (
 	// ErrRetriesExhausted means a transaction kept failing with a retryable error (SQLSTATE 40001) for
 	// Options.MaxAttempts attempts; the last driver error is wrapped too. Nothing was written.
 	ErrRetriesExhausted = errors.New("retries exhausted")
+
+	// ErrStorageMismatch means the table is stored in the other layout than Options.Storage says: a delta
+	// Checkpointer found a full table of that name, or a full Checkpointer tried to write to a delta
+	// table's view. Nothing was written.
+	ErrStorageMismatch = errors.New("table storage does not match Options.Storage")
 )
 
 // errNoHead is PutAfter's answer to an empty expected head.

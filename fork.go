@@ -78,6 +78,11 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 	if err := checkThread(fromThread); err != nil {
 		return "", 0, fmt.Errorf("source: %w", err)
 	}
+	if c.delta != nil {
+		// The heads of a delta table reference their thread's items: a copied head would rebuild
+		// from items that are not the new thread's.
+		return "", 0, errNotOnDelta("Fork")
+	}
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
 	}

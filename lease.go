@@ -36,6 +36,9 @@ type Lease struct {
 // concurrently). Acquire needs it; EnsureSchema does not create it.
 func (c *Checkpointer) EnsureLeaseSchema(ctx context.Context) error {
 	defer c.hold()()
+	if c.delta != nil {
+		return fail(OpEnsureSchema, "", "", errNotOnDelta("leases"))
+	}
 	if !c.facts.advisoryLocks {
 		return fail(OpEnsureSchema, "", "", c.ensureEach(ctx, []string{c.q.leaseTable}))
 	}
@@ -65,6 +68,9 @@ func (c *Checkpointer) Acquire(ctx context.Context, threadID, owner string, ttl 
 func (c *Checkpointer) acquire(ctx context.Context, threadID, owner string, ttl time.Duration) (*Lease, error) {
 	if err := checkLease(threadID, owner, ttl); err != nil {
 		return nil, err
+	}
+	if c.delta != nil {
+		return nil, errNotOnDelta("leases")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -150,7 +150,7 @@ func (c *Checkpointer) put(ctx context.Context, op Op, threadID string, snapshot
 	if fence != nil {
 		checkpointID = *fence
 	}
-	err = fail(op, threadID, checkpointID, err)
+	err = fail(op, threadID, checkpointID, c.fullMismatch(ctx, string(op), err))
 	ev.Err = err
 	c.observe(ctx, ev)
 	return id, err
@@ -176,6 +176,9 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		return "", err
 	}
 	if err := c.checkCallerIsolation(ctx); err != nil {
+		return "", err
+	}
+	if err := c.checkStorage(ctx, "put"); err != nil {
 		return "", err
 	}
 	b := budget{maxFailures: c.attempts}
@@ -308,6 +311,9 @@ func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snaps
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
 func (c *Checkpointer) attempt(ctx context.Context, req putRequest, id string) (r putReport, first bool, err error) {
+	if c.delta != nil {
+		return c.deltaAttempt(ctx, req, id)
+	}
 	r, err = c.appendRow(ctx, req, id)
 	if err != nil || r.headID.Valid || r.mine || (req.fence != nil && *req.fence != "") {
 		return r, false, err

@@ -22,13 +22,19 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 }
 
 func (c *Checkpointer) ensureSchema(ctx context.Context) error {
+	if c.delta != nil {
+		if err := c.ensureDeltaSchema(ctx); err != nil {
+			return err
+		}
+		return c.recordRetention(ctx)
+	}
 	have, err := c.readCatalog(ctx)
 	if err != nil {
 		return err
 	}
 	if !have.complete() {
 		if err := c.createMissing(ctx, have); err != nil {
-			return err
+			return c.fullMismatch(ctx, "ensure schema", err)
 		}
 	}
 	return c.recordRetention(ctx)
@@ -42,6 +48,12 @@ func (c *Checkpointer) createMissing(ctx context.Context, have catalog) error {
 		// CREATE SCHEMA IF NOT EXISTS demands CREATE on the database even when the schema exists.
 		stmts = ddl.table
 	}
+	return c.runDDL(ctx, stmts)
+}
+
+// runDDL runs EnsureSchema's statements: in one transaction behind the schema lock where there are
+// advisory locks, else one by one (ensureEach).
+func (c *Checkpointer) runDDL(ctx context.Context, stmts []string) error {
 	if !c.facts.advisoryLocks {
 		return c.ensureEach(ctx, stmts)
 	}

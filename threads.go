@@ -79,6 +79,9 @@ func (c *Checkpointer) threads(ctx context.Context, opts ThreadsOptions) ([]Thre
 	if err := ctx.Err(); err != nil {
 		return nil, interpret(err)
 	}
+	if err := c.checkStorage(ctx, "threads"); err != nil {
+		return nil, err
+	}
 	var rows *sql.Rows
 	if opts.Prefix == "" {
 		rows, err = c.db.QueryContext(ctx, c.q.threads, opts.After, limit)
@@ -149,6 +152,9 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 	if err := c.checkCallerIsolation(ctx); err != nil {
 		return res, interpret(err)
 	}
+	if err := c.checkStorage(ctx, "prune"); err != nil {
+		return res, err
+	}
 	batch := opts.BatchThreads
 	if batch <= 0 {
 		batch = 100
@@ -205,16 +211,24 @@ func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff 
 		}
 		defer rows.Close()
 		touched := map[string]bool{}
+		var order []string
 		for rows.Next() {
 			var t string
 			if err := rows.Scan(&t); err != nil {
 				return err
 			}
+			if !touched[t] {
+				order = append(order, t)
+			}
 			touched[t] = true
 			deleted++
 		}
 		threads = int64(len(touched))
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		return c.deltaGC(ctx, q, order)
 	})
 	return deleted, threads, err
 }

@@ -30,6 +30,7 @@ type target struct {
 	driver  string // database/sql driver name: "pgx" or "postgres" (lib/pq)
 	dsn     string
 	dialect pgcheckpoint.Dialect
+	storage pgcheckpoint.Storage // the table layout (the checker runs on both)
 }
 
 func postgresDSN(t testing.TB) string {
@@ -46,10 +47,10 @@ func postgresDSN(t testing.TB) string {
 func postgresTargets(t testing.TB) []target {
 	dsn := postgresDSN(t)
 	return []target{
-		{"pgx/postgres", "pgx", dsn, pgcheckpoint.PostgreSQL},
-		{"pq/postgres", "postgres", dsn, pgcheckpoint.PostgreSQL},
-		{"pgx/cockroach", "pgx", dsn, pgcheckpoint.CockroachDB},
-		{"pq/cockroach", "postgres", dsn, pgcheckpoint.CockroachDB},
+		{name: "pgx/postgres", driver: "pgx", dsn: dsn, dialect: pgcheckpoint.PostgreSQL},
+		{name: "pq/postgres", driver: "postgres", dsn: dsn, dialect: pgcheckpoint.PostgreSQL},
+		{name: "pgx/cockroach", driver: "pgx", dsn: dsn, dialect: pgcheckpoint.CockroachDB},
+		{name: "pq/cockroach", driver: "postgres", dsn: dsn, dialect: pgcheckpoint.CockroachDB},
 	}
 }
 

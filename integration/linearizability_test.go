@@ -100,11 +100,31 @@ func TestLinearizable(t *testing.T) {
 	t.Parallel()
 	cfg := loadCheckerConfig(t)
 	t.Logf("checker seed %d (replay: PGCHECKPOINT_CHECKER_SEED=%d), %v per target, faults %v", cfg.seed, cfg.seed, cfg.duration, slices.Sorted(mapKeys(cfg.faults)))
-	for i, tg := range postgresTargets(t) {
-		t.Run(tg.name, func(t *testing.T) { runChecker(t, cfg, tg, uint64(i), 4, nil) })
+	storage := os.Getenv("PGCHECKPOINT_CHECKER_STORAGE") // "", "full" or "delta"
+	if storage != "" && storage != "full" && storage != "delta" {
+		t.Fatalf("PGCHECKPOINT_CHECKER_STORAGE: %q is neither full nor delta", storage)
 	}
-	tg := postgresTargets(t)[0]
-	t.Run("procs/"+tg.name, func(t *testing.T) { runChecker(t, cfg, tg, 9, 1, []string{"pgx", "postgres"}) })
+	if storage != "delta" {
+		for i, tg := range postgresTargets(t) {
+			t.Run(tg.name, func(t *testing.T) { runChecker(t, cfg, tg, uint64(i), 4, nil) })
+		}
+		tg := postgresTargets(t)[0]
+		t.Run("procs/"+tg.name, func(t *testing.T) { runChecker(t, cfg, tg, 9, 1, []string{"pgx", "postgres"}) })
+	}
+	// Delta tables (docs/storage.md): every target with PGCHECKPOINT_CHECKER_STORAGE=delta; by default a
+	// shorter run on two of them (one per driver and dialect), to keep CI time modest.
+	dcfg := cfg
+	targets := postgresTargets(t)
+	if storage == "" {
+		dcfg.duration = cfg.duration / 2
+		targets = []target{targets[0], targets[3]}
+	}
+	if storage != "full" {
+		for i, tg := range targets {
+			tg.storage = pgcheckpoint.StorageDelta
+			t.Run("delta/"+tg.name, func(t *testing.T) { runChecker(t, dcfg, tg, uint64(20+i), 4, nil) })
+		}
+	}
 }
 
 func mapKeys(m map[string]bool) func(func(string) bool) {
@@ -150,6 +170,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	app := fmt.Sprintf("pgct-lin-%d-%d", os.Getpid(), salt)
 	clientDSN := withParam(t, withProxy(t, tg.dsn, proxy.port()), "application_name", app)
 	env := newExecutor(t, tg.driver, clientDSN, tg.dialect, schema)
+	env.storage = tg.storage
 	var workers []*checkerWorker
 	for i, drv := range procs {
 		spec := helperSpec{Mode: "checker", Driver: drv, DSN: withParam(t, clientDSN, "application_name", fmt.Sprintf("%s-p%d", app, i)),
@@ -173,7 +194,9 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 			t.Fatalf("EnsureSchema: %v", err)
 		}
 		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
-		finalReads(t, ep, newExecutorOn(admin, tg.dialect, schema), stats)
+		final := newExecutorOn(admin, tg.dialect, schema)
+		final.storage = tg.storage
+		finalReads(t, ep, final, stats)
 		if !checkHistory(t, cfg, tg.name+fmt.Sprintf("-e%d", e), ep, stats) {
 			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test ./integration -run 'TestLinearizable/%s' -v",
 				cfg.seed, tg.name, e, ep.cap, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
@@ -386,6 +409,9 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 		return
 	}
 	table := `"` + schema + `"."` + ep.table + `"`
+	if env.storage == pgcheckpoint.StorageDelta {
+		table = `"` + schema + `"."` + ep.table + `_heads"` // the lock fault holds the heads' row locks
+	}
 	for {
 		pause := time.Duration(20+rng.IntN(130)) * time.Millisecond
 		if time.Until(end) < pause {
@@ -504,6 +530,7 @@ func checkHistory(t *testing.T, cfg checkerConfig, name string, ep *epoch, stats
 type executor struct {
 	db, stDB *sql.DB
 	dialect  pgcheckpoint.Dialect
+	storage  pgcheckpoint.Storage
 	schema   string
 	mu       sync.Mutex
 	cps      map[string]*pgcheckpoint.Checkpointer
@@ -549,7 +576,7 @@ func (x *executor) checkpointer(table string, cap int, st bool) *pgcheckpoint.Ch
 	if st {
 		db = x.stDB
 	}
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, MaxCheckpointsPerThread: cap})
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, MaxCheckpointsPerThread: cap, Storage: x.storage})
 	if err != nil {
 		panic(err)
 	}

@@ -27,7 +27,7 @@ func BenchmarkScale(b *testing.B) {
 	}
 	const threads, perThread = 10000, 100
 	ctx := context.Background()
-	tg := target{"pgx/postgres", "pgx", postgresDSN(b), pgcheckpoint.PostgreSQL}
+	tg := target{name: "pgx/postgres", driver: "pgx", dsn: postgresDSN(b), dialect: pgcheckpoint.PostgreSQL}
 	db := tg.open(b)
 	schema := newSchema(b, db)
 	snap := fixture(b, 1<<10)

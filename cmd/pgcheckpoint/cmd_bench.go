@@ -43,8 +43,28 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	workersFlag := f.String("workers", "1,8", "concurrent workers, each on its own thread")
 	duration := f.Duration("duration", 3*time.Second, "measuring time of each system for each size, worker count and op")
 	asJSON := f.Bool("json", false, "one JSON object per line")
+	workload := f.String("workload", "", "conversation: the agent conversation of docs/benchmarks.md on full and delta tables")
+	steps := f.Int("steps", 200, "conversation: steps (puts) of the thread")
+	repeat := f.Int("repeat", 3, "conversation: runs per layout (figures are medians)")
+	plot := f.String("plot", "", "conversation: write a PNG of WAL per put against step to this file")
+	walinspect := f.Bool("walinspect", false, "conversation: also count only the puts' own WAL records (creates the pg_walinspect extension)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
+	}
+	switch *workload {
+	case "":
+	case "conversation":
+		if *steps < 20 || *steps > 10000 || *repeat < 1 || *repeat > 20 {
+			return usageErrorf("bench: --steps must be 20 to 10000 and --repeat 1 to 20")
+		}
+		s, err := f.conn.connect(ctx, 4)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return cmdBenchConversation(ctx, e, s, f.conn, *steps, *repeat, *asJSON, *plot, *walinspect)
+	default:
+		return usageErrorf("bench: unknown --workload %q (want conversation)", *workload)
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {

@@ -25,7 +25,8 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		ddl, err := pgcheckpoint.SchemaSQL(d, f.conn.schema, f.conn.table)
+		storage, _ := pgcheckpoint.ParseStorage(f.conn.storage)
+		ddl, err := pgcheckpoint.SchemaSQLFor(d, f.conn.schema, f.conn.table, storage)
 		if err != nil {
 			return err
 		}

@@ -69,12 +69,15 @@ func (cf connFlags) dialectFlag() (pgcheckpoint.Dialect, error) {
 
 // options are the Checkpointer options the flags name.
 func (cf connFlags) options(d pgcheckpoint.Dialect) pgcheckpoint.Options {
-	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread, MaxSnapshotBytes: cf.maxBytes}
+	storage, _ := pgcheckpoint.ParseStorage(cf.storage) // checked by parse
+	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread,
+		MaxSnapshotBytes: cf.maxBytes, Storage: storage}
 }
 
 // checkNames validates --schema and --table without connecting (exit 2 before any network traffic).
 func (cf connFlags) checkNames() error {
-	_, err := pgcheckpoint.SchemaSQL(nil, cf.schema, cf.table)
+	storage, _ := pgcheckpoint.ParseStorage(cf.storage)
+	_, err := pgcheckpoint.SchemaSQLFor(nil, cf.schema, cf.table, storage)
 	return err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/ziroagent/pgcheckpoint"
 	"io"
 	"strings"
 )
@@ -10,6 +11,7 @@ import (
 // connFlags are the connection flags every command takes.
 type connFlags struct {
 	dsn, driver, dialect, schema, table string
+	storage                             string // "full" or "delta" (docs/storage.md)
 	maxPerThread                        int
 	maxBytes                            int // put --max-bytes; 0: the library's default
 }
@@ -32,6 +34,7 @@ func newFlags(e env, name string) *flags {
 	f.StringVar(&f.conn.schema, "schema", "public", "schema of the checkpoint table")
 	f.StringVar(&f.conn.table, "table", "ziro_checkpoints", "checkpoint table")
 	f.IntVar(&f.conn.maxPerThread, "max-per-thread", 0, "retention cap per thread: 0 follows the table's policy; N or -1 (keep all) must match it (migrate records it)")
+	f.StringVar(&f.conn.storage, "storage", "full", "table layout: full or delta (docs/storage.md)")
 	return f
 }
 
@@ -68,6 +71,9 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	if f.conn.driver == "postgres" { // lib/pq registers itself as "postgres"
 		f.conn.driver = "pq"
 	}
+	if _, err := pgcheckpoint.ParseStorage(f.conn.storage); err != nil {
+		return nil, usageErrorf("%s: --storage must be full or delta, got %q", f.Name(), f.conn.storage)
+	}
 	if f.conn.maxPerThread < -1 {
 		return nil, usageErrorf("%s: --max-per-thread must be -1 (no cap), 0 (the table's policy) or positive, got %d", f.Name(), f.conn.maxPerThread)
 	}
@@ -75,7 +81,7 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 }
 
 // connFlagNames are the flags newFlags registers for every command.
-var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true}
+var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true, "storage": true}
 
 // retentionCommands are the commands --max-per-thread means something for; the others accept it (so a
 // script may pass the same flags everywhere) but do not list it.

@@ -92,7 +92,7 @@ func commands() []command {
 			desc:     "Runs a simulated agent in a child process, kills it with SIGKILL mid-run and resumes it from its\nnewest checkpoint. Without a reachable database it runs in memory.",
 			examples: []string{"go run ./cmd/pgcheckpoint demo"},
 			run:      cmdDemo},
-		{name: "bench", args: "[--sizes 1KiB,64KiB] [--workers 1,8] [--duration 3s] [--json]", summary: "the checkpointer next to the raw-driver floor",
+		{name: "bench", args: "[--sizes 1KiB,64KiB] [--workers 1,8] [--duration 3s] [--json] [--workload conversation [--steps 200] [--repeat 3] [--walinspect] [--plot FILE]]", summary: "the checkpointer next to the raw-driver floor",
 			desc:     "Measures put, get-latest and list of the checkpointer next to plain SQL on a scratch table with the\nsame columns; the scratch tables are dropped at the end, also on Ctrl-C.",
 			examples: []string{"pgcheckpoint bench --sizes 1KiB --workers 1 --duration 1s"},
 			run:      cmdBench},

@@ -1,0 +1,1 @@
+DELETE FROM "public"."ziro_checkpoints_items" WHERE thread_id = $1

@@ -1,0 +1,14 @@
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = '"agents"."Checkpoints_heads"'::regclass AND attname = 'snapshot' AND attcompression <> 'l') THEN
+        ALTER TABLE "agents"."Checkpoints_heads" ALTER COLUMN snapshot SET COMPRESSION lz4;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = '"agents"."Checkpoints_items"'::regclass AND attname = 'item' AND attcompression <> 'l') THEN
+        ALTER TABLE "agents"."Checkpoints_items" ALTER COLUMN item SET COMPRESSION lz4;
+    END IF;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$

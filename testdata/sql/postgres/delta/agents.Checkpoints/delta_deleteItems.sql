@@ -1,0 +1,1 @@
+DELETE FROM "agents"."Checkpoints_items" WHERE thread_id = $1

@@ -1,0 +1,1 @@
+DELETE FROM "agents"."Checkpoints_heads" WHERE thread_id = $1

@@ -1,0 +1,1 @@
+RELEASE SAVEPOINT pgcheckpoint_lock_rows

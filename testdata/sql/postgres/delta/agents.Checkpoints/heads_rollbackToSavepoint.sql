@@ -1,0 +1,1 @@
+ROLLBACK TO SAVEPOINT pgcheckpoint_lock_rows

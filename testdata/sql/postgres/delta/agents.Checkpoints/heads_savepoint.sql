@@ -1,0 +1,1 @@
+SAVEPOINT pgcheckpoint_lock_rows

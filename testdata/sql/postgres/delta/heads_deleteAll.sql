@@ -1,0 +1,1 @@
+DELETE FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1

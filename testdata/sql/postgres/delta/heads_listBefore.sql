@@ -1,0 +1,2 @@
+SELECT checkpoint_id, created_at, version, size_bytes FROM "public"."ziro_checkpoints_heads"
+WHERE thread_id = $1 AND checkpoint_id < $2 ORDER BY checkpoint_id DESC LIMIT $3

@@ -1,0 +1,1 @@
+SELECT max(checkpoint_id) FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1

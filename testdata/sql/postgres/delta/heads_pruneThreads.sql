@@ -1,0 +1,2 @@
+SELECT thread_id FROM "public"."ziro_checkpoints_heads"
+WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2
