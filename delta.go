@@ -84,6 +84,8 @@ func newDelta(schema, table string, f dialectFacts) (names, *delta, error) {
 		return names{}, nil, fmt.Errorf("a delta table's name is at most %d bytes (its heads table's index %q): %w",
 			maxIdentifierBytes-len(headsSuffix+seqIndexSuffix), table+headsSuffix+seqIndexSuffix, ErrInvalidIdentifier)
 	}
+	// The retention policy is the table's (named for the view), not the heads table's.
+	heads.policy, heads.rawPolicy = view.policy, view.rawPolicy
 	items := quoteIdent(schema) + "." + quoteIdent(table+itemsSuffix)
 	d := &delta{view: view, items: items, cache: newThreadCache(defaultCachedThreads), modeOK: new(atomic.Bool)}
 	d.q = newDeltaStatements(heads, items, view.table, f)
@@ -561,8 +563,6 @@ func (c *Checkpointer) useStorage(s Storage) error {
 	if err != nil {
 		return err
 	}
-	// The retention policy is the table's (the view's name), not the heads table's.
-	heads.policy, heads.rawPolicy = c.names.policy, c.names.rawPolicy
 	c.names, c.q, c.delta = heads, newStatements(heads, c.facts), d
 	return nil
 }

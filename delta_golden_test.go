@@ -39,6 +39,8 @@ func deltaDDLRole(stmt string) string {
 	switch {
 	case strings.HasPrefix(stmt, "CREATE SCHEMA"):
 		return "schema"
+	case strings.HasPrefix(stmt, "CREATE TABLE") && strings.Contains(stmt, "max_checkpoints_per_thread"):
+		return "policy"
 	case strings.HasPrefix(stmt, "CREATE TABLE") && strings.Contains(stmt, "checkpoint_id"):
 		return "heads"
 	case strings.HasPrefix(stmt, "CREATE TABLE"):

@@ -31,6 +31,7 @@ func (cockroach) deltaDDL(heads names, items, view string) schemaDDL {
     PRIMARY KEY (thread_id, pos)
 )`),
 		sq(`CREATE OR REPLACE VIEW {V} AS` + deltaViewBody),
+		policyDDL(heads), // heads.policy is the table's own: <table>_policy
 	}
 	return d
 }

@@ -44,6 +44,7 @@ EXCEPTION WHEN feature_not_supported THEN
 END
 $$`),
 		sq(`CREATE OR REPLACE VIEW {V} AS` + deltaViewBody),
+		policyDDL(heads), // heads.policy is the table's own: <table>_policy
 	}}
 }
 

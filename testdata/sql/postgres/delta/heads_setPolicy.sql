@@ -1,2 +1,2 @@
-INSERT INTO "public"."ziro_checkpoints_heads_policy" (max_checkpoints_per_thread) VALUES ($1)
+INSERT INTO "public"."ziro_checkpoints_policy" (max_checkpoints_per_thread) VALUES ($1)
 ON CONFLICT (singleton) DO UPDATE SET max_checkpoints_per_thread = excluded.max_checkpoints_per_thread

@@ -1,1 +1,1 @@
-SELECT max_checkpoints_per_thread FROM "agents"."Checkpoints_heads_policy"
+SELECT max_checkpoints_per_thread FROM "agents"."Checkpoints_policy"
