@@ -1,4 +1,4 @@
-module github.com/ziroagent/pgcheckpoint/otel
+module github.com/ziroagent/pgcheckpoint/pgcheckpointotel
 
 go 1.26.8
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/ziroagent/pgcheckpoint"
-	pgcheckpointotel "github.com/ziroagent/pgcheckpoint/otel"
+	pgcheckpointotel "github.com/ziroagent/pgcheckpoint/pgcheckpointotel"
 	"github.com/ziroagent/pgcheckpoint/pgcheckpointmock"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
