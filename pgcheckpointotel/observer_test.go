@@ -11,8 +11,8 @@ import (
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/ziroagent/pgcheckpoint"
-	pgcheckpointotel "github.com/ziroagent/pgcheckpoint/pgcheckpointotel"
 	"github.com/ziroagent/pgcheckpoint/pgcheckpointmock"
+	pgcheckpointotel "github.com/ziroagent/pgcheckpoint/pgcheckpointotel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"

@@ -170,4 +170,3 @@ func loneSurrogate(b []byte) bool {
 	}
 	return false
 }
-
