@@ -1,15 +1,14 @@
 module github.com/ziroagent/pgcheckpoint/pgcheckpointotel
 
-go 1.26.8
+go 1.25.0
 
 require (
-	github.com/DATA-DOG/go-sqlmock v1.5.2
-	github.com/ziroagent/pgcheckpoint v0.0.0
-	go.opentelemetry.io/otel v1.47.0
-	go.opentelemetry.io/otel/metric v1.47.0
-	go.opentelemetry.io/otel/sdk v1.47.0
-	go.opentelemetry.io/otel/sdk/metric v1.47.0
-	go.opentelemetry.io/otel/trace v1.47.0
+	github.com/ziroagent/pgcheckpoint v0.1.0
+	go.opentelemetry.io/otel v1.44.0
+	go.opentelemetry.io/otel/metric v1.44.0
+	go.opentelemetry.io/otel/sdk v1.44.0
+	go.opentelemetry.io/otel/sdk/metric v1.44.0
+	go.opentelemetry.io/otel/trace v1.44.0
 )
 
 require (
@@ -18,8 +17,7 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
-	go.opentelemetry.io/otel/log v1.47.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
 )
 
-replace github.com/ziroagent/pgcheckpoint => ../
+replace github.com/ziroagent/pgcheckpoint => ..
