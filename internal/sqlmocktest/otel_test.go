@@ -155,4 +155,3 @@ func TestCheckpointerToOTel(t *testing.T) {
 		t.Errorf("size histogram: %#v", m["pgcheckpoint.snapshot.size"])
 	}
 }
-
