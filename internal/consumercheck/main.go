@@ -241,6 +241,12 @@ func modules(tree string) ([]modInfo, string, error) {
 		if !slices.Contains(unpublished, m.dir) && !slices.ContainsFunc(published, func(c consumer) bool { return c.dir == m.dir }) {
 			return nil, "", fmt.Errorf("module %s is neither published nor unpublished in consumercheck: add it to one list", m.dir)
 		}
+		if !slices.Contains(unpublished, m.dir) {
+			// pkg.go.dev shows a module's documentation only when the module itself holds its license.
+			if _, err := os.Stat(filepath.Join(m.abs, "LICENSE")); err != nil {
+				return nil, "", fmt.Errorf("published module %s has no LICENSE file of its own (copy the repository's)", m.dir)
+			}
+		}
 		if m.dir == "." {
 			continue
 		}
