@@ -23,7 +23,7 @@
 //
 // Why is this a separate module? It needs golang.org/x/mod, which the library must not require.
 //
-// Usage (from the repository root): scripts/consumer-check [-keep]
+// Usage (from the repository root): scripts/consumer-check [-only DIR] [-keep]
 package main
 
 import (
@@ -73,14 +73,15 @@ var unpublished = []string{"integration", "internal/sqlmocktest", "internal/cons
 func main() {
 	repo := flag.String("repo", "../..", "the repository root")
 	keep := flag.Bool("keep", false, "keep the temporary proxy and consumers and print where they are")
+	only := flag.String("only", "", "check only the module in this directory (\".\", \"pgcheckpointotel\", ...)")
 	flag.Parse()
-	if err := run(*repo, *keep); err != nil {
+	if err := run(*repo, *only, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "consumer-check: FAIL:", err)
 		os.Exit(1)
 	}
 }
 
-func run(repo string, keep bool) (err error) {
+func run(repo, only string, keep bool) (err error) {
 	repo, err = filepath.Abs(repo)
 	if err != nil {
 		return err
@@ -142,7 +143,12 @@ func run(repo string, keep bool) (err error) {
 		byDir[m.dir] = m
 	}
 	var failures []string
+	checked := 0
 	for _, c := range published {
+		if only != "" && c.dir != only {
+			continue
+		}
+		checked++
 		m := byDir[c.dir]
 		start := time.Now()
 		report, err := check(filepath.Join(tmp, "consumers"), env, c, m, version)
@@ -155,6 +161,9 @@ func run(repo string, keep bool) (err error) {
 	}
 	if len(failures) > 0 {
 		return errors.New(strings.Join(failures, "; "))
+	}
+	if checked == 0 {
+		return fmt.Errorf("no published module in directory %q", only)
 	}
 	return nil
 }
