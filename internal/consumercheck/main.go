@@ -361,10 +361,16 @@ func check(dir string, env []string, c consumer, m modInfo, version string) (str
 	if err != nil {
 		return "", err
 	}
-	if f, err := modfile.Parse("go.mod", after, nil); err != nil {
+	f, err := modfile.Parse("go.mod", after, nil)
+	if err != nil {
 		return "", err
-	} else if f.Go == nil || f.Go.Version != m.goVersion {
-		return "", fmt.Errorf("requiring the module raised the consumer's go line from %s to %v: the module's go line is older than its dependencies need", m.goVersion, f.Go)
+	}
+	if f.Go == nil || f.Go.Version != m.goVersion {
+		got := "none"
+		if f.Go != nil {
+			got = f.Go.Version
+		}
+		return "", fmt.Errorf("requiring the module raised the consumer's go line from %s to %s: the module's go line is older than its dependencies need", m.goVersion, got)
 	}
 
 	if c.imports[0] == "" { // the CLI
