@@ -20,6 +20,7 @@ type putRequest struct {
 	doc      json.RawMessage
 	facts    snapshotFacts
 	fence    *string // nil: none; "": the thread must be empty; else the head the new row must follow
+	cap      int     // the retention cap to trim to; 0: none
 }
 
 // putReport is what one attempt's statement returned (see putReport in statements.go).
@@ -141,11 +142,15 @@ func (b *budget) lose(ctx context.Context, cause error, wait bool) error {
 }
 
 // put runs the put path and tells the Observer.
-func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []byte, fence *string) (string, error) {
+func (c *Checkpointer) put(ctx context.Context, op Op, threadID string, snapshot []byte, fence *string) (string, error) {
 	defer c.hold()()
 	ev := Event{Op: op, ThreadID: threadID, Start: time.Now(), Bytes: len(snapshot)}
 	id, err := c.putLoop(ctx, threadID, snapshot, fence, &ev)
-	err = interpret(op, err)
+	checkpointID := ""
+	if fence != nil {
+		checkpointID = *fence
+	}
+	err = fail(op, threadID, checkpointID, err)
 	ev.Err = err
 	c.observe(ctx, ev)
 	return id, err
@@ -163,7 +168,7 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 			err = fmt.Errorf("%w after an attempt whose outcome is unknown: %w", ErrOutcomeUnknown, err)
 		}
 	}()
-	req, err := c.newPutRequest(threadID, snapshot, fence)
+	req, err := c.newPutRequest(ctx, threadID, snapshot, fence)
 	if err != nil {
 		return "", err
 	}
@@ -198,7 +203,7 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 				// committed late: run again with the same id, whose report settles it (mine, or a head
 				// that moved, which a fence then rejects).
 				if (fence != nil || c.inTx) && !resent {
-					return "", fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)
+					return "", &headMoved{cause: fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)}
 				}
 				if err := b.lose(ctx, err, false); err != nil {
 					return "", err
@@ -229,10 +234,7 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 		case verdictStored:
 			return id.String(), nil
 		case verdictConflict:
-			if !r.headID.Valid {
-				return "", fmt.Errorf("thread is empty, not at %s: %w", *fence, ErrConflict)
-			}
-			return "", fmt.Errorf("thread is at %s, not at %q: %w", r.headID.String, *fence, ErrConflict)
+			return "", conflict(r.headID.String, *fence)
 		case verdictEmpty:
 			// The first-row attempt found the thread filled by another writer: again.
 			if err := b.lose(ctx, errors.New("another writer stored the thread's first checkpoint"), false); err != nil {
@@ -275,8 +277,9 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 	}
 }
 
-// newPutRequest checks the inputs of a put before anything is sent.
-func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *string) (putRequest, error) {
+// newPutRequest checks the inputs of a put before anything is sent, then learns the cap to trim to (the
+// table's policy, read at most once a minute).
+func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snapshot []byte, fence *string) (putRequest, error) {
 	if err := checkThread(threadID); err != nil {
 		return putRequest{}, err
 	}
@@ -285,15 +288,22 @@ func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *st
 		return putRequest{}, err
 	}
 	if fence != nil && *fence != "" {
-		canon, err := checkID("put", "expected head", *fence)
+		canon, err := checkID("expected head", *fence)
 		if err != nil {
 			return putRequest{}, err
 		}
 		fence = &canon
 	}
+	if err := ctx.Err(); err != nil {
+		return putRequest{}, err
+	}
+	cap, err := c.retention(ctx)
+	if err != nil {
+		return putRequest{}, err
+	}
 	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
 	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
-	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence}, nil
+	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: cap}, nil
 }
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
@@ -315,8 +325,8 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	if req.fence != nil {
 		fenceArg = *req.fence
 	}
-	if c.cap > 0 {
-		capArg = int64(c.cap)
+	if req.cap > 0 {
+		capArg = int64(req.cap)
 	}
 	scan := func(row *sql.Row) error {
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.unnumbered, &r.mine, &r.trimmed)
@@ -331,7 +341,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	insert := func(q DBTX) error {
 		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, id, req.doc, f.version, f.size, fenceArg))
 	}
-	if c.cap == 0 {
+	if req.cap == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
 		return r, c.noResend(ctx, insert)
@@ -340,7 +350,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}
-		bound := r.newSeq.Int64 - int64(c.cap)
+		bound := r.newSeq.Int64 - int64(req.cap)
 		if bound < 1 {
 			return nil
 		}

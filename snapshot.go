@@ -43,5 +43,5 @@ func snapshotError(err error) error {
 	if e.Kind == jsonscan.TooLarge {
 		sentinel = ErrSnapshotTooLarge
 	}
-	return fmt.Errorf("pgcheckpoint: %s: %w", e.Reason, sentinel)
+	return fmt.Errorf("%s: %w", e.Reason, sentinel)
 }

@@ -15,11 +15,11 @@ func TestInspectSnapshotErrors(t *testing.T) {
 		want  error
 		msg   string
 	}{
-		{`[1]`, 0, ErrInvalidSnapshot, "pgcheckpoint: snapshot must be a JSON object: invalid snapshot"},
-		{`{"a":"\u0000"}`, 0, ErrInvalidSnapshot, `pgcheckpoint: snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot`},
-		{`{"version":1.5}`, 0, ErrInvalidSnapshot, `pgcheckpoint: top-level "version" is 1.5, want an integer within int32: invalid snapshot`},
-		{`{"a":12345}`, 8, ErrSnapshotTooLarge, "pgcheckpoint: snapshot is 11 bytes, the limit is 8: snapshot too large"},
-		{`{"a":1e3}`, 9, ErrSnapshotTooLarge, "pgcheckpoint: snapshot is 10 bytes as PostgreSQL prints it back (numbers written out in full), the limit is 9: snapshot too large"},
+		{`[1]`, 0, ErrInvalidSnapshot, "snapshot must be a JSON object: invalid snapshot"},
+		{`{"a":"\u0000"}`, 0, ErrInvalidSnapshot, `snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot`},
+		{`{"version":1.5}`, 0, ErrInvalidSnapshot, `top-level "version" is 1.5, want an integer within int32: invalid snapshot`},
+		{`{"a":12345}`, 8, ErrSnapshotTooLarge, "snapshot is 11 bytes, the limit is 8: snapshot too large"},
+		{`{"a":1e3}`, 9, ErrSnapshotTooLarge, "snapshot is 10 bytes as PostgreSQL prints it back (numbers written out in full), the limit is 9: snapshot too large"},
 	} {
 		_, err := inspectSnapshot([]byte(tc.in), tc.limit)
 		if !errors.Is(err, tc.want) || err.Error() != tc.msg {

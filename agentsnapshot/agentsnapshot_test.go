@@ -135,7 +135,7 @@ func TestAgentSnapshotPendingApprovals(t *testing.T) {
 	}
 }
 
-func TestDecodeAgentSnapshotRejects(t *testing.T) {
+func TestDecodeRejects(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{
 		`{"version":2}`,
@@ -145,7 +145,7 @@ func TestDecodeAgentSnapshotRejects(t *testing.T) {
 		`{"version":"2","__ziro_snapshot__":true}`,
 	} {
 		if _, err := agentsnapshot.Decode([]byte(in)); !errors.Is(err, pgcheckpoint.ErrInvalidSnapshot) {
-			t.Errorf("DecodeAgentSnapshot(%s) = %v, want ErrInvalidSnapshot", in, err)
+			t.Errorf("Decode(%s) = %v, want ErrInvalidSnapshot", in, err)
 		}
 	}
 }
@@ -175,7 +175,7 @@ func TestAgentSnapshotThroughStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cp, err := pgcheckpoint.GetJSON[agentsnapshot.Snapshot](ctx, m, "ops", "")
+	got, cp, err := pgcheckpoint.LatestJSON[agentsnapshot.Snapshot](ctx, m, "ops")
 	if err != nil || cp.ID != id || cp.Version != 2 {
 		t.Fatalf("GetJSON: %v, %+v", err, cp)
 	}

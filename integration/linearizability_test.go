@@ -4,7 +4,7 @@ package integration
 // run seeded random operations on a few threads with small caps while faults are injected; every call's
 // invoke and return is recorded and porcupine checks each history against the model (model_test.go).
 //
-//	go test ./integration -run TestLinearizable -v
+//	go test -C integration . -run TestLinearizable -v
 //	PGCHECKPOINT_CHECKER_SEED=N        replays a seed (the operations each client draws; timing still varies)
 //	PGCHECKPOINT_CHECKER_DURATION=30m  run time per target (default 10s)
 //	PGCHECKPOINT_CHECKER_FAULTS=a,b    only these faults (default: defaultFaults; "all"; "none" for none)
@@ -175,7 +175,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
 		finalReads(t, ep, newExecutorOn(admin, tg.dialect, schema), stats)
 		if !checkHistory(t, cfg, tg.name+fmt.Sprintf("-e%d", e), ep, stats) {
-			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test ./integration -run 'TestLinearizable/%s' -v",
+			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test -C integration . -run 'TestLinearizable/%s' -v",
 				cfg.seed, tg.name, e, ep.cap, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
 			break
 		}
@@ -606,10 +606,15 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 	case opPut:
 		out.ID, err = cp.Put(ctx, in.Thread, checkerSnapshot(in.Tag))
 	case opPutAfter:
-		out.ID, err = cp.PutAfter(ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
+		out.ID, err = putAfter(cp, ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
 	case opGetLatest, opGetByID:
 		var c pgcheckpoint.Checkpoint
-		if c, err = cp.Get(ctx, in.Thread, in.ID); err == nil {
+		if in.Kind == opGetLatest {
+			c, err = cp.Latest(ctx, in.Thread)
+		} else {
+			c, err = cp.Get(ctx, in.Thread, in.ID)
+		}
+		if err == nil {
 			var doc struct{ Tag int }
 			if json.Unmarshal(c.Snapshot, &doc) != nil || doc.Tag != int(c.Version) {
 				doc.Tag = -1 // a row that no put wrote: the model accepts no tag -1
@@ -626,7 +631,7 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 	case opDeleteOne:
 		err = cp.Delete(ctx, in.Thread, in.ID)
 	case opDeleteThread:
-		err = cp.Delete(ctx, in.Thread, "")
+		err = cp.DeleteThread(ctx, in.Thread)
 	case opPrune:
 		_, err = cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: time.Microsecond})
 	}
