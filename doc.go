@@ -15,7 +15,8 @@
 //
 // [Checkpointer.PutAfter] fences writers: it stores only if the thread's newest checkpoint is still the
 // one the caller resumed from, so two processes resuming one thread cannot fork it.
-// [Checkpointer.WithTx] joins a caller's transaction. [PutJSON] and [GetJSON] encode and decode for you.
+// [Checkpointer.WithTx] joins a caller's transaction. [PutJSON], [LatestJSON] and [GetJSON] encode and
+// decode for you.
 //
 // The table is the one of the TypeScript package @ziro-agent/checkpoint-postgres (same columns and JSON,
 // plus a nullable seq column), so Go and TypeScript services can share it; [SchemaSQL] gives its DDL and
