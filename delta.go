@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ziroagent/pgcheckpoint/internal/jsonscan"
 )
 
 // Storage is how a table stores its snapshots (docs/storage.md). The zero value is StorageFull.
@@ -106,21 +108,21 @@ type member struct {
 // duplicate key, JSONB keeps the last value; such members stay in the head, where JSONB does that).
 func splitSnapshot(b []byte) []member {
 	var out []member
-	i := skipSpace(b, 0) + 1 // past '{'
+	i := jsonscan.SkipSpace(b, 0) + 1 // past '{'
 	count := map[string]int{}
 	for {
-		i = skipSpace(b, i)
+		i = jsonscan.SkipSpace(b, i)
 		if b[i] == '}' {
 			break
 		}
 		if b[i] == ',' {
-			i = skipSpace(b, i+1)
+			i = jsonscan.SkipSpace(b, i+1)
 		}
 		kEnd := skipString(b, i)
 		m := member{rawKey: b[i:kEnd]}
 		m.key = decodeKey(m.rawKey)
-		i = skipSpace(b, kEnd)
-		i = skipSpace(b, i+1) // past ':'
+		i = jsonscan.SkipSpace(b, kEnd)
+		i = jsonscan.SkipSpace(b, i+1) // past ':'
 		vEnd := skipValue(b, i)
 		m.value = b[i:vEnd]
 		if b[i] == '[' {
@@ -154,13 +156,13 @@ func decodeKey(raw []byte) string {
 // arrayElems returns the elements of a JSON array (valid JSON), as written.
 func arrayElems(a []byte) [][]byte {
 	var out [][]byte
-	i := skipSpace(a, 1)
+	i := jsonscan.SkipSpace(a, 1)
 	for a[i] != ']' {
 		end := skipValue(a, i)
 		out = append(out, a[i:end])
-		i = skipSpace(a, end)
+		i = jsonscan.SkipSpace(a, end)
 		if a[i] == ',' {
-			i = skipSpace(a, i+1)
+			i = jsonscan.SkipSpace(a, i+1)
 		}
 	}
 	return out

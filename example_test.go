@@ -9,12 +9,12 @@ import (
 	"os"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // or _ "github.com/lib/pq"
 	"github.com/ziroagent/pgcheckpoint"
 )
 
 // A service opens its pool once, creates the table at boot (or applies SchemaSQL with its migration
-// tool), and checkpoints after every agent step.
+// tool), and checkpoints after every agent step. The program imports a driver, as database/sql needs:
+// _ "github.com/jackc/pgx/v5/stdlib" (driver name "pgx") or _ "github.com/lib/pq" ("postgres").
 func ExampleNew() {
 	ctx := context.Background()
 	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))

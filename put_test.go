@@ -9,9 +9,6 @@ import (
 	"io"
 	"net"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/lib/pq"
 )
 
 // The put loop's decisions are two pure functions: judge (what a report means) and classify (what an
@@ -91,9 +88,22 @@ func (netErr) Temporary() bool { return false }
 
 var _ net.Error = netErr{}
 
+// pgError and pqError stand for the drivers' error types (*pgconn.PgError, *pq.Error): both report their
+// code through SQLState, the one method the library reads. That the real types do is tested with the
+// drivers in internal/sqlmocktest.
+type (
+	pgError struct{ code string }
+	pqError struct{ code string }
+)
+
+func (e *pgError) Error() string    { return "ERROR: injected (SQLSTATE " + e.code + ")" }
+func (e *pgError) SQLState() string { return e.code }
+func (e *pqError) Error() string    { return "pq: injected" }
+func (e *pqError) SQLState() string { return e.code }
+
 func TestClassify(t *testing.T) {
 	t.Parallel()
-	pgx := func(code string) error { return &pgconn.PgError{Code: code} }
+	pgx := func(code string) error { return &pgError{code} }
 	for _, tc := range []struct {
 		name    string
 		err     error
@@ -104,7 +114,7 @@ func TestClassify(t *testing.T) {
 		{"40003 wrapped", fmt.Errorf("commit: %w", pgx("40003")), false, failureUnknown},
 		{"40003 with the context ended", pgx("40003"), true, failureUnknown},
 		{"08006 connection failure", pgx("08006"), false, failureUnknown},
-		{"08003 lib/pq", &pq.Error{Code: "08003"}, false, failureUnknown},
+		{"08003 lib/pq", &pqError{"08003"}, false, failureUnknown},
 		{"57P01 admin shutdown", pgx("57P01"), false, failureUnknown},
 		{"57P02 crash shutdown", pgx("57P02"), false, failureUnknown},
 		{"57P03 cannot connect now", pgx("57P03"), false, failureUnknown},
@@ -115,16 +125,16 @@ func TestClassify(t *testing.T) {
 		{"deadline without a SQLSTATE (pgx)", context.DeadlineExceeded, true, failureUnknown},
 		{"cancel without a SQLSTATE", errors.New("canceling query due to user request"), true, failureUnknown},
 
-		{"57014 with the context ended (lib/pq)", &pq.Error{Code: "57014"}, true, failureFinal},
+		{"57014 with the context ended (lib/pq)", &pqError{"57014"}, true, failureFinal},
 		{"40001 with the context ended", pgx("40001"), true, failureFinal},
 		{"23505 with the context ended", pgx("23505"), true, failureFinal},
 
 		{"23505 unique violation", pgx("23505"), false, failureTaken},
-		{"23505 lib/pq, wrapped", fmt.Errorf("x: %w", &pq.Error{Code: "23505"}), false, failureTaken},
+		{"23505 lib/pq, wrapped", fmt.Errorf("x: %w", &pqError{"23505"}), false, failureTaken},
 
 		{"40001 serialization failure", pgx("40001"), false, failureTransient},
 		{"40P01 deadlock", pgx("40P01"), false, failureTransient},
-		{"40001 lib/pq", &pq.Error{Code: "40001"}, false, failureTransient},
+		{"40001 lib/pq", &pqError{"40001"}, false, failureTransient},
 
 		{"42P01 undefined table", pgx("42P01"), false, failureFinal},
 		{"57014 without the context ended (statement_timeout)", pgx("57014"), false, failureFinal},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ziroagent/pgcheckpoint"
-	"github.com/ziroagent/pgcheckpoint/testdata/fixtures"
 )
 
 // The benchmarks compare each operation with its raw floor: the same row written or read with one plain
@@ -151,11 +151,14 @@ SELECT $1, u.id, $2::text::jsonb, 2, $3, u.n FROM unnest(string_to_array($4, ','
 	e.seeded[key] = true
 }
 
+// fixture returns the benchmark snapshot of exactly size bytes (1 KiB, 64 KiB or 1 MiB) from
+// ../testdata/fixtures, the deterministic agent snapshots the design's peer figures were measured with.
 func fixture(b *testing.B, size int) []byte {
 	b.Helper()
-	s, err := fixtures.Snapshot(size)
-	if err != nil {
-		b.Fatal(err)
+	name := map[int]string{1 << 10: "1KiB", 64 << 10: "64KiB", 1 << 20: "1MiB"}[size]
+	s, err := os.ReadFile("../testdata/fixtures/snapshot-" + name + ".json")
+	if err != nil || len(s) != size {
+		b.Fatalf("fixture of %d bytes: %d bytes, %v", size, len(s), err)
 	}
 	return s
 }

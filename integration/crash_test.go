@@ -41,7 +41,7 @@ func TestCrashKill(t *testing.T) {
 	if s := os.Getenv("PGCHECKPOINT_CRASH_KILLS"); s != "" {
 		kills, _ = strconv.Atoi(s)
 	}
-	t.Logf("seed %d (replay: PGCHECKPOINT_CRASH_SEED=%d go test -run TestCrashKill ./integration)", seed, seed)
+	t.Logf("seed %d (replay: PGCHECKPOINT_CRASH_SEED=%d go test -C integration -run TestCrashKill .)", seed, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 
 	targets := postgresTargets(t)

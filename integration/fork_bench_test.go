@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/ziroagent/pgcheckpoint"
-	"github.com/ziroagent/pgcheckpoint/testdata/fixtures"
 )
 
 // forkSnapshotSize is the snapshot the fork is measured with: 400 KB, the size issue 15 names.
@@ -16,12 +15,9 @@ const forkSnapshotSize = 400_000
 
 // snapshotOf returns the 1 MiB fixture cut to at most size bytes by keeping its first messages: an
 // agent snapshot of the same shape and content, only shorter.
-func snapshotOf(b testing.TB, size int) []byte {
+func snapshotOf(b *testing.B, size int) []byte {
 	b.Helper()
-	full, err := fixtures.Snapshot(1 << 20)
-	if err != nil {
-		b.Fatal(err)
-	}
+	full := fixture(b, 1<<20)
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(full, &doc); err != nil {
 		b.Fatal(err)

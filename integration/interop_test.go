@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/agentsnapshot"
 )
 
 // The interop tests share one table between pgcheckpoint and the TypeScript package
@@ -133,7 +134,7 @@ func interopJSONEqual(t testing.TB, a, b []byte) bool {
 func interopSnapshots(t testing.TB) [][]byte {
 	t.Helper()
 	var out [][]byte
-	for _, p := range []string{"../testdata/fixtures/snapshot-1KiB.json", "../testdata/agentsnapshot/v1-pending.json", "../testdata/agentsnapshot/v2-pending.json"} {
+	for _, p := range []string{"../testdata/fixtures/snapshot-1KiB.json", "../agentsnapshot/testdata/v1-pending.json", "../agentsnapshot/testdata/v2-pending.json"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -217,7 +218,7 @@ func TestInteropTypeScriptWritesGoReads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			snap, err := pgcheckpoint.DecodeAgentSnapshot(v1.Snapshot)
+			snap, err := agentsnapshot.Decode(v1.Snapshot)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ziroagent/pgcheckpoint"
-	"github.com/ziroagent/pgcheckpoint/testdata/fixtures"
 )
 
 // BenchmarkLeasePut measures a put through a lease next to a plain put and the raw INSERT floor, one
@@ -20,10 +19,7 @@ import (
 //
 //	PGCHECKPOINT_TEST_DSN=... go test -run '^$' -bench BenchmarkLeasePut -benchtime 600x -count 5 ./integration
 func BenchmarkLeasePut(b *testing.B) {
-	snap, err := fixtures.Snapshot(1 << 10)
-	if err != nil {
-		b.Fatal(err)
-	}
+	snap := fixture(b, 1<<10)
 	for _, drv := range benchDrivers {
 		b.Run("driver="+drv.name, func(b *testing.B) {
 			tg := target{name: drv.name, driver: drv.driver, dsn: postgresDSN(b), dialect: pgcheckpoint.PostgreSQL}

@@ -4,7 +4,7 @@ package integration
 // run seeded random operations on a few threads with small caps while faults are injected; every call's
 // invoke and return is recorded and porcupine checks each history against the model (model_test.go).
 //
-//	go test ./integration -run TestLinearizable -v
+//	go test -C integration . -run TestLinearizable -v
 //	PGCHECKPOINT_CHECKER_SEED=N        replays a seed (the operations each client draws; timing still varies)
 //	PGCHECKPOINT_CHECKER_DURATION=30m  run time per target (default 10s)
 //	PGCHECKPOINT_CHECKER_FAULTS=a,b    only these faults (default: defaultFaults; "all"; "none" for none)
@@ -198,7 +198,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		final.storage = tg.storage
 		finalReads(t, ep, final, stats)
 		if !checkHistory(t, cfg, tg.name+fmt.Sprintf("-e%d", e), ep, stats) {
-			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test ./integration -run 'TestLinearizable/%s' -v",
+			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test -C integration . -run 'TestLinearizable/%s' -v",
 				cfg.seed, tg.name, e, ep.cap, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
 			break
 		}

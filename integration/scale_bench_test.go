@@ -17,7 +17,7 @@ import (
 // table of 100 (one thread). It is a documented run, not a CI test: seeding writes over a gigabyte (about a
 // minute here), so it runs only with PGCHECKPOINT_SCALE=1 (see docs/benchmarks.md):
 //
-//	PGCHECKPOINT_SCALE=1 go test ./integration -run '^$' -bench Scale -timeout 60m | sed -E 's/#[0-9]+//' > scale.txt
+//	PGCHECKPOINT_SCALE=1 go test -C integration . -run '^$' -bench Scale -timeout 60m | sed -E 's/#[0-9]+//' > scale.txt
 //	benchstat -col /rows scale.txt
 //
 // PGCHECKPOINT_SCALE_ROUNDS sets the number of interleaved rounds (default 5).

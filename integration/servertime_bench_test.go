@@ -15,7 +15,7 @@ import (
 // table with the same columns, then reports each statement's mean planning + execution time as
 // server-us/op. pgx, 1 KiB, cap 100. Run it with
 //
-//	go test ./integration -run '^$' -bench ServerTime -benchtime 2000x -count 5
+//	go test -C integration . -run '^$' -bench ServerTime -benchtime 2000x -count 5
 func BenchmarkServerTime(b *testing.B) {
 	c := startPrivateClusterWith(b, "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on")
 	db, err := sql.Open("pgx", c.dsn(postgresDSN(b)))

@@ -10,6 +10,9 @@
 //
 // Expectations are SQL texts, not regular expressions: create the mock with New, or with
 // sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual).
+//
+// The package is a module of its own (github.com/ziroagent/pgcheckpoint/pgcheckpointmock), so that users
+// of pgcheckpoint who do not use go-sqlmock never download it; require it at the library's version.
 package pgcheckpointmock
 
 import (

@@ -1,12 +1,12 @@
 module github.com/ziroagent/pgcheckpoint/adapters/genkit
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/firebase/genkit/go v1.4.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/lib/pq v1.12.3
-	github.com/ziroagent/pgcheckpoint v0.0.0
+	github.com/ziroagent/pgcheckpoint v0.1.0
 )
 
 require (

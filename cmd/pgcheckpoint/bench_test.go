@@ -50,7 +50,7 @@ func TestBench(t *testing.T) {
 	}
 }
 
-// TestParseSizes accepts the fixture sizes in several spellings and nothing else.
+// TestParseSizes accepts the payload sizes in several spellings and nothing else.
 func TestParseSizes(t *testing.T) {
 	t.Parallel()
 	got, err := parseSizes("1KiB, 64kb,1MiB,1024")

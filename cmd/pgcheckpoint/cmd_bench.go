@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ziroagent/pgcheckpoint"
-	"github.com/ziroagent/pgcheckpoint/testdata/fixtures"
 )
 
 // benchRounds is how many slices each measurement is cut into; the checkpointer and the raw floor take
@@ -39,7 +38,7 @@ type benchResult struct {
 // cmdBench measures put/get/list of the checkpointer next to plain SQL on a table with the same columns.
 func cmdBench(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "bench")
-	sizesFlag := f.String("sizes", "1KiB,64KiB", "snapshot sizes: 1KiB, 64KiB, 1MiB (the fixtures)")
+	sizesFlag := f.String("sizes", "1KiB,64KiB", "snapshot sizes: 1KiB, 64KiB, 1MiB (generated agent snapshots)")
 	workersFlag := f.String("workers", "1,8", "concurrent workers, each on its own thread")
 	duration := f.Duration("duration", 3*time.Second, "measuring time of each system for each size, worker count and op")
 	asJSON := f.Bool("json", false, "one JSON object per line")
@@ -117,7 +116,7 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 		t = newTable(e.stdout, "SIZE", "WORKERS", "OP", "PGCHECKPOINT OPS/S", "P50", "P99", "RAW OPS/S", "P50", "P99", "RATIO")
 	}
 	for _, size := range sizes {
-		payload, err := fixtures.Snapshot(size)
+		payload, err := benchPayload(size)
 		if err != nil {
 			return usageErrorf("bench: %v", err)
 		}
@@ -402,8 +401,8 @@ func parseSizes(s string) ([]int, error) {
 		if err != nil || mult == 0 || n <= 0 {
 			return nil, usageErrorf("bench: --sizes: %q is not a size (1KiB, 64KiB, 1MiB)", p)
 		}
-		if _, err := fixtures.Snapshot(n * mult); err != nil {
-			return nil, usageErrorf("bench: --sizes: no fixture of %s: choose among 1KiB, 64KiB, 1MiB", p)
+		if !isBenchSize(n * mult) {
+			return nil, usageErrorf("bench: --sizes: no payload of %s: choose among 1KiB, 64KiB, 1MiB", p)
 		}
 		out = append(out, n*mult)
 	}

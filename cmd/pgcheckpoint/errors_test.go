@@ -45,7 +45,7 @@ func TestBadInput(t *testing.T) {
 				{"prune bad age", "", args("prune", c, []string{"--older-than", "7 days"}), "not a duration"},
 				{"prune zero age", "", args("prune", c, []string{"--older-than", "0s"}), "positive"},
 				{"rm empty id", "", args("rm", c, []string{"t", ""}), "id is empty"},
-				{"bench bad size", "", args("bench", c, []string{"--sizes", "3KiB"}), "no fixture"},
+				{"bench bad size", "", args("bench", c, []string{"--sizes", "3KiB"}), "no payload"},
 				{"bench bad workers", "", args("bench", c, []string{"--workers", "0"}), "--workers"},
 				{"malformed DSN", "", args("ls", c, []string{"--dsn", "postgres://%zz", "t"}), "invalid connection string"},
 			}

@@ -90,7 +90,7 @@ func commands() []command {
 			run:      cmdStats},
 		{name: "demo", args: "[--keep]", summary: "crash-and-resume walkthrough: an agent killed mid-run resumes from its checkpoint",
 			desc:     "Runs a simulated agent in a child process, kills it with SIGKILL mid-run and resumes it from its\nnewest checkpoint. Without a reachable database it runs in memory.",
-			examples: []string{"go run ./cmd/pgcheckpoint demo"},
+			examples: []string{"go run -C cmd/pgcheckpoint . demo"},
 			run:      cmdDemo},
 		{name: "bench", args: "[--sizes 1KiB,64KiB] [--workers 1,8] [--duration 3s] [--json] [--workload conversation [--steps 200] [--repeat 3] [--walinspect] [--plot FILE]]", summary: "the checkpointer next to the raw-driver floor",
 			desc:     "Measures put, get-latest and list of the checkpointer next to plain SQL on a scratch table with the\nsame columns; the scratch tables are dropped at the end, also on Ctrl-C.",

@@ -1,5 +1,6 @@
 // Package snapshotfacts lets pgcheckpointmock compute a snapshot's version and size exactly as the
-// Checkpointer does, from the one scanner in package pgcheckpoint, without making that scanner public.
+// Checkpointer does, from the one scanner (internal/jsonscan) with package pgcheckpoint's errors, without
+// making either public.
 // Package pgcheckpoint sets Inspect when it is initialised; every importer of this package also
 // imports pgcheckpoint, so Inspect is set before any of their code runs.
 package snapshotfacts

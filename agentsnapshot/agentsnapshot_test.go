@@ -1,4 +1,4 @@
-package pgcheckpoint_test
+package agentsnapshot_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/agentsnapshot"
 )
 
 // jsonEqual reports whether a and b hold the same JSON value (key order and spacing aside).
@@ -39,13 +40,13 @@ func readFile(t *testing.T, path string) []byte {
 // gives back the same JSON.
 func TestAgentSnapshotFixtures(t *testing.T) {
 	t.Parallel()
-	paths, err := filepath.Glob("testdata/fixtures/*.json")
+	paths, err := filepath.Glob("../testdata/fixtures/*.json")
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no fixtures in testdata/fixtures (%v)", err)
+		t.Fatalf("no fixtures in ../testdata/fixtures (%v)", err)
 	}
 	for _, p := range paths {
 		raw := readFile(t, p)
-		s, err := pgcheckpoint.DecodeAgentSnapshot(raw)
+		s, err := agentsnapshot.Decode(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -72,12 +73,12 @@ func TestAgentSnapshotFixtures(t *testing.T) {
 // siblings, content parts and members this type does not know.
 func TestAgentSnapshotPendingApprovals(t *testing.T) {
 	t.Parallel()
-	v1raw := readFile(t, "testdata/agentsnapshot/v1-pending.json")
-	v1, err := pgcheckpoint.DecodeAgentSnapshot(v1raw)
+	v1raw := readFile(t, "testdata/v1-pending.json")
+	v1, err := agentsnapshot.Decode(v1raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v1.Version != pgcheckpoint.AgentSnapshotV1 || v1.Step != 2 || v1.ScopeID != "budget-7" {
+	if v1.Version != agentsnapshot.V1 || v1.Step != 2 || v1.ScopeID != "budget-7" {
 		t.Errorf("v1 header: %+v", v1)
 	}
 	if len(v1.PendingApprovals) != 2 {
@@ -98,12 +99,12 @@ func TestAgentSnapshotPendingApprovals(t *testing.T) {
 	if *v1.TotalUsage.TotalTokens != 128 || v1.TotalUsage.ReasoningTokens != nil {
 		t.Errorf("v1 usage: %+v", v1.TotalUsage)
 	}
-	if m := v1.Migrate(); m.Version != pgcheckpoint.AgentSnapshotV2 || len(m.PendingApprovals) != 2 {
+	if m := v1.Migrate(); m.Version != agentsnapshot.V2 || len(m.PendingApprovals) != 2 {
 		t.Errorf("Migrate: %+v", m)
 	}
 
-	v2raw := readFile(t, "testdata/agentsnapshot/v2-pending.json")
-	v2, err := pgcheckpoint.DecodeAgentSnapshot(v2raw)
+	v2raw := readFile(t, "testdata/v2-pending.json")
+	v2, err := agentsnapshot.Decode(v2raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +120,11 @@ func TestAgentSnapshotPendingApprovals(t *testing.T) {
 	if len(v2.Extra) != 2 || string(v2.Extra["traceId"]) != `"4bf92f3577b34da6a3ce929d0e0e4736"` {
 		t.Errorf("v2 extra members: %v", v2.Extra)
 	}
-	if v2.TotalUsage != (pgcheckpoint.TokenUsage{}) {
+	if v2.TotalUsage != (agentsnapshot.TokenUsage{}) {
 		t.Errorf("empty usage must stay empty: %+v", v2.TotalUsage)
 	}
 	for name, raw := range map[string][]byte{"v1": v1raw, "v2": v2raw} {
-		s, _ := pgcheckpoint.DecodeAgentSnapshot(raw)
+		s, _ := agentsnapshot.Decode(raw)
 		back, err := json.Marshal(s)
 		if err != nil {
 			t.Fatal(err)
@@ -134,7 +135,7 @@ func TestAgentSnapshotPendingApprovals(t *testing.T) {
 	}
 }
 
-func TestDecodeAgentSnapshotRejects(t *testing.T) {
+func TestDecodeRejects(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{
 		`{"version":2}`,
@@ -143,8 +144,8 @@ func TestDecodeAgentSnapshotRejects(t *testing.T) {
 		`[1]`,
 		`{"version":"2","__ziro_snapshot__":true}`,
 	} {
-		if _, err := pgcheckpoint.DecodeAgentSnapshot([]byte(in)); !errors.Is(err, pgcheckpoint.ErrInvalidSnapshot) {
-			t.Errorf("DecodeAgentSnapshot(%s) = %v, want ErrInvalidSnapshot", in, err)
+		if _, err := agentsnapshot.Decode([]byte(in)); !errors.Is(err, pgcheckpoint.ErrInvalidSnapshot) {
+			t.Errorf("Decode(%s) = %v, want ErrInvalidSnapshot", in, err)
 		}
 	}
 }
@@ -152,7 +153,7 @@ func TestDecodeAgentSnapshotRejects(t *testing.T) {
 // TestAgentSnapshotEmptyArrays: a snapshot built in Go encodes its lists as [] like the SDK, never null.
 func TestAgentSnapshotEmptyArrays(t *testing.T) {
 	t.Parallel()
-	b, err := json.Marshal(pgcheckpoint.AgentSnapshot{Version: 2, ZiroSnapshot: true, CreatedAt: "2026-01-01T00:00:00.000Z"})
+	b, err := json.Marshal(agentsnapshot.Snapshot{Version: 2, ZiroSnapshot: true, CreatedAt: "2026-01-01T00:00:00.000Z"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestAgentSnapshotThroughStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
-	s, err := pgcheckpoint.DecodeAgentSnapshot(readFile(t, "testdata/agentsnapshot/v2-pending.json"))
+	s, err := agentsnapshot.Decode(readFile(t, "testdata/v2-pending.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestAgentSnapshotThroughStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cp, err := pgcheckpoint.LatestJSON[pgcheckpoint.AgentSnapshot](ctx, m, "ops")
+	got, cp, err := pgcheckpoint.LatestJSON[agentsnapshot.Snapshot](ctx, m, "ops")
 	if err != nil || cp.ID != id || cp.Version != 2 {
 		t.Fatalf("GetJSON: %v, %+v", err, cp)
 	}

@@ -1,4 +1,4 @@
-package pgcheckpoint_test
+package sqlmocktest_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package pgcheckpoint_test
+package pgcheckpointmock_test
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func slogObserver(logger *slog.Logger) pgcheckpoint.Observer {
 
 // An Observer that logs with log/slog. The database is go-sqlmock (pgcheckpointmock) so the example runs
 // anywhere; times and durations are left out of the output to keep it stable.
-func ExampleObserverFunc_slog() {
+func Example_slogObserver() {
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {

@@ -1,11 +1,11 @@
-package pgcheckpoint_test
+package sqlmocktest_test
 
 // Statement sequences of the PostgreSQL dialect, pinned with go-sqlmock (QueryMatcherEqual compares the
 // text after collapsing whitespace; the mock is ordered, so BEGIN, statements, COMMIT and ROLLBACK must
-// come in exactly this order). Every expected SQL text is read from the golden files under testdata/sql
-// (see statements_golden_test.go), never from the code's own strings: a change to a statement shows up
-// as a golden-file diff, and these tests pin the order, the arguments and what the put loop does with
-// each answer. The same statements run on a real server in integration/.
+// come in exactly this order). Every expected SQL text is read from the golden files under the
+// repository's testdata/sql (see statements_golden_test.go in package pgcheckpoint), never from the code's
+// own strings: a change to a statement shows up as a golden-file diff, and these tests pin the order, the
+// arguments and what the put loop does with each answer. The same statements run on a real server in integration/.
 
 import (
 	"context"
@@ -24,13 +24,17 @@ import (
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/internal/testhooks"
 )
+
+// goldenDir holds the golden files of package pgcheckpoint (its statements_golden_test.go writes them).
+var goldenDir = filepath.Join("..", "..", "testdata", "sql")
 
 // goldenSQL returns the golden text of one statement: testdata/sql/<path>.sql, path being
 // "<dialect>/<name>" or "<dialect>/<schema>.<table>/<name>".
 func goldenSQL(t testing.TB, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "sql", filepath.FromSlash(path)+".sql"))
+	b, err := os.ReadFile(filepath.Join(goldenDir, filepath.FromSlash(path)+".sql"))
 	if err != nil {
 		t.Fatalf("%v (go test -run TestGoldenSQL -update writes the golden files)", err)
 	}
@@ -44,7 +48,7 @@ func pgSQL(t testing.TB, name string) string { t.Helper(); return goldenSQL(t, "
 // order EnsureSchema runs them (ddl_<n>_<role>.sql).
 func goldenDDL(t testing.TB, dir string) []string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "sql", filepath.FromSlash(dir), "ddl_*.sql"))
+	paths, err := filepath.Glob(filepath.Join(goldenDir, filepath.FromSlash(dir), "ddl_*.sql"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no DDL golden files in %s: %v", dir, err)
 	}
@@ -55,7 +59,7 @@ func goldenDDL(t testing.TB, dir string) []string {
 	slices.SortFunc(paths, func(a, b string) int { return order(a) - order(b) })
 	out := make([]string, len(paths))
 	for i, p := range paths {
-		out[i] = goldenSQL(t, filepath.ToSlash(strings.TrimSuffix(strings.TrimPrefix(p, filepath.Join("testdata", "sql")+string(filepath.Separator)), ".sql")))
+		out[i] = goldenSQL(t, filepath.ToSlash(strings.TrimSuffix(strings.TrimPrefix(p, goldenDir+string(filepath.Separator)), ".sql")))
 	}
 	return out
 }
@@ -143,7 +147,7 @@ func newLoggedMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Check
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgcheckpoint.AssumeRetention(cp, tableCap(opts))
+	testhooks.AssumeRetention(cp, tableCap(opts))
 	return cp, mock, log
 }
 
@@ -718,29 +722,6 @@ func TestSqlmockEnsureSchema(t *testing.T) {
 	}
 }
 
-// The advisory lock keys differ per purpose and per table (so EnsureSchema, first puts and other
-// tables' locks never wait for each other), and the golden lock statements carry them.
-func TestSqlmockAdvisoryLockKeys(t *testing.T) {
-	t.Parallel()
-	seen := map[int32]string{}
-	for _, tbl := range []struct{ dir, quoted string }{
-		{"postgres", `"public"."ziro_checkpoints"`},
-		{"postgres/agents.Checkpoints", `"agents"."Checkpoints"`},
-	} {
-		for purpose, stmt := range map[string]string{"thread": "lockFirst", "schema": "lockSchema"} {
-			key := pgcheckpoint.LockKeyFor(purpose, tbl.quoted)
-			if other, ok := seen[key]; ok {
-				t.Errorf("lock key %d of %s %s is also %s's", key, purpose, tbl.quoted, other)
-			}
-			seen[key] = purpose + " " + tbl.quoted
-			text := goldenSQL(t, tbl.dir+"/"+stmt)
-			if want := "pg_advisory_xact_lock(" + strconv.Itoa(int(key)) + ", "; !strings.Contains(text, want) {
-				t.Errorf("%s/%s = %q, want the two-key form with key %d", tbl.dir, stmt, text, key)
-			}
-		}
-	}
-}
-
 func TestSqlmockInCallerTransaction(t *testing.T) {
 	t.Parallel()
 	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
@@ -752,7 +733,7 @@ func TestSqlmockInCallerTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgcheckpoint.AssumeRetention(base, pgcheckpoint.DefaultMaxCheckpointsPerThread)
+	testhooks.AssumeRetention(base, pgcheckpoint.DefaultMaxCheckpointsPerThread)
 	ctx := context.Background()
 	begin := func(level string) *sql.Tx {
 		t.Helper()

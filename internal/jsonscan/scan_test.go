@@ -1,4 +1,4 @@
-package pgcheckpoint
+package jsonscan
 
 import (
 	"errors"
@@ -8,23 +8,31 @@ import (
 	"testing"
 )
 
-// sameAsReference fails when inspectSnapshot and the reference scanner (encoding/json.Valid plus a byte
-// scan) disagree on in: valid or not, the facts, the sentinel, and the message (except which refused
+// sameAsReference fails when Inspect and the reference scanner (encoding/json.Valid plus a byte
+// scan) disagree on in: valid or not, the facts, the kind of refusal, and the reason (except which refused
 // escape a string that holds several is named for).
 func sameAsReference(t testing.TB, in []byte) {
 	t.Helper()
-	got, gerr := inspectSnapshot(in, 0)
+	got, gerr := Inspect(in, 0)
 	want, werr := referenceInspect(in, 0)
 	switch {
 	case (gerr == nil) != (werr == nil):
 		t.Fatalf("%q: got %v, %v; reference %v, %v", in, got, gerr, want, werr)
 	case gerr == nil && got != want:
 		t.Fatalf("%q: got %+v, reference %+v", in, got, want)
-	case gerr != nil && !errors.Is(gerr, ErrInvalidSnapshot) && !errors.Is(gerr, ErrSnapshotTooLarge):
-		t.Fatalf("%q: error without a sentinel: %v", in, gerr)
+	case gerr != nil && !isKind(gerr, Invalid) && !isKind(gerr, TooLarge):
+		t.Fatalf("%q: error without a kind: %v", in, gerr)
+	case gerr != nil && !isKind(gerr, werr.(*Error).Kind):
+		t.Fatalf("%q: got %v (kind %d); reference %v (kind %d)", in, gerr, gerr.(*Error).Kind, werr, werr.(*Error).Kind)
 	case gerr != nil && gerr.Error() != werr.Error() && !(strings.Contains(gerr.Error(), " holds ") && strings.Contains(werr.Error(), " holds ")):
 		t.Fatalf("%q: got %v; reference %v", in, gerr, werr)
 	}
+}
+
+// isKind reports whether err is an *Error of kind k.
+func isKind(err error, k Kind) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == k
 }
 
 var scanCases = []string{
@@ -50,7 +58,7 @@ func TestInspectSnapshotMatchesReference(t *testing.T) {
 	deeper := `{"a":` + strings.Repeat(`[`, maxNesting) + strings.Repeat(`]`, maxNesting) + `}`
 	sameAsReference(t, []byte(deeper))
 	for _, name := range []string{"1KiB", "64KiB", "1MiB"} {
-		b, err := os.ReadFile("testdata/fixtures/snapshot-" + name + ".json")
+		b, err := os.ReadFile("../../testdata/fixtures/snapshot-" + name + ".json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +74,7 @@ func TestInspectSnapshotMutations(t *testing.T) {
 		`{"version":2,"messages":[{"role":"user","content":"hi \"there\" \u00e9"}],"n":-1.5e3,"ok":true,"z":null}`,
 		`{"a":{"b":[1,{"c":"\ud83d\ude00"}]},"version":1e0,"s":"\\\/"}`,
 	}
-	fix, err := os.ReadFile("testdata/fixtures/snapshot-1KiB.json")
+	fix, err := os.ReadFile("../../testdata/fixtures/snapshot-1KiB.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +113,14 @@ func FuzzInspectSnapshot(f *testing.F) {
 
 func BenchmarkInspectSnapshot(b *testing.B) {
 	for _, name := range []string{"1KiB", "64KiB", "1MiB"} {
-		snap, err := os.ReadFile("testdata/fixtures/snapshot-" + name + ".json")
+		snap, err := os.ReadFile("../../testdata/fixtures/snapshot-" + name + ".json")
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, impl := range []struct {
 			name string
-			f    func([]byte, int) (snapshotFacts, error)
-		}{{"single-pass", inspectSnapshot}, {"reference", referenceInspect}} {
+			f    func([]byte, int) (Facts, error)
+		}{{"single-pass", Inspect}, {"reference", referenceInspect}} {
 			b.Run("size="+name+"/impl="+impl.name, func(b *testing.B) {
 				b.SetBytes(int64(len(snap)))
 				b.ReportAllocs()

@@ -1,4 +1,4 @@
-package pgcheckpoint_test
+package sqlmocktest_test
 
 // Statement sequences of the CockroachDB dialect, pinned with go-sqlmock (QueryMatcherEqual: exact text
 // after collapsing whitespace; the mock is ordered, so BEGIN, statements, COMMIT and ROLLBACK must come

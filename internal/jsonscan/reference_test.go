@@ -1,11 +1,10 @@
-package pgcheckpoint
+package jsonscan
 
 // The snapshot scanner as it was before the single-pass rewrite (encoding/json.Valid plus a second byte
-// scan): the reference the differential tests compare inspectSnapshot with.
+// scan): the reference the differential tests compare Inspect with.
 
 import (
 	"encoding/json"
-	"fmt"
 	"math/big"
 	"strings"
 	"unicode/utf8"
@@ -14,15 +13,15 @@ import (
 // referenceInspect validates a snapshot and reads its top-level "version" without decoding the document:
 // one validation pass (encoding/json.Valid) and one byte scan that tracks nesting and strings. It rejects,
 // before anything is written, every input PostgreSQL's JSONB would refuse or that the table cannot echo.
-func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
+func referenceInspect(b []byte, limit int) (Facts, error) {
 	if limit > 0 && len(b) > limit {
-		return snapshotFacts{}, fmt.Errorf("snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
+		return Facts{}, tooLarge("snapshot is %d bytes, the limit is %d", len(b), limit)
 	}
 	if !utf8.Valid(b) {
-		return snapshotFacts{}, fmt.Errorf("snapshot is not valid UTF-8: %w", ErrInvalidSnapshot)
+		return Facts{}, invalid("snapshot is not valid UTF-8")
 	}
 	if !json.Valid(b) {
-		return snapshotFacts{}, fmt.Errorf("snapshot is not valid JSON: %w", ErrInvalidSnapshot)
+		return Facts{}, invalid("snapshot is not valid JSON")
 	}
 	var (
 		depth     int
@@ -37,7 +36,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 			continue
 		}
 		if depth == 0 && c != '{' {
-			return snapshotFacts{}, fmt.Errorf("snapshot must be a JSON object: %w", ErrInvalidSnapshot)
+			return Facts{}, invalid("snapshot must be a JSON object")
 		}
 		valueStart := depth == 1 && !expectKey && c != ',' && c != '}'
 		if valueStart && isVersion {
@@ -54,7 +53,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 		case '"':
 			end, bad := refScanString(b, i)
 			if bad != "" {
-				return snapshotFacts{}, fmt.Errorf("snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+				return Facts{}, invalid("snapshot holds %s, which JSONB cannot store", bad)
 			}
 			if depth == 1 && expectKey {
 				isVersion = refIsVersionKey(b[i : end+1])
@@ -72,7 +71,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 			if c == '-' || (c >= '0' && c <= '9') {
 				n, bad := refPGNumber(string(b[i:end]))
 				if bad != "" {
-					return snapshotFacts{}, fmt.Errorf("snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+					return Facts{}, invalid("snapshot holds %s, which JSONB cannot store", bad)
 				}
 				printed += n - (end - i)
 			}
@@ -80,14 +79,13 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 		}
 	}
 	if max := printedLimit(limit); printed > len(b) && printed > max {
-		return snapshotFacts{}, fmt.Errorf("snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
-			printed, max, ErrSnapshotTooLarge)
+		return Facts{}, tooLarge("snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d", printed, max)
 	}
 	v, err := parseVersion(version)
 	if err != nil {
-		return snapshotFacts{}, err
+		return Facts{}, err
 	}
-	return snapshotFacts{version: v, size: len(b)}, nil
+	return Facts{Version: v, Size: len(b)}, nil
 }
 
 // refPGNumber is pgNumber written another way: the number as digits and a big exponent, the value's

@@ -1,4 +1,4 @@
-package pgcheckpoint_test
+package sqlmocktest_test
 
 // Statement sequences of the issue-15 operations (thread id prefix, fork), pinned with go-sqlmock from
 // the golden files like the rest (sqlmock_test.go).

@@ -2,17 +2,13 @@ package pgcheckpointotel_test
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/ziroagent/pgcheckpoint"
-	pgcheckpointotel "github.com/ziroagent/pgcheckpoint/otel"
-	"github.com/ziroagent/pgcheckpoint/pgcheckpointmock"
+	pgcheckpointotel "github.com/ziroagent/pgcheckpoint/pgcheckpointotel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -97,69 +93,6 @@ type stateError string
 
 func (e stateError) Error() string    { return "injected " + string(e) }
 func (e stateError) SQLState() string { return string(e) }
-
-// TestCheckpointerToOTel runs a real Checkpointer (on go-sqlmock) with the Observer: a put that had to
-// run again and trimmed two checkpoints, and a get that found nothing.
-func TestCheckpointerToOTel(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, pgcheckpointotel.Config{Dialect: pgcheckpoint.PostgreSQL})
-	db, mock, err := pgcheckpointmock.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Observer: h.obs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	snap := []byte(`{"version":2,"step":7}`)
-	any7 := []driver.Value{sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()}
-	pgcheckpointmock.ExpectRetention(mock, pgcheckpoint.PostgreSQL, 100) // the first put reads the policy
-	mock.ExpectQuery(pgcheckpointmock.PostgreSQL.Put).WithArgs(any7...).WillReturnError(stateError("23505"))
-	pgcheckpointmock.ExpectPut(mock, pgcheckpoint.PostgreSQL, "conv", snap, pgcheckpointmock.Seq(102), pgcheckpointmock.Trimmed(2))
-	if _, err := cp.Put(ctx, "conv", snap); err != nil {
-		t.Fatal(err)
-	}
-	pgcheckpointmock.ExpectGetLatest(mock, pgcheckpoint.PostgreSQL, "nobody", nil)
-	if _, err := cp.Latest(ctx, "nobody"); !errors.Is(err, pgcheckpoint.ErrNotFound) {
-		t.Fatal(err)
-	}
-	if err := mock.ExpectationsWereMet(); err != nil {
-		t.Fatal(err)
-	}
-
-	spans := h.spans.Ended()
-	if len(spans) != 2 {
-		t.Fatalf("%d spans, want 2", len(spans))
-	}
-	put := spanAttrs(spans[0].Attributes())
-	if spans[0].Name() != "pgcheckpoint.put" || put[pgcheckpointotel.AttrThreadID] != "conv" || put[pgcheckpointotel.AttrAttempts] != "2" ||
-		put[pgcheckpointotel.AttrRows] != "2" || put[pgcheckpointotel.AttrBytes] != fmt.Sprint(len(snap)) ||
-		put[pgcheckpointotel.AttrOutcome] != "ok" || put[pgcheckpointotel.AttrDialect] != "postgresql" {
-		t.Errorf("put span %s: %v", spans[0].Name(), put)
-	}
-	get := spanAttrs(spans[1].Attributes())
-	if spans[1].Name() != "pgcheckpoint.latest" || get[pgcheckpointotel.AttrOutcome] != "not_found" || spans[1].Status().Code == codes.Error {
-		t.Errorf("get span %s: %v, status %v", spans[1].Name(), get, spans[1].Status())
-	}
-
-	m := h.metrics(t)
-	if got := sum(t, m["pgcheckpoint.put.retries"], "put", "ok"); got != 1 {
-		t.Errorf("retries = %d, want 1", got)
-	}
-	if got := sum(t, m["pgcheckpoint.put.trimmed"], "put", "ok"); got != 2 {
-		t.Errorf("trimmed = %d, want 2", got)
-	}
-	hist, ok := m["pgcheckpoint.operation.duration"].(metricdata.Histogram[float64])
-	if !ok || len(hist.DataPoints) != 2 {
-		t.Fatalf("duration histogram: %#v", m["pgcheckpoint.operation.duration"])
-	}
-	size, ok := m["pgcheckpoint.snapshot.size"].(metricdata.Histogram[int64])
-	if !ok || len(size.DataPoints) != 1 || size.DataPoints[0].Sum != int64(len(snap)) || size.DataPoints[0].Count != 1 {
-		t.Errorf("size histogram: %#v", m["pgcheckpoint.snapshot.size"])
-	}
-}
 
 // TestObserveEvents feeds events straight to the Observer: timestamps, outcomes, error status, deletes,
 // and thread ids left out on request.

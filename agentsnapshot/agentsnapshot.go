@@ -1,36 +1,45 @@
-package pgcheckpoint
+// Package agentsnapshot holds the snapshot types of the TypeScript agent SDK (@ziro-agent/agent): the
+// JSON a TypeScript agent stores through @ziro-agent/checkpoint-postgres when a run suspends for human
+// approval. A Go service that shares the table decodes a checkpoint's snapshot with [Decode] to read or
+// resolve the pending approvals, and may store it back with [pgcheckpoint.PutJSON].
+//
+// The types are vendor-neutral data (as River's rivertype is); package pgcheckpoint neither needs nor
+// imports them.
+package agentsnapshot
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/ziroagent/pgcheckpoint"
 )
 
-// Versions of the AgentSnapshot shape of the TypeScript agent SDK (@ziro-agent/agent).
+// Versions of the snapshot shape of the TypeScript agent SDK (@ziro-agent/agent).
 const (
-	// AgentSnapshotV1 is the original shape: resolved siblings carry no parsedArgs.
-	AgentSnapshotV1 = 1
-	// AgentSnapshotV2 is the current shape: resolved siblings carry parsedArgs.
-	AgentSnapshotV2 = 2
+	// V1 is the original shape: resolved siblings carry no parsedArgs.
+	V1 = 1
+	// V2 is the current shape: resolved siblings carry parsedArgs.
+	V2 = 2
 )
 
-// AgentSnapshot is the snapshot the TypeScript agent SDK (@ziro-agent/agent, versions 1 and 2) stores
+// Snapshot is what the TypeScript agent SDK (@ziro-agent/agent, versions 1 and 2) stores
 // through @ziro-agent/checkpoint-postgres: a run suspended for human approval, with the tool calls that
-// wait for it in PendingApprovals. A Go service decodes it with DecodeAgentSnapshot (or GetJSON) to read
-// or resolve pending approvals of TypeScript agents, and may store it back with PutJSON.
+// wait for it in PendingApprovals. A Go service decodes it with [Decode] (or [pgcheckpoint.GetJSON]) to
+// read or resolve pending approvals of TypeScript agents, and may store it back with [pgcheckpoint.PutJSON].
 //
 // Parts whose shape belongs to the model and tools (message content, steps, tool inputs and results,
 // budgets) stay raw JSON. Members this type does not know, such as those a later SDK version adds, are
 // kept in Extra and written back by MarshalJSON, so a decode-encode round trip loses nothing.
-type AgentSnapshot struct {
-	Version          int                   `json:"version"`           // AgentSnapshotV1 or AgentSnapshotV2
+type Snapshot struct {
+	Version          int                   `json:"version"`           // V1 or V2
 	ZiroSnapshot     bool                  `json:"__ziro_snapshot__"` // true for every SDK snapshot
 	AgentID          string                `json:"agentId,omitempty"`
 	CreatedAt        string                `json:"createdAt"` // ISO 8601, as JavaScript's toISOString writes it
 	ScopeID          string                `json:"scopeId,omitempty"`
 	Step             int                   `json:"step"` // 1-indexed step where the run suspended
-	Messages         []AgentMessage        `json:"messages"`
+	Messages         []Message             `json:"messages"`
 	Steps            []json.RawMessage     `json:"steps"`
 	TotalUsage       TokenUsage            `json:"totalUsage"`
 	BudgetUsage      json.RawMessage       `json:"budgetUsage,omitempty"`
@@ -42,15 +51,15 @@ type AgentSnapshot struct {
 	Extra map[string]json.RawMessage `json:"-"`
 }
 
-// AgentMessage is one chat message: Role is "system", "user", "assistant" or "tool"; Content is a JSON
+// Message is one chat message: Role is "system", "user", "assistant" or "tool"; Content is a JSON
 // string or an array of content parts.
-type AgentMessage struct {
+type Message struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
 }
 
 // Text returns the message's text: the content when it is a string, else its "text" parts joined.
-func (m AgentMessage) Text() string {
+func (m Message) Text() string {
 	var s string
 	if json.Unmarshal(m.Content, &s) == nil {
 		return s
@@ -102,19 +111,19 @@ type ToolExecutionResult struct {
 	PendingApproval *PendingApproval `json:"pendingApproval,omitempty"`
 }
 
-// agentSnapshotFields is AgentSnapshot without its methods, for the default encoding.
-type agentSnapshotFields AgentSnapshot
+// snapshotFields is Snapshot without its methods, for the default encoding.
+type snapshotFields Snapshot
 
-// knownAgentSnapshotKeys are the JSON members AgentSnapshot has fields for.
-var knownAgentSnapshotKeys = map[string]bool{
+// knownKeys are the JSON members Snapshot has fields for.
+var knownKeys = map[string]bool{
 	"version": true, "__ziro_snapshot__": true, "agentId": true, "createdAt": true, "scopeId": true,
 	"step": true, "messages": true, "steps": true, "totalUsage": true, "budgetUsage": true, "budgetSpec": true,
 	"pendingApprovals": true, "resolvedSiblings": true,
 }
 
 // UnmarshalJSON decodes the snapshot and keeps unknown members in Extra.
-func (s *AgentSnapshot) UnmarshalJSON(b []byte) error {
-	var f agentSnapshotFields
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	var f snapshotFields
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
@@ -123,23 +132,23 @@ func (s *AgentSnapshot) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	for k := range all {
-		if knownAgentSnapshotKeys[k] {
+		if knownKeys[k] {
 			delete(all, k)
 		}
 	}
 	if len(all) > 0 {
 		f.Extra = all
 	}
-	*s = AgentSnapshot(f)
+	*s = Snapshot(f)
 	return nil
 }
 
 // MarshalJSON encodes the snapshot with the members of Extra after the known ones. Nil slices encode
 // as [] (the SDK's arrays are never null).
-func (s AgentSnapshot) MarshalJSON() ([]byte, error) {
-	f := agentSnapshotFields(s)
+func (s Snapshot) MarshalJSON() ([]byte, error) {
+	f := snapshotFields(s)
 	if f.Messages == nil {
-		f.Messages = []AgentMessage{}
+		f.Messages = []Message{}
 	}
 	if f.Steps == nil {
 		f.Steps = []json.RawMessage{}
@@ -166,27 +175,27 @@ func (s AgentSnapshot) MarshalJSON() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// DecodeAgentSnapshot decodes an agent snapshot (for instance Checkpoint.Snapshot) and checks that it is
-// one: "__ziro_snapshot__" true and version 1 or 2. Anything else wraps ErrInvalidSnapshot.
-func DecodeAgentSnapshot(b []byte) (AgentSnapshot, error) {
-	var s AgentSnapshot
+// Decode decodes an agent snapshot (for instance [pgcheckpoint.Checkpoint].Snapshot) and checks that it
+// is one: "__ziro_snapshot__" true and version 1 or 2. Anything else wraps [pgcheckpoint.ErrInvalidSnapshot].
+func Decode(b []byte) (Snapshot, error) {
+	var s Snapshot
 	if err := json.Unmarshal(b, &s); err != nil {
-		return AgentSnapshot{}, fmt.Errorf("pgcheckpoint: decode agent snapshot: %w: %w", ErrInvalidSnapshot, err)
+		return Snapshot{}, fmt.Errorf("pgcheckpoint: decode agent snapshot: %w: %w", pgcheckpoint.ErrInvalidSnapshot, err)
 	}
 	if !s.ZiroSnapshot {
-		return AgentSnapshot{}, fmt.Errorf("pgcheckpoint: decode agent snapshot: \"__ziro_snapshot__\" is not true: %w", ErrInvalidSnapshot)
+		return Snapshot{}, fmt.Errorf("pgcheckpoint: decode agent snapshot: \"__ziro_snapshot__\" is not true: %w", pgcheckpoint.ErrInvalidSnapshot)
 	}
-	if s.Version != AgentSnapshotV1 && s.Version != AgentSnapshotV2 {
-		return AgentSnapshot{}, fmt.Errorf("pgcheckpoint: decode agent snapshot: version %d, want 1 or 2: %w", s.Version, ErrInvalidSnapshot)
+	if s.Version != V1 && s.Version != V2 {
+		return Snapshot{}, fmt.Errorf("pgcheckpoint: decode agent snapshot: version %d, want 1 or 2: %w", s.Version, pgcheckpoint.ErrInvalidSnapshot)
 	}
 	return s, nil
 }
 
 // Migrate returns the snapshot in the current shape (version 2), as the SDK's migrateSnapshot does:
 // version 1 only gains the version number; its resolved siblings keep no parsedArgs.
-func (s AgentSnapshot) Migrate() AgentSnapshot {
-	if s.Version == AgentSnapshotV1 {
-		s.Version = AgentSnapshotV2
+func (s Snapshot) Migrate() Snapshot {
+	if s.Version == V1 {
+		s.Version = V2
 	}
 	return s
 }

@@ -1,7 +1,7 @@
 // Package pgcheckpointotel reports pgcheckpoint operations to OpenTelemetry: a span per operation and
 // metrics for durations, snapshot sizes, retries and trimmed or deleted checkpoints. It lives in a module
-// of its own (github.com/ziroagent/pgcheckpoint/otel) so that users of pgcheckpoint who do not use
-// OpenTelemetry never download it.
+// of its own (github.com/ziroagent/pgcheckpoint/pgcheckpointotel) so that users of pgcheckpoint who do
+// not use OpenTelemetry never download it.
 //
 //	obs, err := pgcheckpointotel.New(pgcheckpointotel.Config{})
 //	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Observer: obs})
@@ -27,7 +27,7 @@ import (
 )
 
 // ScopeName is the instrumentation scope of the tracer and meter.
-const ScopeName = "github.com/ziroagent/pgcheckpoint/otel"
+const ScopeName = "github.com/ziroagent/pgcheckpoint/pgcheckpointotel"
 
 // Attribute keys.
 const (

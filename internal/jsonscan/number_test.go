@@ -1,7 +1,6 @@
-package pgcheckpoint
+package jsonscan
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -31,9 +30,9 @@ func TestPGNumber(t *testing.T) {
 			if bad == "" {
 				t.Errorf("pgNumber(%s) = %d, want refused", c.n, printed)
 			}
-			_, err := inspectSnapshot([]byte(`{"a":`+c.n+`}`), 0)
-			if !errors.Is(err, ErrInvalidSnapshot) {
-				t.Errorf("inspectSnapshot({\"a\":%s}): err = %v, want ErrInvalidSnapshot", c.n, err)
+			_, err := Inspect([]byte(`{"a":`+c.n+`}`), 0)
+			if !isKind(err, Invalid) {
+				t.Errorf("Inspect({\"a\":%s}): err = %v, want Invalid", c.n, err)
 			}
 			continue
 		}
@@ -49,20 +48,20 @@ func TestPGNumber(t *testing.T) {
 func TestPrintedSizeLimit(t *testing.T) {
 	poison := []byte(`{"a":[` + strings.Repeat(`1e131071,`, 8199) + `1e131071]}`)
 	for _, limit := range []int{16 << 20, 0, 1 << 30} {
-		if _, err := inspectSnapshot(poison, limit); !errors.Is(err, ErrSnapshotTooLarge) {
-			t.Errorf("limit %d: err = %v, want ErrSnapshotTooLarge", limit, err)
+		if _, err := Inspect(poison, limit); !isKind(err, TooLarge) {
+			t.Errorf("limit %d: err = %v, want TooLarge", limit, err)
 		}
 	}
 	// The printed size is exact: {"a":1e3} prints as {"a":1000} (plus JSONB's space after the colon).
-	if _, err := inspectSnapshot([]byte(`{"a":1e3}`), len(`{"a":1000}`)); err != nil {
+	if _, err := Inspect([]byte(`{"a":1e3}`), len(`{"a":1000}`)); err != nil {
 		t.Errorf("at the limit: %v", err)
 	}
-	if _, err := inspectSnapshot([]byte(`{"a":1e3}`), len(`{"a":1000}`)-1); !errors.Is(err, ErrSnapshotTooLarge) {
-		t.Errorf("one byte over the limit as printed: err = %v, want ErrSnapshotTooLarge", err)
+	if _, err := Inspect([]byte(`{"a":1e3}`), len(`{"a":1000}`)-1); !isKind(err, TooLarge) {
+		t.Errorf("one byte over the limit as printed: err = %v, want TooLarge", err)
 	}
 	// Numbers that shrink (1.0e1 prints as 10) do not raise the limit for what was sent.
-	if _, err := inspectSnapshot([]byte(`{"a":1.0e1}`), len(`{"a":1.0e1}`)-1); !errors.Is(err, ErrSnapshotTooLarge) {
-		t.Errorf("over the limit as sent: err = %v, want ErrSnapshotTooLarge", err)
+	if _, err := Inspect([]byte(`{"a":1.0e1}`), len(`{"a":1.0e1}`)-1); !isKind(err, TooLarge) {
+		t.Errorf("over the limit as sent: err = %v, want TooLarge", err)
 	}
 }
 
@@ -70,11 +69,11 @@ func TestPrintedSizeLimit(t *testing.T) {
 func TestInspectSnapshotAllocs(t *testing.T) {
 	b := []byte(`{"version":3,"n":[1e131071,-0.5e-16382,123.456,0,-0.0e5,7],"s":"\u00e9\ud83d\ude00"}`)
 	if n := testing.AllocsPerRun(100, func() {
-		if _, err := inspectSnapshot(b, 0); err != nil {
+		if _, err := Inspect(b, 0); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {
-		t.Errorf("inspectSnapshot allocates %.0f times, want 0", n)
+		t.Errorf("Inspect allocates %.0f times, want 0", n)
 	}
 }
 

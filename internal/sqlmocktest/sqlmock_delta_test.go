@@ -1,4 +1,4 @@
-package pgcheckpoint_test
+package sqlmocktest_test
 
 // Statement sequences of a delta table (docs/storage.md), pinned with go-sqlmock against the golden
 // files under testdata/sql/<dialect>/delta: the catalog check once, the cold writer's one read of the

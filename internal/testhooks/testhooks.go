@@ -1,0 +1,10 @@
+// Package testhooks gives the repository's test modules (internal/sqlmocktest, which needs go-sqlmock and
+// so cannot live in the library module) the few hooks into package pgcheckpoint that the library's own
+// external tests get from export_test.go. Package pgcheckpoint sets them when it is initialised; every
+// importer of this package also imports pgcheckpoint. Nothing outside this repository can import it.
+package testhooks
+
+// AssumeRetention makes a *pgcheckpoint.Checkpointer take the table's retention policy as read already,
+// for ever: cap checkpoints per thread (0: every checkpoint). The statement-shape tests pin each
+// operation's own statements; the policy reads have tests of their own.
+var AssumeRetention func(checkpointer any, cap int)
