@@ -314,11 +314,14 @@ func (c *Checkpointer) afterReport(ctx context.Context, b *budget, req putReques
 // it: a second insert would bring a deleted checkpoint back, or store the snapshot twice under a newer
 // id), nor from one that still runs on the server and commits later (a lost connection does not stop its
 // backend until the backend writes to the socket). See docs/checker.md, "Unknown outcomes".
+//
+// It waits a short jittered backoff before the first look-up: a statement still running on the server
+// when the connection broke mostly commits within it, and is then found.
 func (c *Checkpointer) settle(ctx context.Context, b *budget, threadID, id string, cause error) (bool, error) {
+	if err := backoff(ctx, 2); err != nil {
+		return false, fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, ctxOr(ctx, cause))
+	}
 	for {
-		if ctx.Err() != nil {
-			return false, fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, ctxOr(ctx, cause))
-		}
 		var one int
 		err := c.db.QueryRowContext(ctx, c.q.stored, threadID, id).Scan(&one)
 		switch {

@@ -171,13 +171,13 @@ func runWriters(t *testing.T, n, k int, op func(ctx context.Context, w, i int) e
 
 // TestRegressCommitThenConnectionLost: issue 10, defect 4. A TCP proxy lets the server run (and commit)
 // a put, then cuts the connection instead of forwarding the reply, so the client only learns that the
-// connection broke. lib/pq's driver.ErrBadConn makes database/sql silently run the statement again; pgx
-// returns the error and pgcheckpoint runs the attempt again with the same id. Either way the put must
-// report success with the id that is stored, and the snapshot must be stored exactly once: a fenced put
-// must not report ErrConflict while its own row is the head. The cut comes at three places: the COMMIT
-// of a thread's first row, the statement (PostgreSQL) or COMMIT (CockroachDB) of an append, and the
-// same for PutAfter. A fourth case cuts right after the append was sent, before the server answered:
-// the put may or may not find its row, but never stores it twice. On 01a6a17 the re-run took its own
+// connection broke. lib/pq's driver.ErrBadConn would make database/sql silently send the statement
+// again (sendOnce refuses it); pgx returns the error. Either way the put looks its id up, and must report
+// success with the id that is stored, and the snapshot must be stored exactly once: a fenced put must not
+// report ErrConflict while its own row is the head. The cut comes at three places: the COMMIT of a
+// thread's first row, the statement (PostgreSQL) or COMMIT (CockroachDB) of an append, and the same for
+// PutAfter. A fourth case cuts right after the append was sent, before the server answered: the put may
+// find its row or return ErrOutcomeUnknown, but never stores it twice. On 01a6a17 the re-run took its own
 // id as a newer head and stored the snapshot a second time, and the fenced put returned ErrConflict.
 func TestRegressCommitThenConnectionLost(t *testing.T) {
 	t.Parallel()
