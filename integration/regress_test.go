@@ -959,3 +959,77 @@ func TestRegressDeadlineDuringLockWait(t *testing.T) {
 		})
 	}
 }
+
+// TestRegressPutAfterBesideDeletesAndPrunes: issue 10, the checker's open finding on the CockroachDB
+// dialect (seed 30036, pgx/cockroach: a PutAfter on the thread's head answered ErrConflict next to deletes
+// and prunes, though no other write took effect). One writer chains PutAfter on the head it stored last;
+// two deleters remove older checkpoints (never the newest: a row that was not the newest never becomes
+// it) and one client prunes (keeping the newest). Nothing but the writer moves the head, so no PutAfter
+// may conflict, and none may fail at all.
+func TestRegressPutAfterBesideDeletesAndPrunes(t *testing.T) {
+	t.Parallel()
+	const puts = 60
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			db := tg.open(t)
+			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{MaxCheckpointsPerThread: 4})
+			ctx := testCtx(t)
+			head, err := cp.Put(ctx, "chain", []byte(`{"n": 0}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			var wg sync.WaitGroup
+			var others atomic.Int64
+			for w := range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						if w == 2 {
+							if _, err := cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: time.Microsecond}); err != nil {
+								t.Errorf("prune: %v", err)
+								return
+							}
+							others.Add(1)
+							continue
+						}
+						list, err := cp.List(ctx, "chain", pgcheckpoint.ListOptions{Limit: -1})
+						if err != nil {
+							t.Errorf("list: %v", err)
+							return
+						}
+						if len(list) < 2 {
+							continue
+						}
+						if err := cp.Delete(ctx, "chain", list[1+w%(len(list)-1)].ID); err != nil {
+							t.Errorf("delete: %v", err)
+							return
+						}
+						others.Add(1)
+					}
+				}()
+			}
+			for i := 1; i <= puts; i++ {
+				id, err := cp.PutAfter(ctx, "chain", head, []byte(fmt.Sprintf(`{"n": %d}`, i)))
+				if err != nil {
+					close(done)
+					wg.Wait()
+					t.Fatalf("PutAfter %d on the head %s, beside only deletes of older rows and prunes: %v", i, head, err)
+				}
+				head = id
+			}
+			close(done)
+			wg.Wait()
+			if got := listIDs(t, cp, "chain"); len(got) == 0 || got[0] != head {
+				t.Fatalf("the thread's newest is %v, want %s", got, head)
+			}
+			t.Logf("%d fenced puts beside %d deletes and prunes", puts, others.Load())
+		})
+	}
+}
