@@ -174,7 +174,7 @@ func TestAgentSnapshotThroughStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cp, err := pgcheckpoint.GetJSON[pgcheckpoint.AgentSnapshot](ctx, m, "ops", "")
+	got, cp, err := pgcheckpoint.LatestJSON[pgcheckpoint.AgentSnapshot](ctx, m, "ops")
 	if err != nil || cp.ID != id || cp.Version != 2 {
 		t.Fatalf("GetJSON: %v, %+v", err, cp)
 	}

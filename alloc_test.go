@@ -93,6 +93,7 @@ func TestPutAllocsIndependentOfSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pgcheckpoint.AssumeRetention(cp, pgcheckpoint.DefaultMaxCheckpointsPerThread)
 	ctx := context.Background()
 	allocs := map[int]float64{}
 	for _, n := range []int{1 << 10, 64 << 10, 1 << 20} {
@@ -134,7 +135,8 @@ func TestGetReturnsDriverBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := cp.Get(ctx, "thread", "")
+		pgcheckpoint.AssumeRetention(cp, pgcheckpoint.DefaultMaxCheckpointsPerThread)
+		got, err := cp.Latest(ctx, "thread")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +144,7 @@ func TestGetReturnsDriverBytes(t *testing.T) {
 			t.Errorf("%d bytes: Get changed the bytes the driver returned", n)
 		}
 		allocs[n] = testing.AllocsPerRun(50, func() {
-			if _, err := cp.Get(ctx, "thread", ""); err != nil {
+			if _, err := cp.Latest(ctx, "thread"); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -163,6 +165,7 @@ func BenchmarkPutFakeDriver(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pgcheckpoint.AssumeRetention(cp, pgcheckpoint.DefaultMaxCheckpointsPerThread)
 	for _, sz := range []struct {
 		name string
 		n    int

@@ -34,12 +34,10 @@ const (
 	DefaultTable                   = "ziro_checkpoints"
 	DefaultMaxCheckpointsPerThread = 100
 	DefaultMaxAttempts             = 10
+	DefaultListLimit               = 100
 
 	// NoLimit, as MaxCheckpointsPerThread or MaxSnapshotBytes, disables that limit.
 	NoLimit = -1
-
-	// maxListAll bounds List with a negative limit.
-	maxListAll = 10000
 )
 
 // Options configure a Checkpointer. The zero value means PostgreSQL, table public.ziro_checkpoints,
@@ -50,8 +48,13 @@ type Options struct {
 	// Schema and Table name the checkpoint table: [A-Za-z_][A-Za-z0-9_]*, at most 63 bytes, including the
 	// derived index name (Table + "_thread_seq_key"). Defaults: "public", "ziro_checkpoints".
 	Schema, Table string
-	// MaxCheckpointsPerThread is the retention cap: after a put returns, the thread keeps its newest this
-	// many checkpoints. 0 means 100; NoLimit (any negative value) keeps everything.
+	// MaxCheckpointsPerThread is the retention cap this client expects: after a put returns, the
+	// thread keeps its newest this many checkpoints; NoLimit (any negative value) keeps everything. The
+	// table records the cap every writer trims to (see Retention): 0, the default, follows the table;
+	// another value must equal the table's (else puts fail with ErrRetentionMismatch), and is the cap
+	// EnsureSchema records for a table that records none yet (0 records 100). On a table that records
+	// no policy (one made by the TypeScript package that EnsureSchema has not upgraded), 0 trims
+	// nothing.
 	MaxCheckpointsPerThread int
 	// MaxSnapshotBytes rejects larger snapshots with ErrSnapshotTooLarge before anything is sent. 0 means
 	// the dialect's default (PostgreSQL 16 MiB, CockroachDB 1 MiB); NoLimit (negative) disables the check.
@@ -75,8 +78,9 @@ type Checkpointer struct {
 	facts    dialectFacts
 	names    names
 	q        statements
-	cap      int // 0: no trim
-	maxBytes int // 0: no limit
+	wantCap  *int         // the cap Options name: nil follows the table, 0 keeps everything
+	policy   *policyCache // the table's policy as last read, shared with WithTx copies
+	maxBytes int          // 0: no limit
 	attempts int
 	ids      *idGen
 	observer Observer
@@ -97,7 +101,7 @@ type Checkpointer struct {
 // ErrInvalidOptions.
 func New(db DBTX, opts Options) (*Checkpointer, error) {
 	if isNil(db) {
-		return nil, fmt.Errorf("pgcheckpoint: nil database handle: %w", ErrInvalidOptions)
+		return nil, fail(OpNew, "", "", fmt.Errorf("nil database handle: %w", ErrInvalidOptions))
 	}
 	d := opts.Dialect
 	if d == nil {
@@ -105,7 +109,7 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 	}
 	n, err := newNames(orDefault(opts.Schema, DefaultSchema), orDefault(opts.Table, DefaultTable))
 	if err != nil {
-		return nil, err
+		return nil, fail(OpNew, "", "", err)
 	}
 	c := &Checkpointer{
 		db:       db,
@@ -113,7 +117,8 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 		facts:    d.facts(),
 		names:    n,
 		q:        newStatements(n, d.facts()),
-		cap:      capOf(opts),
+		wantCap:  wantCapOf(opts),
+		policy:   new(policyCache),
 		maxBytes: maxBytesOf(opts, d),
 		attempts: opts.MaxAttempts,
 		observer: opts.Observer,
@@ -129,8 +134,8 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 		c.serial = new(sync.Mutex)
 	case txBeginner:
 	default:
-		return nil, fmt.Errorf("pgcheckpoint: a %T can neither begin transactions (BeginTx) nor is a *sql.Tx: "+
-			"give the wrapper a BeginTx method, or pass the caller's transaction through WithTx: %w", db, ErrInvalidOptions)
+		return nil, fail(OpNew, "", "", fmt.Errorf("a %T can neither begin transactions (BeginTx) nor is a *sql.Tx: "+
+			"give the wrapper a BeginTx method, or pass the caller's transaction through WithTx: %w", db, ErrInvalidOptions))
 	}
 	return c, nil
 }
@@ -203,56 +208,77 @@ type Checkpoint struct {
 // Put stores snapshot (a JSON object) as the newest checkpoint of the thread, trims the thread to the
 // retention cap in the same atomic step, and returns the new checkpoint's id.
 func (c *Checkpointer) Put(ctx context.Context, threadID string, snapshot []byte) (string, error) {
-	return c.put(ctx, "put", threadID, snapshot, nil)
+	return c.put(ctx, OpPut, threadID, snapshot, nil)
 }
 
 // PutAfter is Put with writer fencing: it stores the snapshot only if head is still the thread's newest
-// checkpoint (or, when head is "", only if the thread has none). Otherwise, also when head is unknown,
-// it writes nothing and returns ErrConflict; a head that is not a UUID is ErrInvalidCheckpointID. Of
-// concurrent PutAfter calls naming the same head, exactly one succeeds.
+// checkpoint. Otherwise, also when head is unknown, it writes nothing and returns ErrConflict, with the
+// head it lost to in Error.Head; a head that is not a UUID (the empty string included: PutIfEmpty is
+// the put that expects no head) is ErrInvalidCheckpointID. Of concurrent PutAfter calls naming the same
+// head, exactly one succeeds.
 func (c *Checkpointer) PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
-	return c.put(ctx, "put", threadID, snapshot, &head)
+	if head == "" {
+		return "", fail(OpPutAfter, threadID, head, errNoHead)
+	}
+	return c.put(ctx, OpPutAfter, threadID, snapshot, &head)
 }
 
-// Get returns the checkpoint id of the thread, or its newest when id is "". It returns ErrNotFound when
-// the thread has no such checkpoint, and ErrInvalidCheckpointID when id is not a UUID.
+// PutIfEmpty is Put only if the thread has no checkpoint: the first put of a conversation that must not
+// land on top of another writer's. Otherwise it writes nothing and returns ErrConflict, with the
+// thread's newest id in Error.Head. Of concurrent PutIfEmpty calls on one thread, exactly one succeeds.
+func (c *Checkpointer) PutIfEmpty(ctx context.Context, threadID string, snapshot []byte) (string, error) {
+	empty := ""
+	return c.put(ctx, OpPutIfEmpty, threadID, snapshot, &empty)
+}
+
+// Get returns checkpoint id of the thread. It returns ErrNotFound when the thread has no such checkpoint,
+// and ErrInvalidCheckpointID when id is not a UUID (the empty string included: Latest reads the newest).
 func (c *Checkpointer) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
 	defer c.hold()()
 	start := time.Now()
-	cp, err := c.get(ctx, threadID, id)
-	c.observe(ctx, Event{Op: "get", ThreadID: threadID, Start: start, Bytes: len(cp.Snapshot), Err: err})
+	cp, err := c.getByID(ctx, threadID, id)
+	err = fail(OpGet, threadID, id, err)
+	c.observe(ctx, Event{Op: OpGet, ThreadID: threadID, Start: start, Bytes: len(cp.Snapshot), Err: err})
 	return cp, err
 }
 
-func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint, error) {
+// Latest returns the thread's newest checkpoint, or ErrNotFound when the thread has none.
+func (c *Checkpointer) Latest(ctx context.Context, threadID string) (Checkpoint, error) {
+	defer c.hold()()
+	start := time.Now()
+	cp, err := c.get(ctx, threadID, c.q.getLatest, threadID)
+	err = fail(OpLatest, threadID, "", err)
+	c.observe(ctx, Event{Op: OpLatest, ThreadID: threadID, Start: start, Bytes: len(cp.Snapshot), Err: err})
+	return cp, err
+}
+
+func (c *Checkpointer) getByID(ctx context.Context, threadID, id string) (Checkpoint, error) {
+	if err := checkThread(threadID); err != nil {
+		return Checkpoint{}, err
+	}
+	canon, err := checkID("checkpoint id", id)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	return c.get(ctx, threadID, c.q.getByID, threadID, canon)
+}
+
+// get runs one of the two reads (query with args) and scans its row.
+func (c *Checkpointer) get(ctx context.Context, threadID, query string, args ...any) (Checkpoint, error) {
 	if err := checkThread(threadID); err != nil {
 		return Checkpoint{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Checkpoint{}, interpret("get", err)
-	}
-	var row *sql.Row
-	if id == "" {
-		row = c.db.QueryRowContext(ctx, c.q.getLatest, threadID)
-	} else {
-		canon, err := checkID("get", "checkpoint id", id)
-		if err != nil {
-			return Checkpoint{}, err
-		}
-		id = canon
-		row = c.db.QueryRowContext(ctx, c.q.getByID, threadID, id)
+		return Checkpoint{}, err
 	}
 	cp := Checkpoint{ThreadID: threadID}
 	var snap []byte
-	err := row.Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes, &snap)
+	err := c.db.QueryRowContext(ctx, query, args...).Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes, &snap)
 	if err == sql.ErrNoRows {
-		if id == "" {
-			return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint: %w", threadID, ErrNotFound)
-		}
-		return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint %s: %w", threadID, id, ErrNotFound)
+		return Checkpoint{}, ErrNotFound
 	}
 	if err != nil {
-		return Checkpoint{}, interpret("get", err)
+		return Checkpoint{}, err
 	}
 	cp.Snapshot = snap
 	return cp, nil
@@ -260,21 +286,26 @@ func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint
 
 // ListOptions page through a thread's checkpoints.
 type ListOptions struct {
-	// Limit is the most checkpoints returned: 0 means the retention cap (100 when retention is off), a
-	// negative value means all of them, up to 10,000.
+	// Limit is the most checkpoints returned: 0 means 100, a negative value means all of them. Long lists are read in pages of MaxListLimit
+	// rows, one statement each, so none is cut short.
 	Limit int
 	// Before, when set, returns only checkpoints older than this id: pass the last id of the previous
 	// page. It must be a UUID (ErrInvalidCheckpointID).
 	Before string
 }
 
+// MaxListLimit is the most rows one statement of List reads; a longer list takes several.
+const MaxListLimit = 10000
+
 // List returns the metadata of a thread's checkpoints, newest first, without snapshots. An unknown
-// thread has an empty list.
+// thread has an empty list. A list longer than MaxListLimit is read in several statements: a checkpoint
+// put meanwhile is not in it, and one deleted meanwhile may be.
 func (c *Checkpointer) List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
 	defer c.hold()()
 	start := time.Now()
 	out, err := c.list(ctx, threadID, opts)
-	c.observe(ctx, Event{Op: "list", ThreadID: threadID, Start: start, Rows: len(out), Err: err})
+	err = fail(OpList, threadID, opts.Before, err)
+	c.observe(ctx, Event{Op: OpList, ThreadID: threadID, Start: start, Rows: len(out), Err: err})
 	return out, err
 }
 
@@ -282,98 +313,139 @@ func (c *Checkpointer) list(ctx context.Context, threadID string, opts ListOptio
 	if err := checkThread(threadID); err != nil {
 		return nil, err
 	}
-	limit := listLimit(opts.Limit, c.cap)
+	before := ""
+	if opts.Before != "" {
+		canon, err := checkID("cursor", opts.Before)
+		if err != nil {
+			return nil, err
+		}
+		before = canon
+	}
+	want := listLimit(opts.Limit)
+	var out []Checkpoint
+	for {
+		page := MaxListLimit
+		if want >= 0 {
+			page = min(want-len(out), MaxListLimit)
+		}
+		got, err := c.listPage(ctx, threadID, before, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		if len(got) < page || len(out) == want {
+			return out, nil
+		}
+		before = got[len(got)-1].ID
+	}
+}
+
+// listPage reads at most limit checkpoints older than before ("": the newest).
+func (c *Checkpointer) listPage(ctx context.Context, threadID, before string, limit int) ([]Checkpoint, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, interpret("list", err)
+		return nil, err
 	}
 	var (
 		rows *sql.Rows
 		err  error
 	)
-	if opts.Before == "" {
+	if before == "" {
 		rows, err = c.db.QueryContext(ctx, c.q.list, threadID, limit)
 	} else {
-		before, cerr := checkID("list", "cursor", opts.Before)
-		if cerr != nil {
-			return nil, cerr
-		}
 		rows, err = c.db.QueryContext(ctx, c.q.listBefore, threadID, before, limit)
 	}
 	if err != nil {
-		return nil, interpret("list", err)
+		return nil, err
 	}
 	defer rows.Close()
 	out := make([]Checkpoint, 0, min(limit, 128))
 	for rows.Next() {
 		cp := Checkpoint{ThreadID: threadID}
 		if err := rows.Scan(&cp.ID, &cp.CreatedAt, &cp.Version, &cp.SizeBytes); err != nil {
-			return nil, interpret("list", err)
+			return nil, err
 		}
 		out = append(out, cp)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, interpret("list", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
-// Delete removes checkpoint id of the thread, or the whole thread when id is "". Deleting nothing
-// (unknown thread or id) is not an error; an id that is not a UUID is ErrInvalidCheckpointID.
+// Delete removes checkpoint id of the thread. Deleting nothing (an unknown thread or id) is not an
+// error; an id that is not a UUID (the empty string included: DeleteThread removes a thread) is
+// ErrInvalidCheckpointID.
 func (c *Checkpointer) Delete(ctx context.Context, threadID, id string) error {
 	defer c.hold()()
 	start := time.Now()
-	n, err := c.delete(ctx, threadID, id)
-	c.observe(ctx, Event{Op: "delete", ThreadID: threadID, Start: start, Rows: int(n), Err: err})
+	n, err := c.deleteOne(ctx, threadID, id)
+	err = fail(OpDelete, threadID, id, err)
+	c.observe(ctx, Event{Op: OpDelete, ThreadID: threadID, Start: start, Rows: int(n), Err: err})
 	return err
 }
 
-func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, error) {
+// DeleteThread removes every checkpoint of the thread. Deleting an unknown thread is not an error.
+func (c *Checkpointer) DeleteThread(ctx context.Context, threadID string) error {
+	defer c.hold()()
+	start := time.Now()
+	n, err := c.deleteThread(ctx, threadID)
+	err = fail(OpDeleteThread, threadID, "", err)
+	c.observe(ctx, Event{Op: OpDeleteThread, ThreadID: threadID, Start: start, Rows: int(n), Err: err})
+	return err
+}
+
+// startDelete checks what both deletes check, after their arguments, before they touch the thread. Their row locks are taken
+// by looking again in fresh snapshots: a caller's transaction at another level would delete by a stale
+// one (the checker saw a whole-thread delete at REPEATABLE READ spare a row committed before it).
+func (c *Checkpointer) startDelete(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.checkCallerIsolation(ctx)
+}
+
+func (c *Checkpointer) deleteThread(ctx context.Context, threadID string) (int64, error) {
 	if err := checkThread(threadID); err != nil {
 		return 0, err
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, interpret("delete", err)
+	if err := c.startDelete(ctx); err != nil {
+		return 0, err
 	}
-	if id != "" {
-		canon, err := checkID("delete", "checkpoint id", id)
-		if err != nil {
-			return 0, err
-		}
-		id = canon
-	}
-	// Its row locks are taken by looking again in fresh snapshots: a caller's transaction at another
-	// level would delete by a stale one (the checker saw a whole-thread delete at REPEATABLE READ spare
-	// a row committed before it).
-	if err := c.checkCallerIsolation(ctx); err != nil {
-		return 0, interpret("delete", err)
-	}
-	if id == "" {
-		// The thread's row locks come first, newest first as a put takes them: a plain DELETE locks
-		// the oldest rows first and then waits for a put's head, while that put's trim waits for the
-		// oldest rows (a deadlock).
-		var n int64
-		err := c.runTx(ctx, "delete", func(q DBTX) error {
-			if err := c.lockThreadRows(ctx, q, threadID); err != nil {
-				return err
-			}
-			res, err := q.ExecContext(ctx, c.q.deleteAll, threadID)
-			if err == nil {
-				n, _ = res.RowsAffected()
-			}
+	// The thread's row locks come first, newest first as a put takes them: a plain DELETE locks the
+	// oldest rows first and then waits for a put's head, while that put's trim waits for the oldest
+	// rows (a deadlock).
+	var n int64
+	err := c.runTx(ctx, func(q DBTX) error {
+		if err := c.lockThreadRows(ctx, q, threadID); err != nil {
 			return err
-		})
-		return n, interpret("delete", err)
+		}
+		res, err := q.ExecContext(ctx, c.q.deleteAll, threadID)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
+	return n, err
+}
+
+func (c *Checkpointer) deleteOne(ctx context.Context, threadID, id string) (int64, error) {
+	if err := checkThread(threadID); err != nil {
+		return 0, err
+	}
+	canon, err := checkID("checkpoint id", id)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.startDelete(ctx); err != nil {
+		return 0, err
 	}
 	// Removing one row can open a gap in the thread's numbering, which would make the next trim keep
 	// one checkpoint too few; renumbering in the same transaction keeps it dense. The transaction first
 	// holds the lock of every row of the thread, the newest included, so no put appends, trims or waits
 	// on this transaction's row locks while holding one of its own (that order deadlocked before).
 	var n int64
-	err := c.runTx(ctx, "delete", func(q DBTX) error {
+	err = c.runTx(ctx, func(q DBTX) error {
 		if err := c.lockThreadRows(ctx, q, threadID); err != nil {
 			return err
 		}
-		res, err := q.ExecContext(ctx, c.q.deleteOne, threadID, id)
+		res, err := q.ExecContext(ctx, c.q.deleteOne, threadID, canon)
 		if err != nil {
 			return err
 		}
@@ -383,28 +455,28 @@ func (c *Checkpointer) delete(ctx context.Context, threadID, id string) (int64, 
 		_, err = q.ExecContext(ctx, c.q.renumber, threadID)
 		return err
 	})
-	return n, interpret("delete", err)
+	return n, err
 }
 
 // checkThread enforces the thread id rules: 1 to 1024 bytes of valid UTF-8 without NUL.
 func checkThread(id string) error {
 	switch {
 	case id == "":
-		return fmt.Errorf("pgcheckpoint: thread id is empty: %w", ErrInvalidThreadID)
+		return fmt.Errorf("thread id is empty: %w", ErrInvalidThreadID)
 	case len(id) > 1024:
-		return fmt.Errorf("pgcheckpoint: thread id is %d bytes, the limit is 1024: %w", len(id), ErrInvalidThreadID)
+		return fmt.Errorf("thread id is %d bytes, the limit is 1024: %w", len(id), ErrInvalidThreadID)
 	case !utf8.ValidString(id):
-		return fmt.Errorf("pgcheckpoint: thread id is not valid UTF-8: %w", ErrInvalidThreadID)
+		return fmt.Errorf("thread id is not valid UTF-8: %w", ErrInvalidThreadID)
 	}
 	for i := 0; i < len(id); i++ {
 		if id[i] == 0 {
-			return fmt.Errorf("pgcheckpoint: thread id holds a NUL byte: %w", ErrInvalidThreadID)
+			return fmt.Errorf("thread id holds a NUL byte: %w", ErrInvalidThreadID)
 		}
 	}
 	return nil
 }
 
-// capOf is the retention cap of opts: 0 means the default, negative means none (0 here).
+// capOf is the retention cap of a Memory store's opts: 0 means the default, negative means none (0 here).
 func capOf(opts Options) int {
 	switch {
 	case opts.MaxCheckpointsPerThread == 0:
@@ -427,16 +499,13 @@ func maxBytesOf(opts Options, d Dialect) int {
 	return opts.MaxSnapshotBytes
 }
 
-// listLimit turns a page size option into a LIMIT: 0 means the retention cap (or 100 without one),
-// negative means all, up to 10,000.
-func listLimit(limit, cap int) int {
+// listLimit turns a List limit into a count: 0 means 100, negative means all (-1).
+func listLimit(limit int) int {
 	switch {
-	case limit == 0 && cap > 0:
-		return cap
 	case limit == 0:
-		return DefaultMaxCheckpointsPerThread
-	case limit < 0 || limit > maxListAll:
-		return maxListAll
+		return DefaultListLimit
+	case limit < 0:
+		return -1
 	}
 	return limit
 }

@@ -10,7 +10,7 @@ import (
 func DetectDialect(ctx context.Context, db DBTX) (Dialect, error) {
 	var v string
 	if err := db.QueryRowContext(ctx, versionSQL).Scan(&v); err != nil {
-		return nil, interpret("detect dialect", err)
+		return nil, fail(OpDetectDialect, "", "", err)
 	}
 	if strings.Contains(v, "CockroachDB") {
 		return CockroachDB, nil

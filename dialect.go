@@ -32,6 +32,16 @@ func (d schemaDDL) all() []string {
 	return append([]string{d.createSchema}, d.table...)
 }
 
+// policyDDL creates the table that records the checkpoint table's retention policy, the same on every
+// dialect: at most one row (singleton is its key and can only be true); max_checkpoints_per_thread 0
+// means every checkpoint is kept. EnsureSchema fills the row in; Checkpointer.SetRetention changes it.
+func policyDDL(n names) string {
+	return `CREATE TABLE IF NOT EXISTS ` + n.policy + ` (
+    singleton                  BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
+    max_checkpoints_per_thread INTEGER NOT NULL CHECK (max_checkpoints_per_thread >= 0)
+)`
+}
+
 // dialectFacts are the differences between the engines that change what the Checkpointer does. Each is
 // one fact about the engine, named for what it is; the code that depends on it says so by name.
 type dialectFacts struct {
@@ -73,5 +83,5 @@ func ParseDialect(name string) (Dialect, error) {
 	case DialectCockroach, "cockroachdb":
 		return CockroachDB, nil
 	}
-	return nil, fmt.Errorf("pgcheckpoint: unknown dialect %q (want %q or %q): %w", name, DialectPostgres, DialectCockroach, ErrInvalidOptions)
+	return nil, fail(OpNew, "", "", fmt.Errorf("unknown dialect %q (want %q or %q): %w", name, DialectPostgres, DialectCockroach, ErrInvalidOptions))
 }

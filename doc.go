@@ -11,7 +11,7 @@
 //	if err != nil { ... }
 //	if err := cp.EnsureSchema(ctx); err != nil { ... } // or apply SchemaSQL with your migration tool
 //	id, err := cp.Put(ctx, "support-42", snapshotJSON)
-//	latest, err := cp.Get(ctx, "support-42", "")
+//	latest, err := cp.Latest(ctx, "support-42")
 //
 // PutAfter fences writers: it stores only if the thread's newest checkpoint is still the one the caller
 // resumed from, so two processes resuming one thread cannot fork it. WithTx joins a caller's transaction.

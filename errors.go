@@ -1,7 +1,6 @@
 package pgcheckpoint
 
 import (
-	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -62,6 +61,12 @@ var (
 	// migrate first.
 	ErrSchemaMissing = errors.New("checkpoint table missing: run EnsureSchema or `pgcheckpoint migrate`")
 
+	// ErrRetentionMismatch means the client's Options.MaxCheckpointsPerThread names a cap other than
+	// the one the table records (see Retention): every writer of a table trims alike, so the put was
+	// refused before anything was written. Leave the option 0 to follow the table, or change the
+	// table's policy with SetRetention (`pgcheckpoint migrate --max-per-thread N`).
+	ErrRetentionMismatch = errors.New("retention policy mismatch")
+
 	// ErrPermission means the database role lacks a privilege the operation needs; the wrapped driver
 	// error names it.
 	ErrPermission = errors.New("insufficient privilege")
@@ -81,6 +86,9 @@ var (
 	// Options.MaxAttempts attempts; the last driver error is wrapped too. Nothing was written.
 	ErrRetriesExhausted = errors.New("retries exhausted")
 )
+
+// errNoHead is PutAfter's answer to an empty expected head.
+var errNoHead = fmt.Errorf("expected head is empty (PutIfEmpty stores only into an empty thread): %w", ErrInvalidCheckpointID)
 
 // sqlStater is implemented by both drivers' error types (*pq.Error and *pgconn.PgError).
 type sqlStater interface{ SQLState() string }
@@ -142,28 +150,103 @@ const (
 	stateNumericRange     = "22003" // a JSONB number beyond the server's numeric range
 )
 
-// interpret is the one place where driver errors become pgcheckpoint errors. op names the operation for
-// the message.
-func interpret(op string, err error) error {
+// interpret is the one place where driver errors become pgcheckpoint errors: it adds the sentinel an
+// error's SQLSTATE stands for and leaves every other error as it is. The public methods then wrap the
+// result in an *Error (see fail).
+func interpret(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if strings.HasPrefix(err.Error(), "pgcheckpoint:") {
-			return err
-		}
-		return fmt.Errorf("pgcheckpoint: %s: %w", op, err)
-	}
 	switch SQLState(err) {
 	case stateUndefinedTable, stateUndefinedSchema, stateUndefinedColumn:
-		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrSchemaMissing, err)
+		if !errors.Is(err, ErrSchemaMissing) {
+			return fmt.Errorf("%w: %w", ErrSchemaMissing, err)
+		}
 	case stateInsufficientPriv:
-		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrPermission, err)
+		if !errors.Is(err, ErrPermission) {
+			return fmt.Errorf("%w: %w", ErrPermission, err)
+		}
 	case stateUntranslatable, stateNumericRange:
-		return fmt.Errorf("pgcheckpoint: %s: %w: %w", op, ErrInvalidSnapshot, err)
+		if !errors.Is(err, ErrInvalidSnapshot) {
+			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+		}
 	}
-	if strings.HasPrefix(err.Error(), "pgcheckpoint:") {
+	return err
+}
+
+// Error is the error of every failed call: errors.As(err, &e) tells which operation failed and on what,
+// and Err is the cause, which wraps at most one of the sentinel errors above (test it with errors.Is on
+// the *Error itself) and the driver's error where there is one. Its message starts with "pgcheckpoint: ",
+// the operation and the thread.
+type Error struct {
+	Op           Op     // the call that failed
+	ThreadID     string // the thread it was about ("" for Threads, Prune, EnsureSchema, New)
+	CheckpointID string // the checkpoint id the call named (Get, Delete, PutAfter), when it named one
+	// Head is, for ErrConflict from PutAfter or PutIfEmpty, the thread's newest checkpoint id when the
+	// put lost ("" when the thread was empty or the head is not known, as inside a caller's
+	// transaction when another writer got in first). Fencing callers read from there instead of
+	// asking again.
+	Head string
+	Err  error // the cause
+}
+
+// Error returns "pgcheckpoint: <op> thread <thread>: <cause>".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("pgcheckpoint: ")
+	b.WriteString(string(e.Op))
+	if e.ThreadID != "" {
+		fmt.Fprintf(&b, " thread %q", e.ThreadID)
+	}
+	b.WriteString(": ")
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause, so errors.Is and errors.As see the sentinel and the driver's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// headMoved is the cause of a fenced put's ErrConflict: it carries the head the put lost to, which fail
+// copies into Error.Head.
+type headMoved struct {
+	head  string // the thread's newest id, "" when it is empty or unknown
+	cause error  // what the message says, wrapping ErrConflict
+}
+
+func (h *headMoved) Error() string { return h.cause.Error() }
+func (h *headMoved) Unwrap() error { return h.cause }
+
+// conflict is the cause of ErrConflict when a fenced put found head ("" when the thread is empty) where
+// it expected want ("" when it expected an empty thread).
+func conflict(head, want string) error {
+	var msg string
+	switch {
+	case head == "":
+		msg = fmt.Sprintf("thread is empty, not at %s", want)
+	case want == "":
+		msg = fmt.Sprintf("thread is at %s, not empty", head)
+	default:
+		msg = fmt.Sprintf("thread is at %s, not at %s", head, want)
+	}
+	return &headMoved{head: head, cause: fmt.Errorf("%s: %w", msg, ErrConflict)}
+}
+
+// fail turns the error of an operation into an *Error naming it (nil stays nil). An error that is
+// already an *Error (a call made by another) is returned as it is.
+func fail(op Op, threadID, checkpointID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
 		return err
 	}
-	return fmt.Errorf("pgcheckpoint: %s: %w", op, err)
+	e = &Error{Op: op, ThreadID: threadID, CheckpointID: checkpointID, Err: interpret(err)}
+	var h *headMoved
+	if errors.As(err, &h) {
+		e.Head = h.head
+	}
+	return e
 }

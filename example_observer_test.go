@@ -19,7 +19,7 @@ func slogObserver(logger *slog.Logger) pgcheckpoint.Observer {
 			level = slog.LevelWarn
 		}
 		attrs := []slog.Attr{
-			slog.String("op", e.Op),
+			slog.String("op", string(e.Op)),
 			slog.String("thread", e.ThreadID),
 			slog.Duration("duration", e.Duration),
 			slog.Int("bytes", e.Bytes),
@@ -59,11 +59,12 @@ func ExampleObserverFunc_slog() {
 	ctx := context.Background()
 
 	snap := []byte(`{"version":2,"step":1}`)
+	pgcheckpointmock.ExpectRetention(mock, pgcheckpoint.PostgreSQL, 100)
 	pgcheckpointmock.ExpectPut(mock, pgcheckpoint.PostgreSQL, "conv-42", snap)
 	_, _ = cp.Put(ctx, "conv-42", snap)
 	pgcheckpointmock.ExpectGetLatest(mock, pgcheckpoint.PostgreSQL, "conv-7", nil)
-	_, _ = cp.Get(ctx, "conv-7", "")
+	_, _ = cp.Latest(ctx, "conv-7")
 	// Output:
 	// level=DEBUG msg=pgcheckpoint op=put thread=conv-42 bytes=22 rows=0
-	// level=DEBUG msg=pgcheckpoint op=get thread=conv-7 bytes=0 rows=0 err="pgcheckpoint: get: thread \"conv-7\" has no checkpoint: checkpoint not found"
+	// level=DEBUG msg=pgcheckpoint op=latest thread=conv-7 bytes=0 rows=0 err="pgcheckpoint: latest thread \"conv-7\": checkpoint not found"
 }

@@ -37,13 +37,13 @@ func ExampleNew() {
 }
 
 // Resuming after a crash: read the newest checkpoint, or start fresh when the thread has none.
-func ExampleCheckpointer_Get() {
+func ExampleCheckpointer_Latest() {
 	ctx := context.Background()
 	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{}) // a *Checkpointer behaves the same
 	if _, err := store.Put(ctx, "support-42", []byte(`{"version": 2, "step": 3}`)); err != nil {
 		log.Fatal(err)
 	}
-	latest, err := store.Get(ctx, "support-42", "")
+	latest, err := store.Latest(ctx, "support-42")
 	switch {
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		fmt.Println("new conversation")
@@ -56,16 +56,17 @@ func ExampleCheckpointer_Get() {
 }
 
 // Two replicas resuming the same thread must not fork it: each names the head it resumed from, and
-// only one of them wins.
+// only one of them wins; the loser learns where the thread is now.
 func ExampleCheckpointer_PutAfter() {
 	ctx := context.Background()
 	store := pgcheckpoint.NewMemory(pgcheckpoint.Options{})
-	head, _ := store.PutAfter(ctx, "t", "", []byte(`{"step": 1}`)) // "" : the thread must be empty
+	head, _ := store.PutIfEmpty(ctx, "t", []byte(`{"step": 1}`)) // the first put of a new thread
 
-	_, errA := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "a"}`))
+	a, errA := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "a"}`))
 	_, errB := store.PutAfter(ctx, "t", head, []byte(`{"step": 2, "by": "b"}`))
-	fmt.Println(errA == nil, errors.Is(errB, pgcheckpoint.ErrConflict))
-	// Output: true true
+	var e *pgcheckpoint.Error
+	fmt.Println(errA == nil, errors.Is(errB, pgcheckpoint.ErrConflict), errors.As(errB, &e) && e.Head == a)
+	// Output: true true true
 }
 
 // Paging through a long thread, newest first, metadata only.
@@ -132,7 +133,7 @@ func ExamplePutJSON() {
 	if _, err := pgcheckpoint.PutJSON(ctx, store, "t", state{Version: 2, Steps: []string{"plan"}}); err != nil {
 		log.Fatal(err)
 	}
-	s, cp, err := pgcheckpoint.GetJSON[state](ctx, store, "t", "")
+	s, cp, err := pgcheckpoint.LatestJSON[state](ctx, store, "t")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func ExampleErrInvalidSnapshot() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// pgcheckpoint: snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot
+	// pgcheckpoint: put thread "t": snapshot holds the NUL character (\u0000), which JSONB cannot store: invalid snapshot
 }
 
 // Checkpoint after every step of an agent; the id of each checkpoint sorts after the previous one.
@@ -187,8 +188,8 @@ func ExampleCheckpointer_Delete() {
 	_ = store.Delete(ctx, "t", first) // one checkpoint
 	left, _ := store.List(ctx, "t", pgcheckpoint.ListOptions{})
 	fmt.Println(len(left))
-	_ = store.Delete(ctx, "t", "") // the whole thread
-	_, err := store.Get(ctx, "t", "")
+	_ = store.DeleteThread(ctx, "t") // the whole thread
+	_, err := store.Latest(ctx, "t")
 	fmt.Println(errors.Is(err, pgcheckpoint.ErrNotFound))
 	// Output:
 	// 1
@@ -269,7 +270,7 @@ func ExampleStatements() {
 	fmt.Println(len(stmts), onePut)
 	fmt.Println(stmts["trim"])
 	// Output:
-	// 25 false
+	// 29 false
 	// DELETE FROM "agents"."checkpoints"
 	// WHERE thread_id = $1
 	//   AND checkpoint_id >= (SELECT checkpoint_id FROM "agents"."checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)

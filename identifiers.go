@@ -35,27 +35,30 @@ type names struct {
 	seqIdx string // quoted name of the (thread_id, seq) unique index, unqualified
 	// unnumberedIdx is the quoted name of the partial index of rows without a seq, unqualified.
 	unnumberedIdx string
+	// policy is the quoted, schema-qualified table that records the table's retention policy.
+	policy string
 
-	rawSchema, rawTable string
+	rawSchema, rawTable, rawPolicy string
 }
 
 // The secondary indexes are named table + suffix; the longer suffix is part of the 63-byte budget.
 const (
 	seqIndexSuffix        = "_thread_seq_key"
 	unnumberedIndexSuffix = "_unnumbered"
+	policyTableSuffix     = "_policy"
 )
 
 // newNames validates schema and table and derives every name from them.
 func newNames(schema, table string) (names, error) {
 	for _, n := range []struct{ what, v string }{{"schema", schema}, {"table", table}} {
 		if !validIdentifier(n.v) {
-			return names{}, fmt.Errorf("pgcheckpoint: %s name %q must match [A-Za-z_][A-Za-z0-9_]* and be at most %d bytes: %w",
+			return names{}, fmt.Errorf("%s name %q must match [A-Za-z_][A-Za-z0-9_]* and be at most %d bytes: %w",
 				n.what, n.v, maxIdentifierBytes, ErrInvalidIdentifier)
 		}
 	}
 	idx := table + seqIndexSuffix
 	if len(idx) > maxIdentifierBytes {
-		return names{}, fmt.Errorf("pgcheckpoint: table name %q is too long: its index name %q would exceed %d bytes: %w",
+		return names{}, fmt.Errorf("table name %q is too long: its index name %q would exceed %d bytes: %w",
 			table, idx, maxIdentifierBytes, ErrInvalidIdentifier)
 	}
 	return names{
@@ -63,7 +66,9 @@ func newNames(schema, table string) (names, error) {
 		table:         quoteIdent(schema) + "." + quoteIdent(table),
 		seqIdx:        quoteIdent(idx),
 		unnumberedIdx: quoteIdent(table + unnumberedIndexSuffix),
+		policy:        quoteIdent(schema) + "." + quoteIdent(table+policyTableSuffix),
 		rawSchema:     schema,
 		rawTable:      table,
+		rawPolicy:     table + policyTableSuffix,
 	}, nil
 }

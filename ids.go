@@ -142,10 +142,10 @@ func canonicalID(s string) (string, bool) {
 // checkID returns a checkpoint id given to op in canonical form, or ErrInvalidCheckpointID naming what it
 // is (what: "checkpoint id", "cursor", "expected head") when it is not a UUID. Both stores use it, so a
 // malformed id gets the same answer from every call.
-func checkID(op, what, id string) (string, error) {
+func checkID(what, id string) (string, error) {
 	canon, ok := canonicalID(id)
 	if !ok {
-		return "", fmt.Errorf("pgcheckpoint: %s: %s %q is not a UUID: %w", op, what, id, ErrInvalidCheckpointID)
+		return "", fmt.Errorf("%s %q is not a UUID: %w", what, id, ErrInvalidCheckpointID)
 	}
 	return canon, nil
 }

@@ -3,7 +3,6 @@ package pgcheckpoint
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -31,14 +30,27 @@ func NewMemory(opts Options) *Memory {
 
 // Put implements Store.
 func (m *Memory) Put(ctx context.Context, threadID string, snapshot []byte) (string, error) {
-	return m.put(ctx, threadID, snapshot, nil)
+	id, err := m.put(ctx, threadID, snapshot, nil)
+	return id, fail(OpPut, threadID, "", err)
 }
 
 // PutAfter implements Store.
 func (m *Memory) PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
-	return m.put(ctx, threadID, snapshot, &head)
+	if head == "" {
+		return "", fail(OpPutAfter, threadID, head, errNoHead)
+	}
+	id, err := m.put(ctx, threadID, snapshot, &head)
+	return id, fail(OpPutAfter, threadID, head, err)
 }
 
+// PutIfEmpty implements Store.
+func (m *Memory) PutIfEmpty(ctx context.Context, threadID string, snapshot []byte) (string, error) {
+	empty := ""
+	id, err := m.put(ctx, threadID, snapshot, &empty)
+	return id, fail(OpPutIfEmpty, threadID, "", err)
+}
+
+// put stores snapshot; fence, when set, is the head the thread must be at ("": empty).
 func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fence *string) (string, error) {
 	if err := checkThread(threadID); err != nil {
 		return "", err
@@ -48,14 +60,14 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 		return "", err
 	}
 	if fence != nil && *fence != "" {
-		canon, err := checkID("put", "expected head", *fence)
+		canon, err := checkID("expected head", *fence)
 		if err != nil {
 			return "", err
 		}
 		fence = &canon
 	}
 	if err := ctx.Err(); err != nil {
-		return "", interpret("put", err)
+		return "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -65,13 +77,13 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 		head = rows[len(rows)-1].ID
 	}
 	if fence != nil && *fence != head {
-		return "", fmt.Errorf("pgcheckpoint: put: thread %q is at %q, not at %q: %w", threadID, head, *fence, ErrConflict)
+		return "", conflict(head, *fence)
 	}
 	id := m.ids.next()
 	if head != "" && head >= id.String() {
 		floor, _ := parseID(head)
 		if id, err = m.ids.nextAfter(floor); err != nil {
-			return "", interpret("put", err)
+			return "", err
 		}
 	}
 	rows = append(rows, Checkpoint{
@@ -87,53 +99,70 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, threadID, id string) (Checkpoint, error) {
+	cp, err := m.get(ctx, threadID, id, false)
+	return cp, fail(OpGet, threadID, id, err)
+}
+
+// Latest implements Store.
+func (m *Memory) Latest(ctx context.Context, threadID string) (Checkpoint, error) {
+	cp, err := m.get(ctx, threadID, "", true)
+	return cp, fail(OpLatest, threadID, "", err)
+}
+
+// get returns checkpoint id, or the newest when latest is set.
+func (m *Memory) get(ctx context.Context, threadID, id string, latest bool) (Checkpoint, error) {
 	if err := checkThread(threadID); err != nil {
 		return Checkpoint{}, err
 	}
-	if id != "" {
-		canon, err := checkID("get", "checkpoint id", id)
+	if !latest {
+		canon, err := checkID("checkpoint id", id)
 		if err != nil {
 			return Checkpoint{}, err
 		}
 		id = canon
 	}
 	if err := ctx.Err(); err != nil {
-		return Checkpoint{}, interpret("get", err)
+		return Checkpoint{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows := m.threads[threadID]
 	for i := len(rows) - 1; i >= 0; i-- {
-		if id == "" || rows[i].ID == id {
+		if latest || rows[i].ID == id {
 			cp := rows[i]
 			cp.Snapshot = append(json.RawMessage(nil), cp.Snapshot...)
 			return cp, nil
 		}
 	}
-	return Checkpoint{}, fmt.Errorf("pgcheckpoint: get: thread %q has no checkpoint %q: %w", threadID, id, ErrNotFound)
+	return Checkpoint{}, ErrNotFound
 }
 
 // List implements Store.
 func (m *Memory) List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
+	out, err := m.list(ctx, threadID, opts)
+	return out, fail(OpList, threadID, opts.Before, err)
+}
+
+func (m *Memory) list(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error) {
 	if err := checkThread(threadID); err != nil {
 		return nil, err
 	}
+	limit := listLimit(opts.Limit)
 	if opts.Before != "" {
-		canon, err := checkID("list", "cursor", opts.Before)
+		canon, err := checkID("cursor", opts.Before)
 		if err != nil {
 			return nil, err
 		}
 		opts.Before = canon
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, interpret("list", err)
+		return nil, err
 	}
-	limit := listLimit(opts.Limit, m.cap)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows := m.threads[threadID]
 	out := []Checkpoint{}
-	for i := len(rows) - 1; i >= 0 && len(out) < limit; i-- {
+	for i := len(rows) - 1; i >= 0 && len(out) != limit; i-- {
 		if opts.Before != "" && rows[i].ID >= opts.Before {
 			continue
 		}
@@ -146,25 +175,22 @@ func (m *Memory) List(ctx context.Context, threadID string, opts ListOptions) ([
 
 // Delete implements Store.
 func (m *Memory) Delete(ctx context.Context, threadID, id string) error {
+	return fail(OpDelete, threadID, id, m.deleteOne(ctx, threadID, id))
+}
+
+func (m *Memory) deleteOne(ctx context.Context, threadID, id string) error {
 	if err := checkThread(threadID); err != nil {
 		return err
 	}
-	if id != "" {
-		canon, err := checkID("delete", "checkpoint id", id)
-		if err != nil {
-			return err
-		}
-		id = canon
+	id, err := checkID("checkpoint id", id)
+	if err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return interpret("delete", err)
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if id == "" {
-		delete(m.threads, threadID)
-		return nil
-	}
 	rows := m.threads[threadID]
 	for i := range rows {
 		if rows[i].ID == id {
@@ -180,15 +206,37 @@ func (m *Memory) Delete(ctx context.Context, threadID, id string) error {
 	return nil
 }
 
+// DeleteThread implements Store.
+func (m *Memory) DeleteThread(ctx context.Context, threadID string) error {
+	err := checkThread(threadID)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		m.mu.Lock()
+		delete(m.threads, threadID)
+		m.mu.Unlock()
+	}
+	return fail(OpDeleteThread, threadID, "", err)
+}
+
 // Threads implements Store.
 func (m *Memory) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	out, err := m.listThreads(ctx, opts)
+	return out, fail(OpThreads, "", "", err)
+}
+
+func (m *Memory) listThreads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
 	if err := checkCursor(opts.After); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, interpret("threads", err)
+	limit, err := threadsLimit(opts.Limit)
+	if err != nil {
+		return nil, err
 	}
-	limit := listLimit(opts.Limit, 0)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ids := make([]string, 0, len(m.threads))

@@ -19,8 +19,8 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
 // Event describes one finished operation.
 type Event struct {
-	Op       string    // "put", "get", "list", "delete", "threads", "prune"
-	ThreadID string    // empty for threads and prune
+	Op       Op        // which call: OpPut, OpGet, OpLatest, ...
+	ThreadID string    // empty for OpThreads and OpPrune
 	Start    time.Time // when the call began
 	Duration time.Duration
 	Bytes    int   // snapshot bytes sent (put) or received (get)

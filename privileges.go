@@ -6,7 +6,7 @@ import (
 )
 
 // runtimePrivileges is what every operation but EnsureSchema needs.
-const runtimePrivileges = "USAGE on the schema and SELECT, INSERT, UPDATE, DELETE on the table"
+const runtimePrivileges = "USAGE on the schema, SELECT, INSERT, UPDATE, DELETE on the table and SELECT on its policy table"
 
 // ddlPrivilege names the privilege one EnsureSchema statement needs. PostgreSQL's own message ("permission
 // denied for database test", "must be owner of table ...") does not say which privilege would help.
@@ -14,6 +14,8 @@ func ddlPrivilege(n names, stmt string) string {
 	switch {
 	case strings.HasPrefix(stmt, "CREATE SCHEMA"):
 		return fmt.Sprintf("the CREATE privilege on the database, needed to create schema %s", n.schema)
+	case strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS "+n.policy):
+		return fmt.Sprintf("the CREATE privilege on schema %s, needed to create the retention policy table %s", n.schema, n.policy)
 	case strings.HasPrefix(stmt, "CREATE TABLE"):
 		return fmt.Sprintf("the CREATE privilege on schema %s, needed to create table %s", n.schema, n.table)
 	default: // ALTER TABLE, CREATE INDEX and the compression change

@@ -21,6 +21,7 @@ func TestPrivilegeError(t *testing.T) {
 		`the CREATE privilege on the database, needed to create schema "app"`,
 		`the CREATE privilege on schema "app", needed to create table "app"."cp"`,
 		`ownership of table "app"."cp"`, `ownership of table "app"."cp"`, `ownership of table "app"."cp"`,
+		`the CREATE privilege on schema "app", needed to create the retention policy table "app"."cp_policy"`,
 		`ownership of table "app"."cp"`,
 	}
 	stmts := PostgreSQL.ddl(n).all()
@@ -28,7 +29,7 @@ func TestPrivilegeError(t *testing.T) {
 		t.Fatalf("%d DDL statements, the test knows %d: map the new one in ddlPrivilege", len(stmts), len(want))
 	}
 	for i, s := range stmts {
-		err := interpret("ensure schema", privilegeError(n, s, stateErr("42501")))
+		err := interpret(privilegeError(n, s, stateErr("42501")))
 		if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), want[i]) || SQLState(err) != "42501" {
 			t.Errorf("statement %d (%.30s...): %v; want ErrPermission naming %s, SQLSTATE kept", i, s, err, want[i])
 		}

@@ -25,6 +25,7 @@ type putRequest struct {
 	doc      json.RawMessage
 	facts    snapshotFacts
 	fence    *string // nil: none; "": the thread must be empty; else the head the new row must follow
+	cap      int     // the retention cap to trim to; 0: none
 }
 
 // putReport is what one attempt's statement returned (see putReport in statements.go).
@@ -188,11 +189,15 @@ func (b *budget) lose(ctx context.Context, cause error, wait bool) error {
 }
 
 // put runs the put path and tells the Observer.
-func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []byte, fence *string) (string, error) {
+func (c *Checkpointer) put(ctx context.Context, op Op, threadID string, snapshot []byte, fence *string) (string, error) {
 	defer c.hold()()
 	ev := Event{Op: op, ThreadID: threadID, Start: time.Now(), Bytes: len(snapshot)}
 	id, err := c.putLoop(ctx, threadID, snapshot, fence, &ev)
-	err = interpret(op, err)
+	checkpointID := ""
+	if fence != nil {
+		checkpointID = *fence
+	}
+	err = fail(op, threadID, checkpointID, err)
 	ev.Err = err
 	c.observe(ctx, ev)
 	return id, err
@@ -201,7 +206,7 @@ func (c *Checkpointer) put(ctx context.Context, op, threadID string, snapshot []
 // putLoop validates the request, then runs attempts until one stores the checkpoint or a verdict or
 // error ends the put.
 func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (string, error) {
-	req, err := c.newPutRequest(threadID, snapshot, fence)
+	req, err := c.newPutRequest(ctx, threadID, snapshot, fence)
 	if err != nil {
 		return "", err
 	}
@@ -244,7 +249,7 @@ func (c *Checkpointer) afterError(ctx context.Context, b *budget, req putRequest
 		return c.settle(ctx, b, req.threadID, id.String(), err)
 	case failureTaken:
 		if req.fence != nil || c.inTx {
-			return false, fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)
+			return false, &headMoved{cause: fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)}
 		}
 		err = b.lose(ctx, err, false)
 	case failureTransient:
@@ -271,10 +276,7 @@ func (c *Checkpointer) afterReport(ctx context.Context, b *budget, req putReques
 	case verdictStored:
 		return true, nil
 	case verdictConflict:
-		if !r.headID.Valid {
-			return false, fmt.Errorf("thread is empty, not at %s: %w", *req.fence, ErrConflict)
-		}
-		return false, fmt.Errorf("thread is at %s, not at %q: %w", r.headID.String, *req.fence, ErrConflict)
+		return false, conflict(r.headID.String, *req.fence)
 	case verdictEmpty:
 		// The first-row attempt found the thread filled by another writer: again.
 		return false, b.lose(ctx, errors.New("another writer stored the thread's first checkpoint"), false)
@@ -338,8 +340,9 @@ func (c *Checkpointer) settle(ctx context.Context, b *budget, threadID, id strin
 	}
 }
 
-// newPutRequest checks the inputs of a put before anything is sent.
-func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *string) (putRequest, error) {
+// newPutRequest checks the inputs of a put before anything is sent, then learns the cap to trim to (the
+// table's policy, read at most once a minute).
+func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snapshot []byte, fence *string) (putRequest, error) {
 	if err := checkThread(threadID); err != nil {
 		return putRequest{}, err
 	}
@@ -348,15 +351,22 @@ func (c *Checkpointer) newPutRequest(threadID string, snapshot []byte, fence *st
 		return putRequest{}, err
 	}
 	if fence != nil && *fence != "" {
-		canon, err := checkID("put", "expected head", *fence)
+		canon, err := checkID("expected head", *fence)
 		if err != nil {
 			return putRequest{}, err
 		}
 		fence = &canon
 	}
+	if err := ctx.Err(); err != nil {
+		return putRequest{}, err
+	}
+	cap, err := c.retention(ctx)
+	if err != nil {
+		return putRequest{}, err
+	}
 	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
 	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
-	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence}, nil
+	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: cap}, nil
 }
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
@@ -378,8 +388,8 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	if req.fence != nil {
 		fenceArg = *req.fence
 	}
-	if c.cap > 0 {
-		capArg = int64(c.cap)
+	if req.cap > 0 {
+		capArg = int64(req.cap)
 	}
 	scan := func(row *sql.Row) error {
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.unnumbered, &r.mine, &r.trimmed)
@@ -393,7 +403,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	insert := func(q DBTX) error {
 		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, arg, req.doc, f.version, f.size, fenceArg))
 	}
-	if c.cap == 0 {
+	if req.cap == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
 		return r, arg.check(insert(c.db))
@@ -402,7 +412,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}
-		bound := r.newSeq.Int64 - int64(c.cap)
+		bound := r.newSeq.Int64 - int64(req.cap)
 		if bound < 1 {
 			return nil
 		}

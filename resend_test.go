@@ -59,6 +59,8 @@ func (c badConn) QueryContext(_ context.Context, query string, args []driver.Nam
 	case strings.HasPrefix(query, "WITH head"):
 		c.d.puts++
 		return nil, driver.ErrBadConn
+	case strings.HasPrefix(query, "SELECT EXISTS (SELECT 1 FROM pg_tables"):
+		return &fakeRows{cols: []string{"exists"}, row: []driver.Value{false}}, nil // no retention policy recorded
 	case strings.HasPrefix(query, "SELECT 1 FROM"):
 		c.d.looks++
 		return &fakeRows{cols: []string{"?column?"}, row: []driver.Value{int64(1)}}, nil
@@ -120,11 +122,18 @@ func TestPutNotSentIsNotUnknown(t *testing.T) {
 	d := &badConnDriver{}
 	db := sql.OpenDB(d)
 	defer db.Close()
+	db.SetMaxIdleConns(0) // every statement connects anew
 	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.failConnects = 1
+	// A first put reads the table's retention policy; after it, only the put's own statements are sent.
+	if _, err := cp.Put(context.Background(), "thread", []byte(snap1)); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	d.puts, d.looks, d.failConnects = 0, 0, 1
+	d.mu.Unlock()
 	// The first connection attempt fails; the second attempt connects, and the put statement then
 	// answers ErrBadConn: that one is unknown and looked up.
 	if _, err := cp.Put(context.Background(), "thread", []byte(snap1)); err != nil {
@@ -134,13 +143,11 @@ func TestPutNotSentIsNotUnknown(t *testing.T) {
 		t.Fatalf("sent the put %d times and the look-up %d times; want 1 and 1", puts, looks)
 	}
 
-	// Every connection attempt fails (a new pool: none idle): nothing was ever sent, so the error is not
+	// Every connection attempt fails (none is kept idle): nothing was ever sent, so the error is not
 	// ErrOutcomeUnknown.
-	down := sql.OpenDB(&badConnDriver{failConnects: 100})
-	defer down.Close()
-	if cp, err = pgcheckpoint.New(down, pgcheckpoint.Options{MaxAttempts: 2}); err != nil {
-		t.Fatal(err)
-	}
+	d.mu.Lock()
+	d.failConnects = 100
+	d.mu.Unlock()
 	_, err = cp.Put(context.Background(), "thread", []byte(snap1))
 	if !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) {
 		t.Fatalf("Put that never reached the server = %v; want ErrRetriesExhausted, not ErrOutcomeUnknown", err)

@@ -3,6 +3,7 @@ package pgcheckpoint
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -17,13 +18,24 @@ import (
 // operations need only SELECT, INSERT, UPDATE and DELETE on the table.
 func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	defer c.hold()()
+	return fail(OpEnsureSchema, "", "", c.ensureSchema(ctx))
+}
+
+func (c *Checkpointer) ensureSchema(ctx context.Context) error {
 	have, err := c.readCatalog(ctx)
 	if err != nil {
-		return interpret("ensure schema", err)
+		return err
 	}
-	if have.complete() {
-		return nil
+	if !have.complete() {
+		if err := c.createMissing(ctx, have); err != nil {
+			return err
+		}
 	}
+	return c.recordRetention(ctx)
+}
+
+// createMissing runs the DDL of what the catalog lacks.
+func (c *Checkpointer) createMissing(ctx context.Context, have catalog) error {
 	ddl := c.dialect.ddl(c.names)
 	stmts := ddl.all()
 	if have.schema {
@@ -33,7 +45,7 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 	if !c.facts.advisoryLocks {
 		return c.ensureEach(ctx, stmts)
 	}
-	err = c.runTx(ctx, "ensure schema", func(q DBTX) error {
+	return c.runTx(ctx, func(q DBTX) error {
 		if _, err := q.ExecContext(ctx, c.q.lockSchema); err != nil {
 			return err
 		}
@@ -44,17 +56,16 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 		}
 		return nil
 	})
-	return interpret("ensure schema", err)
 }
 
 // catalog is what of the table's schema exists.
 type catalog struct {
-	schema, table, seqColumn, seqIndex, unnumberedIndex bool
+	schema, table, seqColumn, seqIndex, unnumberedIndex, policyTable bool
 }
 
 // complete reports that nothing is missing.
 func (k catalog) complete() bool {
-	return k.schema && k.table && k.seqColumn && k.seqIndex && k.unnumberedIndex
+	return k.schema && k.table && k.seqColumn && k.seqIndex && k.unnumberedIndex && k.policyTable
 }
 
 // readCatalog reads what exists, in one query.
@@ -62,8 +73,8 @@ func (c *Checkpointer) readCatalog(ctx context.Context) (catalog, error) {
 	var k catalog
 	seqIdx := strings.Trim(c.names.seqIdx, `"`)
 	unnumbered := strings.Trim(c.names.unnumberedIdx, `"`)
-	err := c.db.QueryRowContext(ctx, c.q.catalog, c.names.rawSchema, c.names.rawTable, seqIdx, unnumbered).
-		Scan(&k.schema, &k.table, &k.seqColumn, &k.seqIndex, &k.unnumberedIndex)
+	err := c.db.QueryRowContext(ctx, c.q.catalog, c.names.rawSchema, c.names.rawTable, seqIdx, unnumbered, c.names.rawPolicy).
+		Scan(&k.schema, &k.table, &k.seqColumn, &k.seqIndex, &k.unnumberedIndex, &k.policyTable)
 	return k, err
 }
 
@@ -80,7 +91,7 @@ func (c *Checkpointer) ensureEach(ctx context.Context, stmts []string) error {
 		for attempt := 1; ; attempt++ {
 			if attempt > 1 {
 				if err := backoff(ctx, attempt); err != nil {
-					return interpret("ensure schema", err)
+					return interpret(err)
 				}
 			}
 			_, err := c.db.ExecContext(ctx, s)
@@ -88,10 +99,10 @@ func (c *Checkpointer) ensureEach(ctx context.Context, stmts []string) error {
 				break
 			}
 			if c.inTx || !concurrentDDL(err) {
-				return interpret("ensure schema", privilegeError(c.names, s, err))
+				return interpret(privilegeError(c.names, s, err))
 			}
 			if attempt >= c.attempts {
-				return fmt.Errorf("pgcheckpoint: ensure schema: %d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
+				return fmt.Errorf("%d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
 			}
 		}
 	}
@@ -109,7 +120,8 @@ func concurrentDDL(err error) bool {
 
 // SchemaSQL returns the DDL that EnsureSchema runs for a dialect (nil means PostgreSQL) and table, as
 // plain SQL statements separated by semicolons, for migration tools (golang-migrate, goose, Atlas,
-// Flyway). Empty schema or table mean the defaults.
+// Flyway), ending with the statement that records the default retention policy (100 checkpoints per
+// thread) where the table records none. Empty schema or table mean the defaults.
 func SchemaSQL(d Dialect, schema, table string) (string, error) {
 	if d == nil {
 		d = PostgreSQL
@@ -118,5 +130,6 @@ func SchemaSQL(d Dialect, schema, table string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.Join(d.ddl(n).all(), ";\n\n") + ";\n", nil
+	record := strings.Replace(newStatements(n, d.facts()).recordPolicy, "$1", strconv.Itoa(DefaultMaxCheckpointsPerThread), 1)
+	return strings.Join(append(d.ddl(n).all(), record), ";\n\n") + ";\n", nil
 }

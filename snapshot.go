@@ -36,26 +36,26 @@ type snapshotFacts struct {
 // never make a read return more than the limit (and with no limit, more than maxPrintedBytes).
 func inspectSnapshot(b []byte, limit int) (snapshotFacts, error) {
 	if limit > 0 && len(b) > limit {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
+		return snapshotFacts{}, fmt.Errorf("snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
 	}
 	if !utf8.Valid(b) {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid UTF-8: %w", ErrInvalidSnapshot)
+		return snapshotFacts{}, fmt.Errorf("snapshot is not valid UTF-8: %w", ErrInvalidSnapshot)
 	}
 	if i := skipSpace(b, 0); i == len(b) || b[i] != '{' {
 		if json.Valid(b) {
-			return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot must be a JSON object: %w", ErrInvalidSnapshot)
+			return snapshotFacts{}, fmt.Errorf("snapshot must be a JSON object: %w", ErrInvalidSnapshot)
 		}
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
+		return snapshotFacts{}, fmt.Errorf("snapshot is not valid JSON: %w", ErrInvalidSnapshot)
 	}
 	version, grow, bad, ok := scanJSON(b)
 	if !ok {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
+		return snapshotFacts{}, fmt.Errorf("snapshot is not valid JSON: %w", ErrInvalidSnapshot)
 	}
 	if bad != "" {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+		return snapshotFacts{}, fmt.Errorf("snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
 	}
 	if printed, max := len(b)+grow, printedLimit(limit); grow > 0 && printed > max {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
+		return snapshotFacts{}, fmt.Errorf("snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
 			printed, max, ErrSnapshotTooLarge)
 	}
 	v, err := parseVersion(version)
@@ -455,7 +455,7 @@ func parseVersion(raw []byte) (int32, error) {
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
-		return 0, fmt.Errorf("pgcheckpoint: top-level \"version\" is %s, want an integer within int32: %w", raw, ErrInvalidSnapshot)
+		return 0, fmt.Errorf("top-level \"version\" is %s, want an integer within int32: %w", raw, ErrInvalidSnapshot)
 	}
 	return int32(f), nil
 }

@@ -16,13 +16,13 @@ import (
 // before anything is written, every input PostgreSQL's JSONB would refuse or that the table cannot echo.
 func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 	if limit > 0 && len(b) > limit {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
+		return snapshotFacts{}, fmt.Errorf("snapshot is %d bytes, the limit is %d: %w", len(b), limit, ErrSnapshotTooLarge)
 	}
 	if !utf8.Valid(b) {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid UTF-8: %w", ErrInvalidSnapshot)
+		return snapshotFacts{}, fmt.Errorf("snapshot is not valid UTF-8: %w", ErrInvalidSnapshot)
 	}
 	if !json.Valid(b) {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is not valid JSON: %w", ErrInvalidSnapshot)
+		return snapshotFacts{}, fmt.Errorf("snapshot is not valid JSON: %w", ErrInvalidSnapshot)
 	}
 	var (
 		depth     int
@@ -37,7 +37,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 			continue
 		}
 		if depth == 0 && c != '{' {
-			return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot must be a JSON object: %w", ErrInvalidSnapshot)
+			return snapshotFacts{}, fmt.Errorf("snapshot must be a JSON object: %w", ErrInvalidSnapshot)
 		}
 		valueStart := depth == 1 && !expectKey && c != ',' && c != '}'
 		if valueStart && isVersion {
@@ -54,7 +54,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 		case '"':
 			end, bad := refScanString(b, i)
 			if bad != "" {
-				return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+				return snapshotFacts{}, fmt.Errorf("snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
 			}
 			if depth == 1 && expectKey {
 				isVersion = refIsVersionKey(b[i : end+1])
@@ -72,7 +72,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 			if c == '-' || (c >= '0' && c <= '9') {
 				n, bad := refPGNumber(string(b[i:end]))
 				if bad != "" {
-					return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
+					return snapshotFacts{}, fmt.Errorf("snapshot holds %s, which JSONB cannot store: %w", bad, ErrInvalidSnapshot)
 				}
 				printed += n - (end - i)
 			}
@@ -80,7 +80,7 @@ func referenceInspect(b []byte, limit int) (snapshotFacts, error) {
 		}
 	}
 	if max := printedLimit(limit); printed > len(b) && printed > max {
-		return snapshotFacts{}, fmt.Errorf("pgcheckpoint: snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
+		return snapshotFacts{}, fmt.Errorf("snapshot is %d bytes as PostgreSQL prints it back (numbers written out in full), the limit is %d: %w",
 			printed, max, ErrSnapshotTooLarge)
 	}
 	v, err := parseVersion(version)

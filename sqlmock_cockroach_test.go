@@ -350,7 +350,8 @@ func TestSqlmockCockroachPutInCallerTransactionSurfaces40001(t *testing.T) {
 			if !pgcheckpoint.Retryable(err) || !errors.As(err, &pgErr) || pgErr.Code != "40001" {
 				t.Fatalf("err = %v, want the driver's 40001, wrapped", err)
 			}
-			if errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || !strings.HasPrefix(err.Error(), "pgcheckpoint: put: ") {
+			var e *pgcheckpoint.Error
+			if errors.Is(err, pgcheckpoint.ErrRetriesExhausted) || !errors.As(err, &e) || e.Op != pgcheckpoint.OpPut {
 				t.Fatalf("err = %v: want it wrapped by put, not retried", err)
 			}
 			if err := tx.Rollback(); err != nil {
@@ -456,27 +457,45 @@ func TestSqlmockCockroachEnsureSchema(t *testing.T) {
 	ddl := goldenDDL(t, "cockroach")
 	catalog := func(have ...bool) {
 		mock.ExpectQuery(crdbSQL(t, "catalog")).
-			WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_thread_seq_key", "ziro_checkpoints_unnumbered").
+			WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_thread_seq_key", "ziro_checkpoints_unnumbered", "ziro_checkpoints_policy").
 			WillReturnRows(catalogRow(have...))
 	}
-	catalog(true, false, false, false, false)
+	policy := func(recorded bool) {
+		mock.ExpectQuery(crdbSQL(t, "policyTable")).WithArgs("public", "ziro_checkpoints_policy").
+			WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
+		rows := sqlmock.NewRows([]string{"max_checkpoints_per_thread"})
+		if recorded {
+			rows.AddRow(int64(100))
+		}
+		mock.ExpectQuery(crdbSQL(t, "readPolicy")).WillReturnRows(rows)
+		if !recorded {
+			mock.ExpectExec(crdbSQL(t, "recordPolicy")).WithArgs(int64(100)).WillReturnResult(sqlmock.NewResult(0, 1))
+		}
+	}
+	catalog(true, false, false, false, false, false)
 	for _, s := range ddl {
 		mock.ExpectExec(s).WillReturnResult(sqlmock.NewResult(0, 0))
 	}
+	policy(false)
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	catalog(true, false, false, false, false)
+	catalog(true, false, false, false, false, false)
 	for i, code := range []string{"42P07", "40001", "42710", "23505"} {
 		mock.ExpectExec(ddl[i]).WillReturnError(crdbState(code))
 		mock.ExpectExec(ddl[i]).WillReturnResult(sqlmock.NewResult(0, 0))
 	}
+	for _, s := range ddl[4:] {
+		mock.ExpectExec(s).WillReturnResult(sqlmock.NewResult(0, 0))
+	}
+	policy(true)
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		t.Fatalf("EnsureSchema racing a concurrent run: %v", err)
 	}
 
-	catalog(true, true, true, true, true)
+	catalog(true, true, true, true, true, true)
+	policy(true)
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		t.Fatalf("EnsureSchema with nothing missing: %v", err)
 	}
@@ -492,8 +511,8 @@ func TestSqlmockCockroachEnsureSchemaOwnSchema(t *testing.T) {
 	ddl := goldenDDL(t, dir)
 	catalog := func() {
 		mock.ExpectQuery(goldenSQL(t, dir+"/catalog")).
-			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered").
-			WillReturnRows(catalogRow(false, false, false, false, false))
+			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered", "Checkpoints_policy").
+			WillReturnRows(catalogRow(false, false, false, false, false, false))
 	}
 	if !strings.HasPrefix(ddl[0], "CREATE SCHEMA") {
 		t.Fatalf("the first DDL statement is not CREATE SCHEMA: %s", ddl[0])

@@ -111,6 +111,19 @@ func (b *beginLog) got() []sql.IsolationLevel {
 	return slices.Clone(b.levels)
 }
 
+// tableCap is the cap the table records in the statement-shape tests: the one opts name (0: the
+// default EnsureSchema records).
+func tableCap(opts pgcheckpoint.Options) int {
+	switch n := opts.MaxCheckpointsPerThread; {
+	case n == 0:
+		return pgcheckpoint.DefaultMaxCheckpointsPerThread
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
 // newLoggedMock returns a Checkpointer over a sqlmock database (through a beginLog), checking at the end
 // that every expectation was met.
 func newLoggedMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Checkpointer, sqlmock.Sqlmock, *beginLog) {
@@ -130,6 +143,7 @@ func newLoggedMock(t *testing.T, opts pgcheckpoint.Options) (*pgcheckpoint.Check
 	if err != nil {
 		t.Fatal(err)
 	}
+	pgcheckpoint.AssumeRetention(cp, tableCap(opts))
 	return cp, mock, log
 }
 
@@ -220,7 +234,7 @@ func TestSqlmockPutFirstRow(t *testing.T) {
 	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t2", sameArg{&id}, "", int64(100))...).
 		WillReturnRows(notInserted(headA, 1))
-	if _, err := cp.PutAfter(context.Background(), "t2", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+	if _, err := cp.PutIfEmpty(context.Background(), "t2", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("expect-empty losing the first-row race: %v, want ErrConflict", err)
 	}
 }
@@ -334,7 +348,7 @@ func TestSqlmockPutFencedAndNoRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	mock.ExpectQuery(pgSQL(t, "put")).WithArgs(putArgs("t1", uuidArg{}, "", nil)...).WillReturnRows(notInserted(headA, 8))
-	if _, err := cp.PutAfter(context.Background(), "t1", "", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+	if _, err := cp.PutIfEmpty(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("expect-empty on a non-empty thread: %v, want ErrConflict", err)
 	}
 }
@@ -467,7 +481,7 @@ func TestSqlmockGet(t *testing.T) {
 	cols := []string{"checkpoint_id", "created_at", "version", "size_bytes", "snapshot"}
 	mock.ExpectQuery(pgSQL(t, "getLatest")).WithArgs("t1").
 		WillReturnRows(sqlmock.NewRows(cols).AddRow(headA, at, int64(2), int64(30), []byte(snap1)))
-	got, err := cp.Get(context.Background(), "t1", "")
+	got, err := cp.Latest(context.Background(), "t1")
 	if err != nil || got.ID != headA || got.Version != 2 || got.SizeBytes != 30 || string(got.Snapshot) != snap1 || !got.CreatedAt.Equal(at) {
 		t.Fatalf("Get latest = %+v, %v", got, err)
 	}
@@ -481,7 +495,7 @@ func TestSqlmockGet(t *testing.T) {
 		t.Fatalf("Get of a malformed id = %v, want ErrInvalidCheckpointID", err)
 	}
 	mock.ExpectQuery(pgSQL(t, "getLatest")).WithArgs("t1").WillReturnError(pgErr("42P01"))
-	if _, err := cp.Get(context.Background(), "t1", ""); !errors.Is(err, pgcheckpoint.ErrSchemaMissing) || pgcheckpoint.SQLState(err) != "42P01" {
+	if _, err := cp.Latest(context.Background(), "t1"); !errors.Is(err, pgcheckpoint.ErrSchemaMissing) || pgcheckpoint.SQLState(err) != "42P01" {
 		t.Fatalf("missing table: %v, want ErrSchemaMissing wrapping 42P01", err)
 	}
 }
@@ -491,7 +505,7 @@ func TestSqlmockList(t *testing.T) {
 	cp, mock := newMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 7})
 	cols := []string{"checkpoint_id", "created_at", "version", "size_bytes"}
 	at := time.Now()
-	mock.ExpectQuery(pgSQL(t, "list")).WithArgs("t1", int64(7)).
+	mock.ExpectQuery(pgSQL(t, "list")).WithArgs("t1", int64(100)).
 		WillReturnRows(sqlmock.NewRows(cols).AddRow(headA, at, int64(1), int64(10)))
 	if l, err := cp.List(context.Background(), "t1", pgcheckpoint.ListOptions{}); err != nil || len(l) != 1 || l[0].ID != headA {
 		t.Fatalf("List = %+v, %v", l, err)
@@ -544,7 +558,7 @@ func TestSqlmockDelete(t *testing.T) {
 	expectLockThread(t, mock, pgSQL, "t1", headA, older)
 	mock.ExpectExec(pgSQL(t, "deleteAll")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 4))
 	mock.ExpectCommit()
-	if err := cp.Delete(context.Background(), "t1", ""); err != nil {
+	if err := cp.DeleteThread(context.Background(), "t1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, renumberErr := range []error{pgErr("23505"), nil} {
@@ -640,7 +654,7 @@ func catalogRow(have ...bool) *sqlmock.Rows {
 	for i, h := range have {
 		row[i] = h
 	}
-	return sqlmock.NewRows([]string{"schema", "table", "seq", "seq_index", "unnumbered_index"}).AddRow(row...)
+	return sqlmock.NewRows([]string{"schema", "table", "seq", "seq_index", "unnumbered_index", "policy_table"}).AddRow(row...)
 }
 
 // EnsureSchema reads the catalog first: with everything there it runs nothing else; otherwise the DDL
@@ -656,16 +670,17 @@ func TestSqlmockEnsureSchema(t *testing.T) {
 	}
 	catalog := func() *sqlmock.ExpectedQuery {
 		return mock.ExpectQuery(goldenSQL(t, dir+"/catalog")).
-			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered")
+			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered", "Checkpoints_policy")
 	}
 	for _, tc := range []struct {
 		have []bool
 		ddl  []string
 	}{
-		{[]bool{false, false, false, false, false}, ddl},
-		{[]bool{true, true, true, true, true}, nil},
-		{[]bool{true, true, false, false, false}, ddl[1:]}, // a table created by the TypeScript package
-		{[]bool{true, true, true, true, false}, ddl[1:]},
+		{[]bool{false, false, false, false, false, false}, ddl},
+		{[]bool{true, true, true, true, true, true}, nil},
+		{[]bool{true, true, false, false, false, false}, ddl[1:]}, // a table created by the TypeScript package
+		{[]bool{true, true, true, true, false, true}, ddl[1:]},
+		{[]bool{true, true, true, true, true, false}, ddl[1:]}, // made by pgcheckpoint before the policy
 	} {
 		catalog().WillReturnRows(catalogRow(tc.have...))
 		if tc.ddl != nil {
@@ -675,6 +690,17 @@ func TestSqlmockEnsureSchema(t *testing.T) {
 				mock.ExpectExec(s).WillReturnResult(sqlmock.NewResult(0, 0))
 			}
 			mock.ExpectCommit()
+		}
+		// Then the retention policy: recorded (the default, 100) where the table records none.
+		mock.ExpectQuery(goldenSQL(t, dir+"/policyTable")).WithArgs("agents", "Checkpoints_policy").
+			WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
+		policy := sqlmock.NewRows([]string{"max_checkpoints_per_thread"})
+		if tc.have[5] {
+			policy.AddRow(int64(100))
+		}
+		mock.ExpectQuery(goldenSQL(t, dir+"/readPolicy")).WillReturnRows(policy)
+		if !tc.have[5] {
+			mock.ExpectExec(goldenSQL(t, dir+"/recordPolicy")).WithArgs(int64(100)).WillReturnResult(sqlmock.NewResult(0, 1))
 		}
 		if err := cp.EnsureSchema(context.Background()); err != nil {
 			t.Fatalf("EnsureSchema with %v: %v", tc.have, err)
@@ -720,6 +746,7 @@ func TestSqlmockInCallerTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pgcheckpoint.AssumeRetention(base, pgcheckpoint.DefaultMaxCheckpointsPerThread)
 	ctx := context.Background()
 	begin := func(level string) *sql.Tx {
 		t.Helper()

@@ -63,10 +63,21 @@ type statements struct {
 
 	// isolation reports the current transaction's isolation level (a caller's transaction is checked).
 	isolation string
-	// catalog reports what of the schema exists: schema, table, seq column, seq index, unnumbered index.
+	// catalog reports what of the schema exists: schema, table, seq column, seq index, unnumbered index,
+	// policy table.
 	catalog string
 	// lockSchema serialises EnsureSchema runs for this table (dialects with advisory locks).
 	lockSchema string
+
+	// policyTable reports whether the policy table exists (tables of the TypeScript package and of
+	// pgcheckpoint before v0.2 have none until EnsureSchema or migrate runs). It asks pg_tables, not
+	// information_schema, which hides tables the role has no privilege on: a role that may not read the
+	// policy must fail loudly (ErrPermission), not trim by no policy.
+	policyTable string
+	// readPolicy reads the recorded policy: no row when none is recorded.
+	readPolicy string
+	// recordPolicy records a policy where none is (EnsureSchema); setPolicy records it whatever was.
+	recordPolicy, setPolicy string
 }
 
 // sqlFor replaces the placeholder {T} with the quoted table name. Statements stay readable as SQL.
@@ -199,7 +210,13 @@ RETURNING t.thread_id`),
     EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),
     EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'seq'),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $3),
-    EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4)`,
+    EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4),
+    EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $5)`,
+		policyTable:  `SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)`,
+		readPolicy:   `SELECT max_checkpoints_per_thread FROM ` + n.policy,
+		recordPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread) VALUES ($1) ON CONFLICT (singleton) DO NOTHING`,
+		setPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread) VALUES ($1)
+ON CONFLICT (singleton) DO UPDATE SET max_checkpoints_per_thread = excluded.max_checkpoints_per_thread`,
 	}
 	if f.oneStatementPut {
 		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)

@@ -20,19 +20,29 @@ type Store interface {
 	// retention cap in the same atomic step, and returns the new checkpoint's id, which sorts after
 	// every id the thread held.
 	Put(ctx context.Context, threadID string, snapshot []byte) (string, error)
-	// PutAfter is Put only if head is still the thread's newest checkpoint (head "": only if the
-	// thread is empty); otherwise it writes nothing and returns ErrConflict. Of concurrent PutAfter
-	// calls naming the same head, at most one succeeds.
+	// PutAfter is Put only if head is still the thread's newest checkpoint; otherwise it writes nothing
+	// and returns ErrConflict, with the head it lost to in Error.Head. head must be a UUID (the empty
+	// string is ErrInvalidCheckpointID: PutIfEmpty is the put into an empty thread). Of concurrent
+	// PutAfter calls naming the same head, at most one succeeds.
 	PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error)
-	// Get returns checkpoint id of the thread with its snapshot, or the newest when id is "";
-	// ErrNotFound when there is no such checkpoint.
+	// PutIfEmpty is Put only if the thread has no checkpoint; otherwise it writes nothing and returns
+	// ErrConflict, with the thread's newest id in Error.Head. Of concurrent PutIfEmpty calls on one
+	// thread, at most one succeeds.
+	PutIfEmpty(ctx context.Context, threadID string, snapshot []byte) (string, error)
+	// Get returns checkpoint id of the thread with its snapshot; ErrNotFound when the thread has no
+	// such checkpoint, ErrInvalidCheckpointID when id is not a UUID.
 	Get(ctx context.Context, threadID, id string) (Checkpoint, error)
+	// Latest returns the thread's newest checkpoint with its snapshot; ErrNotFound when the thread has
+	// none.
+	Latest(ctx context.Context, threadID string) (Checkpoint, error)
 	// List returns the metadata of the thread's checkpoints, newest first, without snapshots: at most
-	// opts.Limit, older than opts.Before when set. An unknown thread has an empty list.
+	// opts.Limit (0: the retention cap or 100; negative: all), older than opts.Before when set. An
+	// unknown thread has an empty list.
 	List(ctx context.Context, threadID string, opts ListOptions) ([]Checkpoint, error)
-	// Delete removes checkpoint id of the thread, or the whole thread when id is "". Removing nothing
-	// is not an error.
+	// Delete removes checkpoint id of the thread (id must be a UUID). Removing nothing is not an error.
 	Delete(ctx context.Context, threadID, id string) error
+	// DeleteThread removes every checkpoint of the thread. Removing nothing is not an error.
+	DeleteThread(ctx context.Context, threadID string) error
 	// Threads returns the threads whose id sorts after opts.After, in byte order, at most opts.Limit,
 	// with their checkpoint counts, newest ids and total sizes.
 	Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error)
@@ -47,20 +57,30 @@ var (
 func PutJSON[T any](ctx context.Context, s Store, threadID string, v T) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("pgcheckpoint: encode snapshot: %w: %w", ErrInvalidSnapshot, err)
+		return "", fail(OpPut, threadID, "", fmt.Errorf("encode snapshot: %w: %w", ErrInvalidSnapshot, err))
 	}
 	return s.Put(ctx, threadID, b)
 }
 
-// GetJSON reads a checkpoint with s.Get (the newest when id is "") and decodes its snapshot into a T.
+// GetJSON reads checkpoint id of the thread with s.Get and decodes its snapshot into a T.
 func GetJSON[T any](ctx context.Context, s Store, threadID, id string) (T, Checkpoint, error) {
-	var v T
 	cp, err := s.Get(ctx, threadID, id)
+	return decodeJSON[T](OpGet, cp, err)
+}
+
+// LatestJSON reads the thread's newest checkpoint with s.Latest and decodes its snapshot into a T.
+func LatestJSON[T any](ctx context.Context, s Store, threadID string) (T, Checkpoint, error) {
+	cp, err := s.Latest(ctx, threadID)
+	return decodeJSON[T](OpLatest, cp, err)
+}
+
+func decodeJSON[T any](op Op, cp Checkpoint, err error) (T, Checkpoint, error) {
+	var v T
 	if err != nil {
 		return v, cp, err
 	}
 	if err := json.Unmarshal(cp.Snapshot, &v); err != nil {
-		return v, cp, fmt.Errorf("pgcheckpoint: decode snapshot %s: %w", cp.ID, err)
+		return v, cp, fail(op, cp.ThreadID, cp.ID, fmt.Errorf("decode snapshot %s: %w", cp.ID, err))
 	}
 	return v, cp, nil
 }

@@ -22,7 +22,8 @@ type ThreadsOptions struct {
 	// "" (from the first thread) or a valid thread id; anything else is ErrInvalidThreadID, before
 	// anything is sent.
 	After string
-	// Limit is the most threads returned: 0 means 100, a negative value 10,000.
+	// Limit is the most threads returned, at most MaxListLimit: 0 means 100. A negative limit or one
+	// above MaxListLimit is ErrInvalidOptions.
 	Limit int
 }
 
@@ -31,9 +32,21 @@ type ThreadsOptions struct {
 func (c *Checkpointer) Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
 	defer c.hold()()
 	start := time.Now()
-	out, err := c.threads(ctx, opts.After, listLimit(opts.Limit, 0))
-	c.observe(ctx, Event{Op: "threads", Start: start, Rows: len(out), Err: err})
+	out, err := c.threads(ctx, opts)
+	err = fail(OpThreads, "", "", err)
+	c.observe(ctx, Event{Op: OpThreads, Start: start, Rows: len(out), Err: err})
 	return out, err
+}
+
+// threadsLimit turns ThreadsOptions.Limit into a LIMIT: 0 means 100.
+func threadsLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return 100, nil
+	case limit < 0 || limit > MaxListLimit:
+		return 0, fmt.Errorf("threads limit %d is not within 0..%d (page with After): %w", limit, MaxListLimit, ErrInvalidOptions)
+	}
+	return limit, nil
 }
 
 // checkCursor validates ThreadsOptions.After: "" or a thread id, so that Memory and the database agree
@@ -43,32 +56,36 @@ func checkCursor(after string) error {
 		return nil
 	}
 	if err := checkThread(after); err != nil {
-		return fmt.Errorf("pgcheckpoint: threads: cursor: %w", err)
+		return fmt.Errorf("cursor: %w", err)
 	}
 	return nil
 }
 
-func (c *Checkpointer) threads(ctx context.Context, after string, limit int) ([]ThreadInfo, error) {
-	if err := checkCursor(after); err != nil {
+func (c *Checkpointer) threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error) {
+	if err := checkCursor(opts.After); err != nil {
+		return nil, err
+	}
+	limit, err := threadsLimit(opts.Limit)
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, interpret("threads", err)
+		return nil, interpret(err)
 	}
-	rows, err := c.db.QueryContext(ctx, c.q.threads, after, limit)
+	rows, err := c.db.QueryContext(ctx, c.q.threads, opts.After, limit)
 	if err != nil {
-		return nil, interpret("threads", err)
+		return nil, interpret(err)
 	}
 	defer rows.Close()
 	var out []ThreadInfo
 	for rows.Next() {
 		var t ThreadInfo
 		if err := rows.Scan(&t.ThreadID, &t.Checkpoints, &t.NewestID, &t.NewestAt, &t.TotalBytes); err != nil {
-			return nil, interpret("threads", err)
+			return nil, interpret(err)
 		}
 		out = append(out, t)
 	}
-	return out, interpret("threads", rows.Err())
+	return out, interpret(rows.Err())
 }
 
 // PruneOptions select what Prune deletes.
@@ -101,17 +118,18 @@ func (c *Checkpointer) Prune(ctx context.Context, opts PruneOptions) (PruneResul
 	start := time.Now()
 	res, err := c.prune(ctx, opts)
 	res.Duration = time.Since(start)
-	c.observe(ctx, Event{Op: "prune", Start: start, Rows: int(res.Deleted), Err: err})
+	err = fail(OpPrune, "", "", err)
+	c.observe(ctx, Event{Op: OpPrune, Start: start, Rows: int(res.Deleted), Err: err})
 	return res, err
 }
 
 func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	if opts.OlderThan <= 0 {
-		return res, fmt.Errorf("pgcheckpoint: prune: older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
+		return res, fmt.Errorf("older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
 	}
 	if err := c.checkCallerIsolation(ctx); err != nil {
-		return res, interpret("prune", err)
+		return res, interpret(err)
 	}
 	batch := opts.BatchThreads
 	if batch <= 0 {
@@ -119,7 +137,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 	}
 	var now time.Time
 	if err := c.db.QueryRowContext(ctx, c.q.now).Scan(&now); err != nil {
-		return res, interpret("prune", err)
+		return res, interpret(err)
 	}
 	cutoff := now.Add(-opts.OlderThan)
 	after := ""
@@ -131,7 +149,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 		first, last := ids[0], ids[len(ids)-1]
 		deleted, threads, err := c.pruneRun(ctx, first, last, cutoff, opts.IncludeNewest)
 		if err != nil {
-			return res, interpret("prune", err)
+			return res, interpret(err)
 		}
 		res.Deleted += deleted
 		res.Threads += threads
@@ -151,7 +169,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 // cannot remove a row that a concurrent delete made the newest (the linearizability checker found that).
 // It returns the rows deleted and the threads they were in.
 func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff time.Time, includeNewest bool) (deleted, threads int64, err error) {
-	err = c.runTx(ctx, "prune", func(q DBTX) error {
+	err = c.runTx(ctx, func(q DBTX) error {
 		deleted, threads = 0, 0
 		if !includeNewest {
 			if err := drain(q.QueryContext(ctx, c.q.pruneLock, first, last)); err != nil {
@@ -192,16 +210,16 @@ func drain(rows *sql.Rows, err error) error {
 func (c *Checkpointer) pruneBatch(ctx context.Context, after string, limit int) ([]string, error) {
 	rows, err := c.db.QueryContext(ctx, c.q.pruneThreads, after, limit)
 	if err != nil {
-		return nil, interpret("prune", err)
+		return nil, interpret(err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var s sql.NullString
 		if err := rows.Scan(&s); err != nil {
-			return nil, interpret("prune", err)
+			return nil, interpret(err)
 		}
 		ids = append(ids, s.String)
 	}
-	return ids, interpret("prune", rows.Err())
+	return ids, interpret(rows.Err())
 }

@@ -46,7 +46,7 @@ func (c *Checkpointer) txAt(ctx context.Context, level sql.IsolationLevel, fn fu
 // Retryable) or with SQLSTATE 40003: an unknown commit outcome is harmless to repeat for idempotent
 // work, and only that may use runTx (a put has its own loop). Inside the caller's transaction it runs
 // fn once and returns its error as it is, so the caller's loop can retry the whole transaction.
-func (c *Checkpointer) runTx(ctx context.Context, op string, fn func(q DBTX) error) error {
+func (c *Checkpointer) runTx(ctx context.Context, fn func(q DBTX) error) error {
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -60,7 +60,7 @@ func (c *Checkpointer) runTx(ctx context.Context, op string, fn func(q DBTX) err
 			return err
 		}
 		if attempt >= c.attempts {
-			return fmt.Errorf("pgcheckpoint: %s: %d attempts: %w: %w", op, attempt, ErrRetriesExhausted, err)
+			return fmt.Errorf("%d attempts: %w: %w", attempt, ErrRetriesExhausted, err)
 		}
 	}
 }

@@ -295,7 +295,7 @@ func BenchmarkGetLatest(b *testing.B) {
 						cp := e.newCheckpointer(b, 100, sys.prepared)
 						e.seed(b, e.table, thread, 100, snap)
 						loop(b, workers, int64(len(snap)), func() error {
-							c, err := cp.Get(ctx, thread, "")
+							c, err := cp.Latest(ctx, thread)
 							if err == nil && len(c.Snapshot) == 0 {
 								err = fmt.Errorf("empty snapshot")
 							}

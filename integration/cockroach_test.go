@@ -194,7 +194,7 @@ func runCockroachSuite(t *testing.T, dsn string, cluster bool) {
 						wg.Add(1)
 						go func() {
 							defer wg.Done()
-							id, err := cp.PutAfter(testCtx(t), "fenced", head, []byte(fmt.Sprintf(`{"round": %d, "w": %d}`, round, w)))
+							id, err := putAfter(cp, testCtx(t), "fenced", head, []byte(fmt.Sprintf(`{"round": %d, "w": %d}`, round, w)))
 							switch {
 							case err == nil:
 								mu.Lock()
@@ -210,7 +210,7 @@ func runCockroachSuite(t *testing.T, dsn string, cluster bool) {
 						t.Fatalf("round %d on head %q: %d winners %v, want exactly one", round, head, len(winners), winners)
 					}
 					head = winners[0]
-					if got, err := cp.Get(testCtx(t), "fenced", ""); err != nil || got.ID != head {
+					if got, err := cp.Latest(testCtx(t), "fenced"); err != nil || got.ID != head {
 						t.Fatalf("round %d: newest is %q, %v; want the winner %s", round, got.ID, err, head)
 					}
 				}

@@ -206,11 +206,11 @@ func TestLaggingClock(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Put from the lagging host: %v", err)
 			}
-			fenced, err := lagging.PutAfter(ctx, "lag", late, []byte(`{"host": "behind", "fenced": true}`))
+			fenced, err := putAfter(lagging, ctx, "lag", late, []byte(`{"host": "behind", "fenced": true}`))
 			if err != nil {
 				t.Fatalf("PutAfter from the lagging host: %v", err)
 			}
-			if _, err := lagging.PutAfter(ctx, "lag", head, []byte(`{}`)); err == nil {
+			if _, err := putAfter(lagging, ctx, "lag", head, []byte(`{}`)); err == nil {
 				t.Fatalf("PutAfter a stale head from the lagging host succeeded")
 			}
 			got := listIDs(t, cp, "lag")

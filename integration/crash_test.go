@@ -46,10 +46,12 @@ func TestCrashKill(t *testing.T) {
 
 	targets := postgresTargets(t)
 	db := targets[0].open(t)
-	schema := newSchema(t, db)
-	targets[0].newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema})
+	schema, uncappedSchema := newSchema(t, db), newSchema(t, db)
+	targets[0].newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: cap})
+	targets[0].newCheckpointer(t, db, pgcheckpoint.Options{Schema: uncappedSchema, MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 	capped, uncapped := "capped", "uncapped"
-	v := &crashVerifier{t: t, db: db, schema: schema, seed: seed, known: map[string][]string{}, sent: map[string][]byte{}}
+	v := &crashVerifier{t: t, db: db, schemas: map[string]string{capped: schema, uncapped: uncappedSchema}, seed: seed,
+		known: map[string][]string{}, sent: map[string][]byte{}}
 
 	for it := range kills {
 		tg := targets[rng.IntN(len(targets))]
@@ -57,6 +59,7 @@ func TestCrashKill(t *testing.T) {
 		app := fmt.Sprintf("pgct-crash-%d-%d", os.Getpid(), it)
 		spec.DSN = withParam(t, spec.DSN, "application_name", app)
 		spec.Cap, spec.Threads, spec.Iteration, spec.Seed = cap, []string{capped, uncapped}, it, seed
+		spec.UncappedSchema = uncappedSchema
 		// The kill moment: after the worker acknowledged k puts, plus up to 3ms, so that it lands anywhere
 		// in the next put (building it, on the wire, executing, committing, or printing the ack).
 		k := rng.IntN(25)
@@ -119,12 +122,12 @@ type crashAck struct {
 
 // crashVerifier holds what the table must contain and checks it after each kill.
 type crashVerifier struct {
-	t      *testing.T
-	db     *sql.DB
-	schema string
-	seed   int64
-	known  map[string][]string // thread -> ids the table holds, oldest first
-	sent   map[string][]byte   // id -> the snapshot sent for it
+	t       *testing.T
+	db      *sql.DB
+	schemas map[string]string // thread -> the schema of its table
+	seed    int64
+	known   map[string][]string // thread -> ids the table holds, oldest first
+	sent    map[string][]byte   // id -> the snapshot sent for it
 
 	acked, found, trimmed, inFlight, rowsChecked int
 }
@@ -141,7 +144,7 @@ func (v *crashVerifier) check(it int, thread string, cap int, acks []crashAck) {
 		v.sent[a.id] = crashSnapshot(v.seed, thread, it, a.i)
 		expected = append(expected, a.id)
 	}
-	rows := readRows(t, v.db, v.schema, thread)
+	rows := readRows(t, v.db, v.schemas[thread], thread)
 	// At most one put was in flight: the row it left, if it committed, sorts after everything else.
 	var extra []storedRow
 	last := ""
@@ -184,7 +187,7 @@ func (v *crashVerifier) check(it int, thread string, cap int, acks []crashAck) {
 func (v *crashVerifier) compare(it int, thread string) []string {
 	t := v.t
 	t.Helper()
-	rows := readRows(t, v.db, v.schema, thread)
+	rows := readRows(t, v.db, v.schemas[thread], thread)
 	got := make([]string, len(rows))
 	for i, r := range rows {
 		got[i] = r.id

@@ -120,6 +120,8 @@ func (p *faultPlan) shape() string {
 			e = "LOCK" // lockRows: every row of the thread, FOR UPDATE
 		case strings.HasPrefix(e, "SELECT max(checkpoint_id"):
 			e = "NEWEST"
+		case strings.HasPrefix(e, "SELECT max_checkpoints_p"):
+			e = "POLICY"
 		case strings.HasPrefix(e, "CREATE"), strings.HasPrefix(e, "ALTER"):
 			e = "DDL"
 		}

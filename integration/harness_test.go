@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -101,10 +102,36 @@ func (tg target) newCheckpointer(t testing.TB, db *sql.DB, opts pgcheckpoint.Opt
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if err := cp.EnsureSchema(testCtx(t)); err != nil {
+	ensureWithPolicy(t, cp, opts)
+	return cp
+}
+
+// matchPolicy makes the cap opts names the table's policy, where the table has a policy table (one made
+// by the TypeScript package has none: a client that names a cap trims by it there): the test means a
+// table that keeps what its options say.
+func matchPolicy(t testing.TB, cp *pgcheckpoint.Checkpointer, opts pgcheckpoint.Options) {
+	t.Helper()
+	if opts.MaxCheckpointsPerThread == 0 {
+		return
+	}
+	err := cp.SetRetention(testCtx(t), pgcheckpoint.Retention{MaxCheckpointsPerThread: opts.MaxCheckpointsPerThread})
+	if err != nil && !errors.Is(err, pgcheckpoint.ErrSchemaMissing) {
+		t.Fatalf("SetRetention: %v", err)
+	}
+}
+
+// ensureWithPolicy runs EnsureSchema and, when the table records another retention cap than opts
+// names (a test reusing a schema with another cap), makes opts' cap the table's: the test then runs
+// against a table whose policy is the one it means.
+func ensureWithPolicy(t testing.TB, cp *pgcheckpoint.Checkpointer, opts pgcheckpoint.Options) {
+	t.Helper()
+	err := cp.EnsureSchema(testCtx(t))
+	if errors.Is(err, pgcheckpoint.ErrRetentionMismatch) {
+		err = cp.SetRetention(testCtx(t), pgcheckpoint.Retention{MaxCheckpointsPerThread: opts.MaxCheckpointsPerThread})
+	}
+	if err != nil {
 		t.Fatalf("EnsureSchema: %v", err)
 	}
-	return cp
 }
 
 // count returns the number of rows of a thread, straight from the table.
@@ -124,4 +151,16 @@ func (tg target) callerTx() *sql.TxOptions {
 		return &sql.TxOptions{Isolation: sql.LevelSerializable}
 	}
 	return nil
+}
+
+// putAfter is PutAfter when head names a checkpoint and PutIfEmpty when it is "": the fenced put of a
+// writer that remembers the head it read ("" for an empty thread).
+func putAfter(s interface {
+	PutAfter(ctx context.Context, threadID, head string, snapshot []byte) (string, error)
+	PutIfEmpty(ctx context.Context, threadID string, snapshot []byte) (string, error)
+}, ctx context.Context, threadID, head string, snapshot []byte) (string, error) {
+	if head == "" {
+		return s.PutIfEmpty(ctx, threadID, snapshot)
+	}
+	return s.PutAfter(ctx, threadID, head, snapshot)
 }

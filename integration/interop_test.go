@@ -161,10 +161,12 @@ func sameMetadata(t testing.TB, goList []pgcheckpoint.Checkpoint, tsList []tsMet
 
 func goCheckpointer(t testing.TB, tg target, db *sql.DB, schema string, cap int) *pgcheckpoint.Checkpointer {
 	t.Helper()
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: cap})
+	opts := pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: cap}
+	cp, err := pgcheckpoint.New(db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	matchPolicy(t, cp, opts)
 	return cp
 }
 
@@ -206,7 +208,7 @@ func TestInteropTypeScriptWritesGoReads(t *testing.T) {
 			// TypeScript ids carry no counter within a millisecond: its newest is the largest id, which
 			// is what both sides return as the latest.
 			newest := slices.Max(ids)
-			latest, err := cp.Get(ctx, "conv-1", "")
+			latest, err := cp.Latest(ctx, "conv-1")
 			if err != nil || latest.ID != newest || !interopJSONEqual(t, latest.Snapshot, ts.get(t, "conv-1", "")) {
 				t.Errorf("Go latest = %s (%v), want %s, the same snapshot TypeScript returns", latest.ID, err, newest)
 			}

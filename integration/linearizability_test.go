@@ -606,10 +606,15 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 	case opPut:
 		out.ID, err = cp.Put(ctx, in.Thread, checkerSnapshot(in.Tag))
 	case opPutAfter:
-		out.ID, err = cp.PutAfter(ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
+		out.ID, err = putAfter(cp, ctx, in.Thread, in.Head, checkerSnapshot(in.Tag))
 	case opGetLatest, opGetByID:
 		var c pgcheckpoint.Checkpoint
-		if c, err = cp.Get(ctx, in.Thread, in.ID); err == nil {
+		if in.Kind == opGetLatest {
+			c, err = cp.Latest(ctx, in.Thread)
+		} else {
+			c, err = cp.Get(ctx, in.Thread, in.ID)
+		}
+		if err == nil {
 			var doc struct{ Tag int }
 			if json.Unmarshal(c.Snapshot, &doc) != nil || doc.Tag != int(c.Version) {
 				doc.Tag = -1 // a row that no put wrote: the model accepts no tag -1
@@ -626,7 +631,7 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 	case opDeleteOne:
 		err = cp.Delete(ctx, in.Thread, in.ID)
 	case opDeleteThread:
-		err = cp.Delete(ctx, in.Thread, "")
+		err = cp.DeleteThread(ctx, in.Thread)
 	case opPrune:
 		_, err = cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: time.Microsecond})
 	}

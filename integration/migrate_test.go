@@ -89,6 +89,7 @@ func TestGolangMigrate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				matchPolicy(t, cp, opts)
 				return cp
 			})
 		})
@@ -158,7 +159,7 @@ VALUES ('t', $1, '{"version":2,"__ziro_snapshot__":true}', 2, 38)`, id); err != 
 			if err := cp.EnsureSchema(ctx); err != nil {
 				t.Fatalf("EnsureSchema after the migration: %v", err)
 			}
-			if got, err := cp.Get(ctx, "t", ""); err != nil || got.ID != old[3] {
+			if got, err := cp.Latest(ctx, "t"); err != nil || got.ID != old[3] {
 				t.Fatalf("Get latest of the TypeScript rows = %s, %v", got.ID, err)
 			}
 			all := old

@@ -60,7 +60,7 @@ func TestNumberBoundaries(t *testing.T) {
 					t.Errorf("%s: Put: %v, the server stores it", num, err)
 					continue
 				}
-				got, err := cp.Get(ctx, thread, "")
+				got, err := cp.Latest(ctx, thread)
 				if err != nil || len(got.Snapshot) != printed {
 					t.Errorf("%s: Get = %d bytes, %v; the server prints %d", num, len(got.Snapshot), err, printed)
 				}
@@ -98,7 +98,7 @@ func TestPoisonNumbersRefused(t *testing.T) {
 				if _, err := cp.Put(ctx, "t", poison); !errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge) {
 					t.Errorf("limit %d: Put err = %v, want ErrSnapshotTooLarge", limit, err)
 				}
-				if got, err := cp.Get(ctx, "t", ""); err != nil || got.ID != first {
+				if got, err := cp.Latest(ctx, "t"); err != nil || got.ID != first {
 					t.Errorf("limit %d: Get = %s, %v; want the first checkpoint %s", limit, got.ID, err, first)
 				}
 			}

@@ -35,10 +35,8 @@ func TestOutage(t *testing.T) {
 			db := tg.open(t)
 			schema := newSchema(t, db)
 			capped := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5})
-			all, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// A table has one retention policy: the threads kept whole live in a table of their own.
+			all := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: newSchema(t, db), MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 			ld := startLoad(t, capped, all)
 			var firstErrs []string
 			recoveryFailures := 0
@@ -49,12 +47,12 @@ func TestOutage(t *testing.T) {
 
 				// While the server is down: every call fails fast with a clear error.
 				for _, op := range []struct {
-					name string
+					name pgcheckpoint.Op
 					call func(ctx context.Context) error
 				}{
-					{"put", func(ctx context.Context) error { _, err := all.Put(ctx, "probe", []byte(`{}`)); return err }},
-					{"get", func(ctx context.Context) error { _, err := all.Get(ctx, "probe", ""); return err }},
-					{"list", func(ctx context.Context) error {
+					{pgcheckpoint.OpPut, func(ctx context.Context) error { _, err := all.Put(ctx, "probe", []byte(`{}`)); return err }},
+					{pgcheckpoint.OpLatest, func(ctx context.Context) error { _, err := all.Latest(ctx, "probe"); return err }},
+					{pgcheckpoint.OpList, func(ctx context.Context) error {
 						_, err := all.List(ctx, "probe", pgcheckpoint.ListOptions{})
 						return err
 					}},
@@ -69,7 +67,7 @@ func TestOutage(t *testing.T) {
 						t.Fatalf("cycle %d: %s succeeded while the server is down", cycle, op.name)
 					case took > 2*time.Second:
 						t.Fatalf("cycle %d: %s took %v to fail while the server is down; want a fast failure", cycle, op.name, took)
-					case !strings.HasPrefix(err.Error(), "pgcheckpoint: "+op.name+": "):
+					case !namesOp(err, op.name):
 						t.Fatalf("cycle %d: %s error %q does not name the operation", cycle, op.name, err)
 					case errors.Is(err, pgcheckpoint.ErrNotFound), errors.Is(err, pgcheckpoint.ErrConflict),
 						errors.Is(err, pgcheckpoint.ErrSchemaMissing), errors.Is(err, context.DeadlineExceeded):
@@ -150,10 +148,10 @@ func startLoad(t *testing.T, capped, noLimit *pgcheckpoint.Checkpointer) *load {
 				tr := &try{snap: []byte(fmt.Sprintf(`{"version": %d, "thread": %q, "pad": "%s"}`, n, thread, strings.Repeat("p", n%7*300)))}
 				c, cancelOne := context.WithTimeout(ctx, 3*time.Second)
 				if thread == "fenced" {
-					tr.id, tr.err = cp.PutAfter(c, thread, head, tr.snap)
+					tr.id, tr.err = putAfter(cp, c, thread, head, tr.snap)
 					if errors.Is(tr.err, pgcheckpoint.ErrConflict) || tr.err != nil {
 						// The failed put may have committed: continue from what the thread really holds.
-						if cur, err := cp.Get(c, thread, ""); err == nil {
+						if cur, err := cp.Latest(c, thread); err == nil {
 							head = cur.ID
 						}
 					} else {
@@ -280,11 +278,11 @@ func TestServerHang(t *testing.T) {
 			thaw := cl.freeze()
 			var took []time.Duration
 			for _, op := range []struct {
-				name string
+				name pgcheckpoint.Op
 				call func(ctx context.Context) error
 			}{
-				{"put", func(ctx context.Context) error { _, err := cp.Put(ctx, "hang", []byte(`{"frozen": true}`)); return err }},
-				{"get", func(ctx context.Context) error { _, err := cp.Get(ctx, "hang", ""); return err }},
+				{pgcheckpoint.OpPut, func(ctx context.Context) error { _, err := cp.Put(ctx, "hang", []byte(`{"frozen": true}`)); return err }},
+				{pgcheckpoint.OpLatest, func(ctx context.Context) error { _, err := cp.Latest(ctx, "hang"); return err }},
 			} {
 				ctx, cancel := context.WithTimeout(context.Background(), deadline)
 				start := time.Now()
@@ -299,8 +297,8 @@ func TestServerHang(t *testing.T) {
 				}
 				cancel()
 				took = append(took, time.Since(start))
-				if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "pgcheckpoint: "+op.name+": ") {
-					t.Fatalf("%s on a hung server: err = %v, want pgcheckpoint: %s: ... context deadline exceeded", op.name, err, op.name)
+				if !errors.Is(err, context.DeadlineExceeded) || !namesOp(err, op.name) {
+					t.Fatalf("%s on a hung server: err = %v, want a *pgcheckpoint.Error of %s wrapping context deadline exceeded", op.name, err, op.name)
 				}
 			}
 			thaw()
@@ -369,11 +367,17 @@ func TestIdleConnectionsKilled(t *testing.T) {
 				if err != nil {
 					t.Fatalf("put %d after %d pooled connections were killed: %v", i, killed, err)
 				}
-				if _, err := cp.Get(testCtx(t), "idle", ""); err != nil {
+				if _, err := cp.Latest(testCtx(t), "idle"); err != nil {
 					t.Fatalf("get %d after %d pooled connections were killed: %v", i, killed, err)
 				}
 			}
 			checkDenseSeq(t, admin, schema, "idle")
 		})
 	}
+}
+
+// namesOp reports that err is a *pgcheckpoint.Error of op.
+func namesOp(err error, op pgcheckpoint.Op) bool {
+	var e *pgcheckpoint.Error
+	return errors.As(err, &e) && e.Op == op
 }

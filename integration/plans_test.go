@@ -109,7 +109,7 @@ func TestPlansUseIndexes(t *testing.T) {
 			if _, err := cp.Put(ctx, thread, []byte(`{"version":2}`)); err != nil {
 				t.Fatalf("put: %v", err)
 			}
-			if _, err := cp.Get(ctx, thread, ""); err != nil {
+			if _, err := cp.Latest(ctx, thread); err != nil {
 				t.Fatalf("get: %v", err)
 			}
 			if _, err := cp.List(ctx, thread, pgcheckpoint.ListOptions{Limit: 10}); err != nil {

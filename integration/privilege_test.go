@@ -22,7 +22,7 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			admin := tg.open(t)
 			schema := newSchema(t, admin)
-			tg.newCheckpointer(t, admin, pgcheckpoint.Options{Schema: schema})
+			tg.newCheckpointer(t, admin, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 3})
 			ctx := testCtx(t)
 			var b [6]byte
 			_, _ = rand.Read(b[:])
@@ -40,6 +40,7 @@ func TestLeastPrivilege(t *testing.T) {
 			for _, stmt := range []string{
 				`GRANT USAGE ON SCHEMA "` + schema + `" TO ` + role,
 				`GRANT SELECT, INSERT, UPDATE, DELETE ON ` + tableIn(schema) + ` TO ` + role,
+				`GRANT SELECT ON "` + schema + `"."ziro_checkpoints_policy" TO ` + role,
 			} {
 				if _, err := admin.ExecContext(ctx, stmt); err != nil {
 					t.Fatal(err)
@@ -63,11 +64,11 @@ func TestLeastPrivilege(t *testing.T) {
 				head, err = cp.Put(ctx, "t", []byte(`{"version": 1}`))
 				step("Put", err)
 			}
-			head, err = cp.PutAfter(ctx, "t", head, []byte(`{}`))
+			head, err = putAfter(cp, ctx, "t", head, []byte(`{}`))
 			step("PutAfter", err)
-			_, err = cp.PutAfter(ctx, "fresh", "", []byte(`{}`))
+			_, err = cp.PutIfEmpty(ctx, "fresh", []byte(`{}`))
 			step("PutAfter an empty thread", err)
-			_, err = cp.Get(ctx, "t", "")
+			_, err = cp.Latest(ctx, "t")
 			step("Get newest", err)
 			_, err = cp.Get(ctx, "t", head)
 			step("Get by id", err)
@@ -93,7 +94,7 @@ func TestLeastPrivilege(t *testing.T) {
 			if res.Deleted == 0 {
 				t.Fatalf("Prune deleted nothing")
 			}
-			step("Delete a thread", cp.Delete(ctx, "t", ""))
+			step("Delete a thread", cp.DeleteThread(ctx, "t"))
 			checkDenseSeq(t, admin, schema, "fresh")
 
 			// EnsureSchema names the privilege it lacks, step by step as the role gets more.

@@ -241,7 +241,7 @@ func TestRegressCommitThenConnectionLost(t *testing.T) {
 					snap := marked(sc.name)
 					var id string
 					if sc.fenced {
-						id, err = cp.PutAfter(ctx, sc.thread, prior[len(prior)-1], snap)
+						id, err = putAfter(cp, ctx, sc.thread, prior[len(prior)-1], snap)
 					} else {
 						id, err = cp.Put(ctx, sc.thread, snap)
 					}
@@ -393,7 +393,7 @@ func TestRegressCallerIsolation(t *testing.T) {
 						}
 						in := cp.WithTx(tx)
 						if fenced {
-							_, err = in.PutAfter(ctx, thread, "", []byte(`{}`))
+							_, err = in.PutIfEmpty(ctx, thread, []byte(`{}`))
 						} else {
 							_, err = in.Put(ctx, thread, []byte(`{}`))
 						}
@@ -565,7 +565,7 @@ func TestRegressSharedConnAndWrappers(t *testing.T) {
 			ctx := testCtx(t)
 			db := tg.open(t)
 			schema := newSchema(t, db)
-			tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema})
+			tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 			opts := pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: pgcheckpoint.NoLimit}
 
 			t.Run("shared conn", func(t *testing.T) {
@@ -609,7 +609,9 @@ func TestRegressSharedConnAndWrappers(t *testing.T) {
 				if _, err := pgcheckpoint.New((*sql.DB)(nil), opts); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
 					t.Fatalf("New with a nil *sql.DB: %v; want ErrInvalidOptions", err)
 				}
-				cp, err := pgcheckpoint.New(withBeginTx{noBeginTx{db}}, pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, MaxCheckpointsPerThread: 2})
+				capped := newSchema(t, db) // a table keeps one policy: this one keeps 2
+				tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: capped, MaxCheckpointsPerThread: 2})
+				cp, err := pgcheckpoint.New(withBeginTx{noBeginTx{db}}, pgcheckpoint.Options{Dialect: tg.dialect, Schema: capped, MaxCheckpointsPerThread: 2})
 				if err != nil {
 					t.Fatalf("New with a wrapper with BeginTx: %v", err)
 				}
@@ -620,7 +622,7 @@ func TestRegressSharedConnAndWrappers(t *testing.T) {
 				for _, err := range errs {
 					t.Errorf("put through a wrapper with BeginTx: %v", err)
 				}
-				if n := count(t, db, tableIn(schema), "wrapped"); n != 2 {
+				if n := count(t, db, tableIn(capped), "wrapped"); n != 2 {
 					t.Errorf("the thread holds %d rows at cap 2", n)
 				}
 				checkDenseSeq(t, db, schema, "wrapped")

@@ -54,9 +54,7 @@ func (e faultEnv) checkpointer(t *testing.T, opts pgcheckpoint.Options, attempts
 		t.Fatal(err)
 	}
 	e.plan.set()
-	if err := cp.EnsureSchema(testCtx(t)); err != nil {
-		t.Fatalf("EnsureSchema: %v", err)
-	}
+	ensureWithPolicy(t, cp, opts)
 	return cp
 }
 
@@ -324,8 +322,9 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 		if err := cp.EnsureSchema(testCtx(t)); err != nil {
 			t.Fatalf("EnsureSchema with concurrent-DDL errors injected: %v (sent %v)", err, plan.sent())
 		}
-		if got, want := plan.shape(), "CATALOG !DDL DDL !DDL DDL !DDL DDL DDL"; got != want {
-			t.Fatalf("sent %q, want the catalog read (the schema exists: no CREATE SCHEMA), then each failed statement run once more: %q", got, want)
+		// Then the policy: the policy table's existence (CATALOG), its row (POLICY), the default recorded.
+		if got, want := plan.shape(), "CATALOG !DDL DDL !DDL DDL !DDL DDL DDL DDL CATALOG POLICY INSERT INTO \""+schema[:11]; got != want {
+			t.Fatalf("sent %q, want the catalog read (the schema exists: no CREATE SCHEMA), then each failed statement run once more, then the policy recorded: %q", got, want)
 		}
 		plan.set()
 		fill(t, cp, "i", 5)

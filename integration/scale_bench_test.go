@@ -96,7 +96,7 @@ FROM doc, generate_series(1, $1::int) AS th, generate_series(1, $2::int) AS s,
 						if op == "put" {
 							_, err = t.cp.Put(ctx, thread, snap)
 						} else {
-							_, err = t.cp.Get(ctx, thread, "")
+							_, err = t.cp.Latest(ctx, thread)
 						}
 						if err != nil {
 							b.Fatal(err)

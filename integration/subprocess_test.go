@@ -29,24 +29,27 @@ type helperSpec struct {
 	//   fence:  for every stdin line "THREAD\tHEAD", Goroutines concurrent PutAfter(THREAD, HEAD); one line
 	//           per goroutine ("win\tID", "conflict\tindex|head", "error\tMSG"), then "done".
 	//   crash:  writes forever, PutAfter its own head on Threads[0] (retention Cap) and Put on Threads[1]
-	//           (no retention); after each put returns, "ack\tTHREAD\tI\tID". Killed by the test.
+	//           (no retention, in UncappedSchema: a table has one policy); after each put returns,
+	//           "ack\tTHREAD\tI\tID". Killed by the test.
 	//   write:  Goroutines writers, each Puts puts to every thread of Threads in turn; "id\tG\tTHREAD\tID\tATTEMPTS"
 	//           per put, exit status 1 after the first error ("error\tMSG").
 	//   checker: one JSON opRequest per stdin line, one JSON result per stdout line (linearizability_test.go).
 	//   ensure: prints "ready", waits for a stdin line, runs EnsureSchema, prints "ok" or "error\tMSG".
-	Mode       string
-	Driver     string
-	DSN        string
-	Dialect    string // "postgres" or "cockroach"
-	Schema     string
-	Cap        int
-	Threads    []string
-	Puts       int
-	Goroutines int
-	Iteration  int           // crash: tags the snapshots of this run
-	Seed       int64         // crash: snapshot sizes
-	ClockLag   time.Duration // write: ids are made from a clock this far behind
-	Attempts   int           // Options.MaxAttempts
+	Mode    string
+	Driver  string
+	DSN     string
+	Dialect string // "postgres" or "cockroach"
+	Schema  string
+	Cap     int
+	// UncappedSchema (crash) holds the table of Threads[1], which keeps every checkpoint.
+	UncappedSchema string
+	Threads        []string
+	Puts           int
+	Goroutines     int
+	Iteration      int           // crash: tags the snapshots of this run
+	Seed           int64         // crash: snapshot sizes
+	ClockLag       time.Duration // write: ids are made from a clock this far behind
+	Attempts       int           // Options.MaxAttempts
 }
 
 func (tg target) spec(mode, schema string) helperSpec {
@@ -147,7 +150,7 @@ func fencedRace(ctx context.Context, cp *pgcheckpoint.Checkpointer, thread, head
 			snap := fmt.Sprintf(`{"writer": %q, "g": %d}`, who, g)
 			c, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			id, err := cp.PutAfter(c, thread, head, []byte(snap))
+			id, err := putAfter(cp, c, thread, head, []byte(snap))
 			switch {
 			case err == nil:
 				results[g] = []string{"win", id}
@@ -169,15 +172,15 @@ func helperCrash(ctx context.Context, db *sql.DB, s helperSpec, out *lineWriter)
 	var wg sync.WaitGroup
 	fail := make(chan int, 2)
 	for w, thread := range s.Threads[:2] {
-		cap := s.Cap
+		cap, schema := s.Cap, s.Schema
 		if w == 1 {
-			cap = pgcheckpoint.NoLimit
+			cap, schema = pgcheckpoint.NoLimit, s.UncappedSchema
 		}
 		d := pgcheckpoint.PostgreSQL
 		if s.Dialect == pgcheckpoint.CockroachDB.Name() {
 			d = pgcheckpoint.CockroachDB
 		}
-		cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: d, Schema: s.Schema, MaxCheckpointsPerThread: cap})
+		cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: d, Schema: schema, MaxCheckpointsPerThread: cap})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "new:", err)
 			return 2
@@ -187,7 +190,7 @@ func helperCrash(ctx context.Context, db *sql.DB, s helperSpec, out *lineWriter)
 			defer wg.Done()
 			head := ""
 			if w == 0 {
-				cur, err := cp.Get(ctx, thread, "")
+				cur, err := cp.Latest(ctx, thread)
 				if err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
 					out.line("error", err.Error())
 					fail <- 1
@@ -200,7 +203,7 @@ func helperCrash(ctx context.Context, db *sql.DB, s helperSpec, out *lineWriter)
 				var id string
 				var err error
 				if w == 0 {
-					id, err = cp.PutAfter(ctx, thread, head, snap)
+					id, err = putAfter(cp, ctx, thread, head, snap)
 					head = id
 				} else {
 					id, err = cp.Put(ctx, thread, snap)

@@ -42,7 +42,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Put inside the caller's transaction: %v", err)
 				}
-				if got, err := cp.WithTx(tx).Get(ctx, thread, ""); err != nil || got.ID != id {
+				if got, err := cp.WithTx(tx).Latest(ctx, thread); err != nil || got.ID != id {
 					t.Fatalf("Get inside the transaction = %s, %v; want its own put %s", got.ID, err, id)
 				}
 				if _, err := cp.Get(ctx, thread, id); !errors.Is(err, pgcheckpoint.ErrNotFound) {
@@ -60,7 +60,7 @@ func TestCallerTransaction(t *testing.T) {
 				if err := tx.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				if got, err := cp.Get(ctx, "committed", ""); err != nil || got.ID != id || ordersOf("committed") != 1 {
+				if got, err := cp.Latest(ctx, "committed"); err != nil || got.ID != id || ordersOf("committed") != 1 {
 					t.Fatalf("after commit: newest %s (%v), %d orders; want %s and 1 order", got.ID, err, ordersOf("committed"), id)
 				}
 			})
@@ -106,7 +106,7 @@ func TestCallerTransaction(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tx1.Rollback()
-				first, err := cp.WithTx(tx1).PutAfter(ctx, "contended", head, []byte(`{"step": 1, "by": 1}`))
+				first, err := putAfter(cp.WithTx(tx1), ctx, "contended", head, []byte(`{"step": 1, "by": 1}`))
 				if err != nil {
 					t.Fatalf("first caller: %v", err)
 				}
@@ -117,7 +117,7 @@ func TestCallerTransaction(t *testing.T) {
 				defer tx2.Rollback()
 				second := make(chan error, 1)
 				go func() {
-					_, err := cp.WithTx(tx2).PutAfter(ctx, "contended", head, []byte(`{"step": 1, "by": 2}`))
+					_, err := putAfter(cp.WithTx(tx2), ctx, "contended", head, []byte(`{"step": 1, "by": 2}`))
 					second <- err
 				}()
 				// The second caller's insert waits on the first one's row in the (thread_id, seq) index.
@@ -142,7 +142,7 @@ func TestCallerTransaction(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tx3.Rollback()
-				third, err := cp.WithTx(tx3).PutAfter(ctx, "contended", first, []byte(`{"step": 2, "by": 2}`))
+				third, err := putAfter(cp.WithTx(tx3), ctx, "contended", first, []byte(`{"step": 2, "by": 2}`))
 				if err != nil {
 					t.Fatalf("retried caller: %v", err)
 				}

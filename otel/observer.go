@@ -31,7 +31,7 @@ const ScopeName = "github.com/ziroagent/pgcheckpoint/otel"
 
 // Attribute keys.
 const (
-	AttrOperation = attribute.Key("pgcheckpoint.operation") // put, get, list, delete, threads, prune
+	AttrOperation = attribute.Key("pgcheckpoint.operation") // a pgcheckpoint.Op: put, put_after, latest, get, ...
 	AttrOutcome   = attribute.Key("pgcheckpoint.outcome")   // see Outcome
 	AttrDialect   = attribute.Key("db.system.name")         // postgresql or cockroachdb, when configured
 	AttrThreadID  = attribute.Key("pgcheckpoint.thread_id")
@@ -142,7 +142,7 @@ func Outcome(err error) string {
 // metrics.
 func (o *Observer) Observe(ctx context.Context, e pgcheckpoint.Event) {
 	outcome := Outcome(e.Err)
-	common := append([]attribute.KeyValue{AttrOperation.String(e.Op), AttrOutcome.String(outcome)}, o.dialect...)
+	common := append([]attribute.KeyValue{AttrOperation.String(string(e.Op)), AttrOutcome.String(outcome)}, o.dialect...)
 	set := metric.WithAttributeSet(attribute.NewSet(common...))
 
 	attrs := append([]attribute.KeyValue(nil), common...)
@@ -152,13 +152,13 @@ func (o *Observer) Observe(ctx context.Context, e pgcheckpoint.Event) {
 	if e.Bytes > 0 {
 		attrs = append(attrs, AttrBytes.Int(e.Bytes))
 	}
-	if e.Op != "get" {
+	if e.Op != pgcheckpoint.OpGet && e.Op != pgcheckpoint.OpLatest {
 		attrs = append(attrs, AttrRows.Int(e.Rows))
 	}
 	if e.Attempts > 0 {
 		attrs = append(attrs, AttrAttempts.Int(e.Attempts))
 	}
-	_, span := o.tracer.Start(ctx, "pgcheckpoint."+e.Op, trace.WithSpanKind(trace.SpanKindClient),
+	_, span := o.tracer.Start(ctx, "pgcheckpoint."+string(e.Op), trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithTimestamp(e.Start), trace.WithAttributes(attrs...))
 	if outcome == "error" || outcome == "canceled" {
 		err := e.Err
@@ -172,7 +172,7 @@ func (o *Observer) Observe(ctx context.Context, e pgcheckpoint.Event) {
 
 	o.duration.Record(ctx, e.Duration.Seconds(), set)
 	switch e.Op {
-	case "put":
+	case pgcheckpoint.OpPut, pgcheckpoint.OpPutAfter, pgcheckpoint.OpPutIfEmpty:
 		if e.Err == nil {
 			o.size.Record(ctx, int64(e.Bytes), set)
 			if e.Rows > 0 {
@@ -182,11 +182,11 @@ func (o *Observer) Observe(ctx context.Context, e pgcheckpoint.Event) {
 		if e.Attempts > 1 {
 			o.retries.Add(ctx, int64(e.Attempts-1), set)
 		}
-	case "get":
+	case pgcheckpoint.OpGet, pgcheckpoint.OpLatest:
 		if e.Err == nil {
 			o.size.Record(ctx, int64(e.Bytes), set)
 		}
-	case "delete", "prune":
+	case pgcheckpoint.OpDelete, pgcheckpoint.OpDeleteThread, pgcheckpoint.OpPrune:
 		if e.Rows > 0 {
 			o.deleted.Add(ctx, int64(e.Rows), set)
 		}

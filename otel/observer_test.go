@@ -121,7 +121,7 @@ func TestCheckpointerToOTel(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgcheckpointmock.ExpectGetLatest(mock, pgcheckpoint.PostgreSQL, "nobody", nil)
-	if _, err := cp.Get(ctx, "nobody", ""); !errors.Is(err, pgcheckpoint.ErrNotFound) {
+	if _, err := cp.Latest(ctx, "nobody"); !errors.Is(err, pgcheckpoint.ErrNotFound) {
 		t.Fatal(err)
 	}
 	if err := mock.ExpectationsWereMet(); err != nil {
@@ -139,7 +139,7 @@ func TestCheckpointerToOTel(t *testing.T) {
 		t.Errorf("put span %s: %v", spans[0].Name(), put)
 	}
 	get := spanAttrs(spans[1].Attributes())
-	if spans[1].Name() != "pgcheckpoint.get" || get[pgcheckpointotel.AttrOutcome] != "not_found" || spans[1].Status().Code == codes.Error {
+	if spans[1].Name() != "pgcheckpoint.latest" || get[pgcheckpointotel.AttrOutcome] != "not_found" || spans[1].Status().Code == codes.Error {
 		t.Errorf("get span %s: %v, status %v", spans[1].Name(), get, spans[1].Status())
 	}
 

@@ -19,7 +19,7 @@ type agentState struct {
 // advance is application code under test: it loads the newest state of a conversation (or starts
 // one), runs one step and checkpoints the result.
 func advance(ctx context.Context, store pgcheckpoint.Store, thread, tool string) (string, error) {
-	state, _, err := pgcheckpoint.GetJSON[agentState](ctx, store, thread, "")
+	state, _, err := pgcheckpoint.LatestJSON[agentState](ctx, store, thread)
 	switch {
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		state = agentState{Version: 2}
@@ -48,6 +48,7 @@ func Example() {
 
 	// First step of a new conversation: nothing stored yet, then the first checkpoint.
 	pgcheckpointmock.ExpectGetLatest(mock, d, "conv-1", nil)
+	pgcheckpointmock.ExpectRetention(mock, d, 100) // the first put reads the table's retention policy
 	first := pgcheckpointmock.ExpectPut(mock, d, "conv-1", []byte(`{"version":2,"step":1,"pending":["search"]}`))
 	id, err := advance(ctx, store, "conv-1", "search")
 	fmt.Println(id == first.String(), err)

@@ -47,7 +47,7 @@ func Table(schema, table string) Option {
 	return func(c *config) { c.schema, c.table = schema, table }
 }
 
-// Cap is the Checkpointer's Options.MaxCheckpointsPerThread (0 means 100, negative means none).
+// Cap is the retention cap the put trims to, the table's (0 means 100, negative means none).
 func Cap(n int) Option { return func(c *config) { c.cap = n } }
 
 // Fence makes ExpectPut expect a PutAfter naming head ("" for a thread that must be empty).
@@ -186,6 +186,25 @@ var (
 	listColumns = []string{"checkpoint_id", "created_at", "version", "size_bytes"}
 )
 
+// ExpectRetention registers the reads of the table's retention policy that a Checkpointer makes before
+// its first put (and again once a minute): the policy table exists and records cap checkpoints per
+// thread (0: every checkpoint is kept). With Table, the policy table is that table's.
+func ExpectRetention(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, cap int, opts ...Option) {
+	c := newConfig(opts)
+	s := statements(d, c)
+	schema, table := c.schema, c.table
+	if schema == "" {
+		schema = pgcheckpoint.DefaultSchema
+	}
+	if table == "" {
+		table = pgcheckpoint.DefaultTable
+	}
+	mock.ExpectQuery(s.PolicyTable).WithArgs(schema, table+"_policy").
+		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
+	mock.ExpectQuery(s.ReadPolicy).WithArgs().
+		WillReturnRows(sqlmock.NewRows([]string{"max_checkpoints_per_thread"}).AddRow(int64(cap)))
+}
+
 // ExpectGetLatest registers a Get of the thread's newest checkpoint that returns cp, or finds nothing
 // (ErrNotFound) when cp is nil. Zero CreatedAt, Version and SizeBytes are filled in from the snapshot.
 func ExpectGetLatest(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, cp *pgcheckpoint.Checkpoint, opts ...Option) {
@@ -225,8 +244,9 @@ func filled(cp pgcheckpoint.Checkpoint) pgcheckpoint.Checkpoint {
 }
 
 // ExpectList registers a List of the thread that returns cps (newest first, snapshots ignored). limit
-// is the LIMIT the Checkpointer sends: ListOptions.Limit, or for 0 the cap (100 by default), or 10,000
-// for a negative limit. Before sets the cursor.
+// is the LIMIT the Checkpointer sends: ListOptions.Limit, or 100 for 0, or for a negative limit
+// pgcheckpoint.MaxListLimit (each further page of a longer list is one more List statement, older than
+// the last id of the page before). Before sets the cursor.
 func ExpectList(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, limit int, cps []pgcheckpoint.Checkpoint, opts ...Option) {
 	c := newConfig(opts)
 	s := statements(d, c)

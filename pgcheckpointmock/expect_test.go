@@ -39,6 +39,7 @@ func TestHelpersMatchTheCheckpointer(t *testing.T) {
 				}
 				snap := []byte(`{"version": 2, "step": 1}`)
 
+				pgcheckpointmock.ExpectRetention(mock, d, 3, where)
 				id := pgcheckpointmock.ExpectPut(mock, d, "t", snap, where, pgcheckpointmock.Cap(3))
 				got, err := cp.Put(ctx, "t", snap)
 				if err != nil || got != id.String() {
@@ -54,13 +55,13 @@ func TestHelpersMatchTheCheckpointer(t *testing.T) {
 					t.Fatalf("PutAfter: %v", err)
 				}
 				pgcheckpointmock.ExpectPut(mock, d, "t", snap, where, pgcheckpointmock.Cap(3), pgcheckpointmock.Fence(""))
-				if _, err := cp.PutAfter(ctx, "t", "", snap); err != nil {
+				if _, err := cp.PutIfEmpty(ctx, "t", snap); err != nil {
 					t.Fatalf("PutAfter empty: %v", err)
 				}
 
 				want := pgcheckpoint.Checkpoint{ID: idA, ThreadID: "t", Snapshot: snap}
 				pgcheckpointmock.ExpectGetLatest(mock, d, "t", &want, where)
-				if c, err := cp.Get(ctx, "t", ""); err != nil || c.ID != idA || c.Version != 2 || int(c.SizeBytes) != len(snap) || string(c.Snapshot) != string(snap) {
+				if c, err := cp.Latest(ctx, "t"); err != nil || c.ID != idA || c.Version != 2 || int(c.SizeBytes) != len(snap) || string(c.Snapshot) != string(snap) {
 					t.Fatalf("Get latest = %+v, %v", c, err)
 				}
 				pgcheckpointmock.ExpectGet(mock, d, "t", idB, nil, where)
@@ -73,7 +74,7 @@ func TestHelpersMatchTheCheckpointer(t *testing.T) {
 				}
 
 				page := []pgcheckpoint.Checkpoint{{ID: idB, Version: 2, SizeBytes: 10}, {ID: idA, Version: 1, SizeBytes: 9}}
-				pgcheckpointmock.ExpectList(mock, d, "t", 3, page, where)
+				pgcheckpointmock.ExpectList(mock, d, "t", 100, page, where)
 				if l, err := cp.List(ctx, "t", pgcheckpoint.ListOptions{}); err != nil || len(l) != 2 || l[0].ID != idB || l[1].Version != 1 {
 					t.Fatalf("List = %+v, %v", l, err)
 				}
@@ -91,7 +92,7 @@ func TestHelpersMatchTheCheckpointer(t *testing.T) {
 					t.Fatalf("Delete of nothing: %v", err)
 				}
 				pgcheckpointmock.ExpectDeleteThread(mock, d, "t", 4, where)
-				if err := cp.Delete(ctx, "t", ""); err != nil {
+				if err := cp.DeleteThread(ctx, "t"); err != nil {
 					t.Fatalf("Delete thread: %v", err)
 				}
 
@@ -122,6 +123,7 @@ func TestPutWithoutRetention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		pgcheckpointmock.ExpectRetention(mock, d, 0)
 		pgcheckpointmock.ExpectPut(mock, d, "t", []byte(`{}`), pgcheckpointmock.Cap(pgcheckpoint.NoLimit), pgcheckpointmock.Seq(500))
 		if _, err := cp.Put(context.Background(), "t", []byte(`{}`)); err != nil {
 			t.Errorf("%s: %v", d.Name(), err)
@@ -210,6 +212,7 @@ func TestPutVersionAsTheCheckpointer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		pgcheckpointmock.ExpectRetention(mock, pgcheckpoint.PostgreSQL, 100)
 		id := pgcheckpointmock.ExpectPut(mock, pgcheckpoint.PostgreSQL, "t", []byte(snap))
 		if got, err := cp.Put(context.Background(), "t", []byte(snap)); err != nil || got != id.String() {
 			t.Errorf("%s: Put = %q, %v; the mock expected a put of id %q", snap, got, err, id)

@@ -65,11 +65,17 @@ type Statements struct {
 	// Isolation (no args) returns the caller's transaction isolation level, which a Checkpointer over a
 	// *sql.Tx (or WithTx) checks once before its first put.
 	Isolation string
-	// Catalog (args: schema, table, seq index name, unnumbered index name, unquoted) returns five
-	// booleans: what of the schema exists. EnsureSchema reads it first and does nothing when all are
+	// Catalog (args: schema, table, seq index name, unnumbered index name, policy table name,
+	// unquoted) returns six booleans: what of the schema exists. EnsureSchema reads it first and does nothing when all are
 	// true. LockSchema (PostgreSQL; no args) serialises EnsureSchema's DDL; the DDL itself is
 	// pgcheckpoint.SchemaSQL.
 	Catalog, LockSchema string
+	// PolicyTable (args: schema, policy table name, unquoted) returns whether the table of the retention
+	// policy exists; ReadPolicy (no args) returns the recorded max_checkpoints_per_thread (0: keep all),
+	// no row when none is recorded. A Checkpointer sends both before its first put, and again a minute
+	// later (ExpectRetention). RecordPolicy (EnsureSchema, where none is recorded) and SetPolicy
+	// (SetRetention) take the cap.
+	PolicyTable, ReadPolicy, RecordPolicy, SetPolicy string
 }
 
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
@@ -83,6 +89,7 @@ func (s *Statements) fields() map[string]*string {
 		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
 		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "pruneLock": &s.PruneLock, "version": &s.Version,
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
+		"policyTable": &s.PolicyTable, "readPolicy": &s.ReadPolicy, "recordPolicy": &s.RecordPolicy, "setPolicy": &s.SetPolicy,
 	}
 }
 

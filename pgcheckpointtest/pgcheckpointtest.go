@@ -143,7 +143,7 @@ func testPutGetRoundTrip(t *testing.T, newStore NewStore) {
 	if id2 := mustPut(t, s, "round-trip", `{"steps": []}`); id2 <= id {
 		t.Errorf("second id %s does not sort after first %s", id2, id)
 	}
-	if cp, err := s.Get(ctx(t), "round-trip", ""); err != nil || cp.Version != 0 {
+	if cp, err := s.Latest(ctx(t), "round-trip"); err != nil || cp.Version != 0 {
 		t.Errorf("snapshot without version: Get = version %d, err %v; want version 0", cp.Version, err)
 	}
 }
@@ -154,7 +154,7 @@ func testGetNewestAndByID(t *testing.T, newStore NewStore) {
 	for i := range 5 {
 		put = append(put, mustPut(t, s, "newest", fmt.Sprintf(`{"step": %d}`, i)))
 	}
-	cp, err := s.Get(ctx(t), "newest", "")
+	cp, err := s.Latest(ctx(t), "newest")
 	if err != nil || cp.ID != put[4] {
 		t.Fatalf("Get newest = %s, %v; want %s", cp.ID, err, put[4])
 	}
@@ -171,8 +171,10 @@ func testGetNewestAndByID(t *testing.T, newStore NewStore) {
 func testGetNotFound(t *testing.T, newStore NewStore) {
 	s := newStore(t, pgcheckpoint.Options{})
 	mustPut(t, s, "present", `{}`)
+	if _, err := s.Latest(ctx(t), "absent"); !errors.Is(err, pgcheckpoint.ErrNotFound) {
+		t.Errorf("Latest(%q): err = %v, want ErrNotFound", "absent", err)
+	}
 	for _, tc := range []struct{ thread, id string }{
-		{"absent", ""},
 		{"absent", uuid.Must(uuid.NewV7()).String()},
 		{"present", uuid.Must(uuid.NewV7()).String()},
 	} {
@@ -188,11 +190,12 @@ func testGetNotFound(t *testing.T, newStore NewStore) {
 // ErrInvalidCheckpointID, before anything is sent; an upper-case UUID names the same checkpoint.
 func testMalformedIDs(t *testing.T, s pgcheckpoint.Store) {
 	head := mustPut(t, s, "malformed", `{}`)
-	for _, bad := range []string{"not-a-uuid", "'; DROP TABLE x; --", strings.Repeat("f", 36)} {
+	// The empty string is no id either: Latest, DeleteThread and PutIfEmpty are the calls without one.
+	for _, bad := range []string{"", "not-a-uuid", "'; DROP TABLE x; --", strings.Repeat("f", 36)} {
 		if _, err := s.Get(ctx(t), "malformed", bad); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
 			t.Errorf("Get(%q): err = %v, want ErrInvalidCheckpointID", bad, err)
 		}
-		if _, err := s.List(ctx(t), "malformed", pgcheckpoint.ListOptions{Before: bad}); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
+		if _, err := s.List(ctx(t), "malformed", pgcheckpoint.ListOptions{Before: bad}); bad != "" && !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
 			t.Errorf("List(Before %q): err = %v, want ErrInvalidCheckpointID", bad, err)
 		}
 		if err := s.Delete(ctx(t), "malformed", bad); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
@@ -201,6 +204,9 @@ func testMalformedIDs(t *testing.T, s pgcheckpoint.Store) {
 		if _, err := s.PutAfter(ctx(t), "malformed", bad, []byte(`{}`)); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
 			t.Errorf("PutAfter(%q): err = %v, want ErrInvalidCheckpointID", bad, err)
 		}
+	}
+	if got := ids(t, s, "malformed"); !slices.Equal(got, []string{head}) {
+		t.Fatalf("after the refused calls: %v, want [%s] (nothing written or deleted)", got, head)
 	}
 	upper := strings.ToUpper(head)
 	if cp, err := s.Get(ctx(t), "malformed", upper); err != nil || cp.ID != head {
@@ -233,7 +239,7 @@ func testOrderingSameMillisecond(t *testing.T, newStore NewStore) {
 	if got := ids(t, s, "same-ms"); !slices.Equal(got, reversed(put)) {
 		t.Fatalf("List order = %v, want newest first %v", got, reversed(put))
 	}
-	cp, err := s.Get(ctx(t), "same-ms", "")
+	cp, err := s.Latest(ctx(t), "same-ms")
 	if err != nil || cp.ID != put[len(put)-1] {
 		t.Fatalf("newest = %s, %v; want the last put %s", cp.ID, err, put[len(put)-1])
 	}
@@ -363,7 +369,7 @@ func testDelete(t *testing.T, newStore NewStore) {
 			t.Errorf("Delete of nothing (%q): %v, want nil", id, err)
 		}
 	}
-	if err := s.Delete(ctx(t), "del", ""); err != nil {
+	if err := s.DeleteThread(ctx(t), "del"); err != nil {
 		t.Fatalf("Delete thread: %v", err)
 	}
 	if got := ids(t, s, "del"); len(got) != 0 {
@@ -372,7 +378,7 @@ func testDelete(t *testing.T, newStore NewStore) {
 	if got := ids(t, s, "keep"); len(got) != 1 {
 		t.Fatalf("deleting one thread touched another: %v", got)
 	}
-	if err := s.Delete(ctx(t), "never-existed", ""); err != nil {
+	if err := s.DeleteThread(ctx(t), "never-existed"); err != nil {
 		t.Errorf("Delete of an unknown thread: %v, want nil", err)
 	}
 }
@@ -380,11 +386,11 @@ func testDelete(t *testing.T, newStore NewStore) {
 func testFencing(t *testing.T, newStore NewStore) {
 	s := newStore(t, pgcheckpoint.Options{})
 	c := ctx(t)
-	first, err := s.PutAfter(c, "fence", "", []byte(`{"i": 0}`))
+	first, err := s.PutIfEmpty(c, "fence", []byte(`{"i": 0}`))
 	if err != nil {
 		t.Fatalf("PutAfter on an empty thread with head \"\": %v", err)
 	}
-	if _, err := s.PutAfter(c, "fence", "", []byte(`{}`)); !errors.Is(err, pgcheckpoint.ErrConflict) {
+	if _, err := s.PutIfEmpty(c, "fence", []byte(`{}`)); !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("PutAfter expecting empty on a non-empty thread: err = %v, want ErrConflict", err)
 	}
 	second, err := s.PutAfter(c, "fence", first, []byte(`{"i": 1}`))
@@ -454,7 +460,7 @@ func testBadThreadIDs(t *testing.T, newStore NewStore) {
 		if _, err := s.Put(ctx(t), bad, []byte(`{}`)); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
 			t.Errorf("Put with thread %q: err = %v, want ErrInvalidThreadID", bad, err)
 		}
-		if _, err := s.Get(ctx(t), bad, ""); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
+		if _, err := s.Latest(ctx(t), bad); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
 			t.Errorf("Get with thread %q: err = %v, want ErrInvalidThreadID", bad, err)
 		}
 	}
@@ -497,16 +503,16 @@ func testCancelledContext(t *testing.T, newStore NewStore) {
 	if _, err := s.Put(c, "cancelled", []byte(`{}`)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Put with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	if _, err := s.PutAfter(c, "cancelled", "", []byte(`{}`)); !errors.Is(err, context.Canceled) {
+	if _, err := s.PutIfEmpty(c, "cancelled", []byte(`{}`)); !errors.Is(err, context.Canceled) {
 		t.Errorf("PutAfter with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	if _, err := s.Get(c, "cancelled", ""); !errors.Is(err, context.Canceled) {
+	if _, err := s.Latest(c, "cancelled"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Get with a cancelled context: err = %v, want context.Canceled", err)
 	}
 	if _, err := s.List(c, "cancelled", pgcheckpoint.ListOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("List with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	if err := s.Delete(c, "cancelled", ""); !errors.Is(err, context.Canceled) {
+	if err := s.DeleteThread(c, "cancelled"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Delete with a cancelled context: err = %v, want context.Canceled", err)
 	}
 	if got := ids(t, s, "cancelled"); len(got) != 0 {
@@ -555,10 +561,16 @@ func testThreads(t *testing.T, newStore NewStore) {
 			t.Errorf("Threads after %q = %d threads, %v; want ErrInvalidThreadID", bad, len(page), err)
 		}
 	}
-	for _, limit := range []int{-1, 1, 10001} {
+	for _, limit := range []int{1, pgcheckpoint.MaxListLimit} {
 		page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{After: strings.Repeat("\U0010FFFF", 256), Limit: limit})
 		if err != nil || len(page) != 0 {
 			t.Errorf("Threads after the last possible id, limit %d = %d threads, %v; want none", limit, len(page), err)
+		}
+	}
+	// A page size Threads cannot give is refused, not cut short.
+	for _, limit := range []int{-1, pgcheckpoint.MaxListLimit + 1} {
+		if page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Limit: limit}); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
+			t.Errorf("Threads limit %d = %d threads, %v; want ErrInvalidOptions", limit, len(page), err)
 		}
 	}
 }
@@ -576,7 +588,7 @@ func testTypedJSON(t *testing.T, newStore NewStore) {
 	if err != nil {
 		t.Fatalf("PutJSON: %v", err)
 	}
-	out, cp, err := pgcheckpoint.GetJSON[snapshot](ctx(t), s, "typed", "")
+	out, cp, err := pgcheckpoint.LatestJSON[snapshot](ctx(t), s, "typed")
 	if err != nil || cp.ID != id || out.Version != 2 || len(out.Steps) != 2 || out.Steps[1] != "act" || cp.Version != 2 {
 		t.Fatalf("GetJSON = %+v %+v %v; want %+v", out, cp, err, in)
 	}

@@ -359,7 +359,7 @@ func TestGraphInterruptResumeAcrossProcesses(t *testing.T) {
 			if got := runChild(t, "graph-interrupt", driver, schemaName, id); got != "interrupted before review" {
 				t.Fatalf("first process: %q", got)
 			}
-			stored, err := cp.Get(ctx, id, "")
+			stored, err := cp.Latest(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -402,7 +402,7 @@ func TestNodeInterruptResumeAcrossProcesses(t *testing.T) {
 			if interruptID == "" {
 				t.Fatal("no interrupt id")
 			}
-			stored, err := cp.Get(ctx, id, "")
+			stored, err := cp.Latest(ctx, id)
 			if err != nil || !bytes.Contains(stored.Snapshot, []byte("pgcheckpoint_test_approval_state")) ||
 				!bytes.Contains(stored.Snapshot, []byte("draft(quarterly report)")) {
 				t.Fatalf("the node's interrupt state is not in the stored JSON (%v): %s", err, stored.Snapshot)
@@ -435,7 +435,7 @@ func TestRunnerInterruptResumeAcrossProcesses(t *testing.T) {
 			if got := runChild(t, "adk-interrupt", driver, schemaName, id); got != "interrupted" {
 				t.Fatalf("first process: %q", got)
 			}
-			stored, err := cp.Get(ctx, id, "")
+			stored, err := cp.Latest(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -462,7 +462,7 @@ func TestRunnerInterruptResumeAcrossProcesses(t *testing.T) {
 			if err := deleter.Delete(ctx, id); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := cp.Get(ctx, id, ""); !errors.Is(err, pgcheckpoint.ErrNotFound) {
+			if _, err := cp.Latest(ctx, id); !errors.Is(err, pgcheckpoint.ErrNotFound) {
 				t.Fatalf("after Delete: %v", err)
 			}
 			r2 := adk.NewRunner(ctx, adk.RunnerConfig{Agent: &draftAgent{interrupt: true}, CheckPointStore: pgeino.New(cp, pgeino.Options{})})

@@ -111,7 +111,7 @@ const (
 // Get returns the newest checkpoint stored under checkPointID, and false (with a nil error) when there is
 // none.
 func (s *Store) Get(ctx context.Context, checkPointID string) ([]byte, bool, error) {
-	cp, err := s.cp.Get(ctx, checkPointID, "")
+	cp, err := s.cp.Latest(ctx, checkPointID)
 	if errors.Is(err, pgcheckpoint.ErrNotFound) {
 		s.remember(checkPointID, "")
 		return nil, false, nil
@@ -150,7 +150,7 @@ func (s *Store) Set(ctx context.Context, checkPointID string, checkPoint []byte)
 // Delete removes every checkpoint stored under checkPointID. Deleting an unknown id is not an error. It has
 // the signature of CheckPointDeleter (Eino after v0.7.36).
 func (s *Store) Delete(ctx context.Context, checkPointID string) error {
-	if err := s.cp.Delete(ctx, checkPointID, ""); err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
+	if err := s.cp.DeleteThread(ctx, checkPointID); err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
 		return err
 	}
 	if s.opts.Fencing {
@@ -177,7 +177,13 @@ func (s *Store) put(ctx context.Context, thread string, doc []byte) (string, err
 	s.mu.Lock()
 	head := s.heads[thread]
 	s.mu.Unlock()
-	id, err := s.cp.PutAfter(ctx, thread, head, doc)
+	var id string
+	var err error
+	if head == "" {
+		id, err = s.cp.PutIfEmpty(ctx, thread, doc)
+	} else {
+		id, err = s.cp.PutAfter(ctx, thread, head, doc)
+	}
 	if errors.Is(err, pgcheckpoint.ErrConflict) {
 		return "", &FenceError{CheckPointID: thread, Expected: head, Err: err}
 	}

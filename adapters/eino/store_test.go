@@ -97,7 +97,7 @@ func TestStoreRoundTrip(t *testing.T) {
 					if err != nil || !ok {
 						t.Fatalf("%s: Get: %v, %v", name, ok, err)
 					}
-					stored, err := cp.Get(ctx, name, "")
+					stored, err := cp.Latest(ctx, name)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -267,7 +267,7 @@ func TestFencingThroughRunner(t *testing.T) {
 	if _, interrupted, err := drain(first.Query(ctx, "first", adk.WithCheckPointID(id))); err != nil || !interrupted {
 		t.Fatalf("first run: %v, %v", interrupted, err)
 	}
-	before, err := cp.Get(ctx, id, "")
+	before, err := cp.Latest(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestFencingThroughRunner(t *testing.T) {
 	if !errors.As(err, &fe) || !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("second run over the first one's checkpoint: %v", err)
 	}
-	after, err := cp.Get(ctx, id, "")
+	after, err := cp.Latest(ctx, id)
 	if err != nil || after.ID != before.ID {
 		t.Fatalf("the checkpoint moved: %s -> %s (%v)", before.ID, after.ID, err)
 	}
@@ -307,7 +307,7 @@ func TestFencingThroughGraph(t *testing.T) {
 	if _, err := build().Invoke(ctx, graphInput, compose.WithCheckPointID(id)); !isInterrupt(err) {
 		t.Fatalf("first run: %v", err)
 	}
-	head, err := cp.Get(ctx, id, "")
+	head, err := cp.Latest(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestFencingThroughGraph(t *testing.T) {
 	if _, err := build().Invoke(ctx, "", compose.WithCheckPointID(id)); !isInterrupt(err) {
 		t.Fatalf("replica b: %v", err)
 	}
-	bHead, err := cp.Get(ctx, id, "")
+	bHead, err := cp.Latest(ctx, id)
 	if err != nil || bHead.ID == head.ID {
 		t.Fatalf("replica b stored nothing: %v", err)
 	}
@@ -338,7 +338,7 @@ func TestFencingThroughGraph(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Expected != head.ID || !errors.Is(err, pgcheckpoint.ErrConflict) {
 		t.Fatalf("replica c: want a *FenceError expecting %s, got %v", head.ID, err)
 	}
-	if now, err := cp.Get(ctx, id, ""); err != nil || now.ID != bHead.ID {
+	if now, err := cp.Latest(ctx, id); err != nil || now.ID != bHead.ID {
 		t.Fatalf("replica c moved the thread: %v", err)
 	}
 }

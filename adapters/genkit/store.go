@@ -81,7 +81,7 @@ func (e *FenceError) Unwrap() error { return e.Err }
 
 // Get returns the newest state of the session, or nil and a nil error when it has none.
 func (s *Store[S]) Get(ctx context.Context, sessionID string) (*session.Data[S], error) {
-	cp, err := s.cp.Get(ctx, sessionID, "")
+	cp, err := s.cp.Latest(ctx, sessionID)
 	if errors.Is(err, pgcheckpoint.ErrNotFound) {
 		s.remember(sessionID, "")
 		return nil, nil
@@ -113,7 +113,11 @@ func (s *Store[S]) Save(ctx context.Context, sessionID string, data *session.Dat
 		s.mu.Lock()
 		head := s.heads[sessionID]
 		s.mu.Unlock()
-		id, err = s.cp.PutAfter(ctx, sessionID, head, b)
+		if head == "" {
+			id, err = s.cp.PutIfEmpty(ctx, sessionID, b)
+		} else {
+			id, err = s.cp.PutAfter(ctx, sessionID, head, b)
+		}
 		if errors.Is(err, pgcheckpoint.ErrConflict) {
 			return &FenceError{SessionID: sessionID, Expected: head, Err: err}
 		}
@@ -127,7 +131,7 @@ func (s *Store[S]) Save(ctx context.Context, sessionID string, data *session.Dat
 
 // Delete removes every stored state of the session. Deleting an unknown session is not an error.
 func (s *Store[S]) Delete(ctx context.Context, sessionID string) error {
-	if err := s.cp.Delete(ctx, sessionID, ""); err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
+	if err := s.cp.DeleteThread(ctx, sessionID); err != nil && !errors.Is(err, pgcheckpoint.ErrNotFound) {
 		return err
 	}
 	s.remember(sessionID, "")

@@ -158,6 +158,7 @@ type bench struct {
 	cp       *pgcheckpoint.Checkpointer
 	raw      string // quoted, schema-qualified raw table
 	cpTable  string // quoted, schema-qualified checkpointer table
+	policy   string // quoted, schema-qualified retention policy table of cpTable
 	driver   string
 	putSQL   string
 	getSQL   string
@@ -175,7 +176,7 @@ func newBench(ctx context.Context, s *session, cf connFlags) (*bench, error) {
 	}
 	q := func(id string) string { return `"` + id + `"` }
 	b := &bench{s: s, cp: cp, driver: s.driver,
-		cpTable: q(cf.schema) + "." + q(name), raw: q(cf.schema) + "." + q(name+"_raw")}
+		cpTable: q(cf.schema) + "." + q(name), policy: q(cf.schema) + "." + q(name+"_policy"), raw: q(cf.schema) + "." + q(name+"_raw")}
 	if err := cp.EnsureSchema(ctx); err != nil {
 		b.drop(ctx)
 		return nil, err
@@ -197,12 +198,13 @@ WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT $2`
 	return b, nil
 }
 
-// drop removes both scratch tables, also after an interrupt.
+// drop removes the scratch tables (the raw one, the checkpoint table and its policy), also after an
+// interrupt.
 func (b *bench) drop(ctx context.Context) {
 	b.dropOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_, _ = b.s.db.ExecContext(ctx, `DROP TABLE IF EXISTS `+b.raw+`, `+b.cpTable)
+		_, _ = b.s.db.ExecContext(ctx, `DROP TABLE IF EXISTS `+b.raw+`, `+b.cpTable+`, `+b.policy)
 	})
 }
 
@@ -230,7 +232,7 @@ func (b *bench) op(ctx context.Context, system, op, thread string, payload []byt
 		_, err := b.cp.Put(ctx, thread, payload)
 		return err
 	case "pgcheckpoint/get":
-		_, err := b.cp.Get(ctx, thread, "")
+		_, err := b.cp.Latest(ctx, thread)
 		return err
 	case "pgcheckpoint/list":
 		_, err := b.cp.List(ctx, thread, pgcheckpoint.ListOptions{Limit: benchListLimit})

@@ -127,7 +127,7 @@ func (w *walkthrough) onDatabase(ctx context.Context, cf connFlags, s *session) 
 	if err != nil {
 		return err
 	}
-	latest, err := s.cp.Get(ctx, w.thread, "")
+	latest, err := s.cp.Latest(ctx, w.thread)
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (w *walkthrough) inMemory(ctx context.Context, cf connFlags) error {
 // removes the thread unless --keep.
 func (w *walkthrough) conclude(ctx context.Context, store pgcheckpoint.Store) error {
 	out := w.e.stdout
-	final, _, err := pgcheckpoint.GetJSON[agentState](ctx, store, w.thread, "")
+	final, _, err := pgcheckpoint.LatestJSON[agentState](ctx, store, w.thread)
 	if err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func (w *walkthrough) cleanup(ctx context.Context, store pgcheckpoint.Store) {
 		}
 		return
 	}
-	if err := store.Delete(ctx, w.thread, ""); err != nil {
+	if err := store.DeleteThread(ctx, w.thread); err != nil {
 		fmt.Fprintf(w.e.stderr, "pgcheckpoint: demo: could not remove thread %s: %s\n", w.thread, redact(err.Error()))
 		return
 	}

@@ -39,7 +39,12 @@ func cmdGet(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	cp, err := s.cp.Get(ctx, pos[0], id)
+	var cp pgcheckpoint.Checkpoint
+	if id == "" {
+		cp, err = s.cp.Latest(ctx, pos[0])
+	} else {
+		cp, err = s.cp.Get(ctx, pos[0], id)
+	}
 	if err != nil {
 		return err
 	}
@@ -98,10 +103,7 @@ func cmdLs(ctx context.Context, e env, args []string) error {
 	}
 	page := *limit
 	if page == 0 {
-		page = capOf(f.conn.maxPerThread)
-		if page == 0 {
-			page = pgcheckpoint.DefaultMaxCheckpointsPerThread
-		}
+		page = pgcheckpoint.DefaultListLimit
 	}
 	s, err := f.conn.connect(ctx, 2)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ziroagent/pgcheckpoint"
@@ -23,6 +24,13 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if f.conn.maxPerThread != 0 {
+			set, err := pgcheckpoint.RetentionSQL(d, f.conn.schema, f.conn.table, pgcheckpoint.Retention{MaxCheckpointsPerThread: f.conn.maxPerThread})
+			if err != nil {
+				return err
+			}
+			ddl += "\n" + set
+		}
 		_, err = fmt.Fprint(e.stdout, ddl)
 		return err
 	}
@@ -34,7 +42,19 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	// The catalog reads only describe the change; if one fails (a catalog a dialect lacks), migrate
 	// still migrates and says "ready" without saying what changed.
 	before, berr := schemaState(ctx, s, f.conn)
-	if err := s.cp.EnsureSchema(ctx); err != nil {
+	err = s.cp.EnsureSchema(ctx)
+	var was pgcheckpoint.Retention
+	if errors.Is(err, pgcheckpoint.ErrRetentionMismatch) {
+		// --max-per-thread names another cap than the table's: migrate is where a policy changes.
+		if was, err = s.cp.Retention(ctx); err == nil {
+			err = s.cp.SetRetention(ctx, pgcheckpoint.Retention{MaxCheckpointsPerThread: f.conn.maxPerThread})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	policy, err := s.cp.Retention(ctx)
+	if err != nil {
 		return err
 	}
 	after, aerr := schemaState(ctx, s, f.conn)
@@ -47,7 +67,11 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	case before != after:
 		change = "upgraded"
 	}
-	fmt.Fprintf(e.stdout, "table %s.%s is ready: %s (%s, %s)\n", f.conn.schema, f.conn.table, change, s.dialect.Name(), s.target)
+	if was.MaxCheckpointsPerThread != 0 {
+		change = fmt.Sprintf("retention changed from %s to %s", was, policy)
+	}
+	fmt.Fprintf(e.stdout, "table %s.%s is ready: %s (%s, %s); it keeps %s\n", f.conn.schema, f.conn.table, change,
+		s.dialect.Name(), s.target, policy)
 	return nil
 }
 

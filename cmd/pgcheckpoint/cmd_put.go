@@ -47,7 +47,7 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	var id string
 	switch {
 	case *empty:
-		id, err = s.cp.PutAfter(ctx, pos[0], "", snapshot)
+		id, err = s.cp.PutIfEmpty(ctx, pos[0], snapshot)
 	case *head != "":
 		id, err = s.cp.PutAfter(ctx, pos[0], *head, snapshot)
 	default:
@@ -74,13 +74,31 @@ func cmdPut(ctx context.Context, e env, args []string) error {
 	if _, err := fmt.Fprintln(e.stdout, id); err != nil {
 		return err
 	}
-	if ev := s.lastEvent(); ev.Err == nil && ev.Rows > 0 {
-		{
-			fmt.Fprintf(e.stderr, "pgcheckpoint: put: trimmed %s of thread %s in %s to keep the cap of %d (--max-per-thread N raises it, -1 keeps all)\n",
-				plural(ev.Rows, "oldest checkpoint", "oldest checkpoints"), display(pos[0]), s.table, capOf(f.conn.maxPerThread))
-		}
+	if msg := trimReport(ctx, s, pos[0]); msg != "" {
+		fmt.Fprintf(e.stderr, "pgcheckpoint: put: %s\n", msg)
 	}
 	return nil
+}
+
+// trimReport says what the put trimmed and why, the table's retention policy deciding: a put with
+// default flags never trims a table that keeps every checkpoint, and says so. A put that trimmed nothing
+// on a table with a cap says nothing.
+func trimReport(ctx context.Context, s *session, thread string) string {
+	n := s.lastEvent().Rows
+	r, err := s.cp.Retention(ctx)
+	switch {
+	case errors.Is(err, pgcheckpoint.ErrSchemaMissing) && n == 0:
+		return fmt.Sprintf("trimmed nothing: %s records no retention policy (`pgcheckpoint migrate --max-per-thread N` records one)", s.table)
+	case err != nil && n == 0:
+		return "trimmed nothing"
+	case err != nil:
+		return fmt.Sprintf("trimmed %s of thread %s in %s", plural(n, "oldest checkpoint", "oldest checkpoints"), display(thread), s.table)
+	case r.MaxCheckpointsPerThread == pgcheckpoint.NoLimit:
+		return fmt.Sprintf("trimmed nothing: %s keeps every checkpoint", s.table)
+	case n == 0:
+		return ""
+	}
+	return fmt.Sprintf("trimmed %s of thread %s in %s, which keeps %s", plural(n, "oldest checkpoint", "oldest checkpoints"), display(thread), s.table, r)
 }
 
 // trimPrefix is err's message without the library's "pgcheckpoint: " prefix.

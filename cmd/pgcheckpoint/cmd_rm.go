@@ -37,7 +37,12 @@ func cmdRm(ctx context.Context, e env, args []string) error {
 		_, err = fmt.Fprintf(e.stdout, "would remove %s (dry run, nothing deleted)\n", rmWhat(n, thread, id, s.table))
 		return err
 	}
-	if err := s.cp.Delete(ctx, pos[0], id); err != nil {
+	if id == "" {
+		err = s.cp.DeleteThread(ctx, pos[0])
+	} else {
+		err = s.cp.Delete(ctx, pos[0], id)
+	}
+	if err != nil {
 		return err
 	}
 	n := s.lastEvent().Rows
@@ -59,7 +64,7 @@ func rmWhat(n int, thread, id, table string) string {
 }
 
 // rmCount counts what rm would delete: the checkpoint (Get) or the thread's rows (List, which reads
-// metadata only; a thread holds at most its cap, and List reads up to 10,000).
+// metadata only, all of it).
 func rmCount(ctx context.Context, s *session, thread, id string) (int, error) {
 	if id != "" {
 		_, err := s.cp.Get(ctx, thread, id)

@@ -160,7 +160,7 @@ func TestFencedPut(t *testing.T) {
 func TestRetentionFlag(t *testing.T) {
 	t.Parallel()
 	c := conn(t, "pgx", newSchema(t))
-	cli(t, "", args("migrate", c)...).must(t, exitOK)
+	cli(t, "", args("migrate", c, []string{"--max-per-thread", "2"})...).must(t, exitOK)
 	for i := 0; i < 5; i++ {
 		r := cli(t, `{"i": 1}`, args("put", c, []string{"--max-per-thread", "2", "th"})...)
 		if r.code != exitOK || (i >= 2) != strings.Contains(r.stderr, "trimmed 1 oldest checkpoint") {

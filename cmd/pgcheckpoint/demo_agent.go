@@ -94,7 +94,7 @@ type agentEvent struct {
 // for the time a real agent waits for its model or tools.
 func runAgent(ctx context.Context, store pgcheckpoint.Store, thread string, steps int, think time.Duration, report func(agentEvent) error) (agentState, error) {
 	s := newAgent(steps)
-	cp, err := store.Get(ctx, thread, "")
+	cp, err := store.Latest(ctx, thread)
 	head := ""
 	switch {
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
@@ -126,7 +126,12 @@ func runAgent(ctx context.Context, store pgcheckpoint.Store, thread string, step
 		if err != nil {
 			return s, err
 		}
-		if head, err = store.PutAfter(ctx, thread, head, b); err != nil {
+		if head == "" {
+			head, err = store.PutIfEmpty(ctx, thread, b)
+		} else {
+			head, err = store.PutAfter(ctx, thread, head, b)
+		}
+		if err != nil {
 			return s, err
 		}
 		if err := report(agentEvent{kind: "checkpoint", step: s.Step, id: head, s: s}); err != nil {

@@ -31,7 +31,7 @@ func newFlags(e env, name string) *flags {
 	f.StringVar(&f.conn.dialect, "dialect", "auto", "auto, postgres or cockroach")
 	f.StringVar(&f.conn.schema, "schema", "public", "schema of the checkpoint table")
 	f.StringVar(&f.conn.table, "table", "ziro_checkpoints", "checkpoint table")
-	f.IntVar(&f.conn.maxPerThread, "max-per-thread", 0, "retention cap per thread (0: the default, 100; -1: no cap)")
+	f.IntVar(&f.conn.maxPerThread, "max-per-thread", 0, "retention cap per thread: 0 follows the table's policy; N or -1 (keep all) must match it (migrate records it)")
 	return f
 }
 
@@ -69,7 +69,7 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 		f.conn.driver = "pq"
 	}
 	if f.conn.maxPerThread < -1 {
-		return nil, usageErrorf("%s: --max-per-thread must be -1 (no cap), 0 (the default) or positive, got %d", f.Name(), f.conn.maxPerThread)
+		return nil, usageErrorf("%s: --max-per-thread must be -1 (no cap), 0 (the table's policy) or positive, got %d", f.Name(), f.conn.maxPerThread)
 	}
 	return pos, nil
 }
@@ -79,7 +79,7 @@ var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true
 
 // retentionCommands are the commands --max-per-thread means something for; the others accept it (so a
 // script may pass the same flags everywhere) but do not list it.
-var retentionCommands = map[string]bool{"put": true, "ls": true, "demo": true, "bench": true}
+var retentionCommands = map[string]bool{"put": true, "migrate": true, "demo": true, "bench": true}
 
 // offlineCommands connect to nothing: their help lists no connection flags.
 var offlineCommands = map[string]bool{"version": true, "completion": true}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -62,20 +63,56 @@ func TestPutReportsTrim(t *testing.T) {
 	t.Parallel()
 	schema := newSchema(t)
 	c := conn(t, "pgx", schema)
-	cli(t, "", args("migrate", c)...).must(t, exitOK)
-	for i := 0; i < 2; i++ {
-		cli(t, `{"i": 1}`, args("put", c, []string{"--max-per-thread", "2", "th"})...).must(t, exitOK)
+	out := cli(t, "", args("migrate", c, []string{"--max-per-thread", "2"})...).must(t, exitOK).stdout
+	if !strings.Contains(out, "it keeps 2 checkpoints per thread") {
+		t.Fatalf("migrate --max-per-thread 2: %q", out)
 	}
-	r := cli(t, `{"i": 3}`, args("put", c, []string{"--max-per-thread", "2", "th"})...)
+	for i := 0; i < 2; i++ {
+		cli(t, `{"i": 1}`, args("put", c, []string{"th"})...).must(t, exitOK)
+	}
+	r := cli(t, `{"i": 3}`, args("put", c, []string{"th"})...)
 	if r.code != exitOK || !uuidLine.MatchString(r.stdout) {
 		t.Fatalf("third put: exit %d, stdout %q", r.code, r.stdout)
 	}
-	want := "pgcheckpoint: put: trimmed 1 oldest checkpoint of thread th in " + schema + ".ziro_checkpoints to keep the cap of 2"
-	if !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
-		t.Fatalf("third put stderr %q, want %q...", r.stderr, want)
+	want := "pgcheckpoint: put: trimmed 1 oldest checkpoint of thread th in " + schema + ".ziro_checkpoints, which keeps 2 checkpoints per thread\n"
+	if r.stderr != want {
+		t.Fatalf("third put stderr %q, want %q", r.stderr, want)
 	}
-	// Without a cap nothing is trimmed and nothing is said.
-	cli(t, `{"i": 4}`, args("put", c, []string{"--max-per-thread", "-1", "th"})...).must(t, exitOK)
+	// A client that names another cap than the table's is refused before it writes.
+	r = cli(t, `{"i": 4}`, args("put", c, []string{"--max-per-thread", "-1", "th"})...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "retention policy mismatch") {
+		t.Fatalf("put --max-per-thread -1 on a table keeping 2: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestPutOnUnlimitedTable: on a table whose policy keeps every checkpoint, a put with default flags
+// trims nothing and says so (issue 11), however long the thread.
+func TestPutOnUnlimitedTable(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	c := conn(t, "pq", schema)
+	out := cli(t, "", args("migrate", c, []string{"--max-per-thread", "-1"})...).must(t, exitOK).stdout
+	if !strings.Contains(out, "it keeps every checkpoint") {
+		t.Fatalf("migrate --max-per-thread -1: %q", out)
+	}
+	const n = 105 // more than the default cap of 100
+	cp, err := pgcheckpoint.New(adminDB(t), pgcheckpoint.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n-1; i++ {
+		if _, err := cp.Put(context.Background(), "long", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cli(t, `{"last": true}`, args("put", c, []string{"long"})...)
+	want := "pgcheckpoint: put: trimmed nothing: " + schema + ".ziro_checkpoints keeps every checkpoint\n"
+	if r.code != exitOK || r.stderr != want {
+		t.Fatalf("put: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	if got, err := cp.List(context.Background(), "long", pgcheckpoint.ListOptions{Limit: -1}); err != nil || len(got) != n {
+		t.Fatalf("after %d puts the thread holds %d checkpoints (%v), want all", n, len(got), err)
+	}
 }
 
 // TestLsHint: ls says when it cuts a list short and prints the next page's command with the user's

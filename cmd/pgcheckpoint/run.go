@@ -45,12 +45,14 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "migrate", args: "[--print]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
-			desc:     "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.",
-			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql"},
-			run:      cmdMigrate},
+		{name: "migrate", args: "[--print] [--max-per-thread N]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
+			desc: "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.\n" +
+				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. Prints the policy.",
+			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --max-per-thread -1",
+				"pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql"},
+			run: cmdMigrate},
 		{name: "put", args: "[--expect-head ID | --expect-empty] THREAD [FILE]", summary: "store a JSON snapshot from FILE or stdin; prints the new id",
-			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. When the put trims the thread to --max-per-thread, stderr says how many it removed.",
+			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. It trims the thread by the table's retention policy, and stderr says how many it removed.",
 			examples: []string{`id=$(echo '{"version": 2, "step": 1}' | pgcheckpoint put thread-42)`, `pgcheckpoint put --expect-head "$id" thread-42 next.json`},
 			run:      cmdPut},
 		{name: "get", args: "[--json] THREAD [ID]", summary: "print a snapshot (the newest when ID is omitted)",
@@ -116,7 +118,9 @@ const connUsage = `  --dsn S             connection string; default $DATABASE_UR
   --table S           table (default ziro_checkpoints)
 `
 
-const retentionUsage = `  --max-per-thread N  retention cap (default 100; 0 means the default; -1 disables it)
+const retentionUsage = `  --max-per-thread N  retention cap per thread: the table records it (migrate --max-per-thread N sets
+                      it; a new table gets 100); 0, the default, follows the table; N or -1 (keep all)
+                      must match it
 `
 
 const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost),
@@ -246,7 +250,8 @@ func exitCode(err error) int {
 		errors.Is(err, pgcheckpoint.ErrInvalidThreadID),
 		errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID),
 		errors.Is(err, pgcheckpoint.ErrInvalidIdentifier),
-		errors.Is(err, pgcheckpoint.ErrInvalidOptions):
+		errors.Is(err, pgcheckpoint.ErrInvalidOptions),
+		errors.Is(err, pgcheckpoint.ErrRetentionMismatch):
 		return exitUsage
 	}
 	return exitDatabase

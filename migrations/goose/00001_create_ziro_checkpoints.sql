@@ -22,6 +22,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS "ziro_checkpoints_thread_seq_key" ON "ziro_che
 
 CREATE INDEX IF NOT EXISTS "ziro_checkpoints_unnumbered" ON "ziro_checkpoints" (thread_id) WHERE seq IS NULL;
 
+CREATE TABLE IF NOT EXISTS "ziro_checkpoints_policy" (
+    singleton                  BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
+    max_checkpoints_per_thread INTEGER NOT NULL CHECK (max_checkpoints_per_thread >= 0)
+);
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_attribute
@@ -32,6 +37,8 @@ EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END
 $$;
+
+INSERT INTO "ziro_checkpoints_policy" (max_checkpoints_per_thread) VALUES (100) ON CONFLICT (singleton) DO NOTHING;
 -- +goose StatementEnd
 
 -- +goose Down

@@ -1,0 +1,1 @@
+INSERT INTO "public"."ziro_checkpoints_policy" (max_checkpoints_per_thread) VALUES ($1) ON CONFLICT (singleton) DO NOTHING
