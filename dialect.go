@@ -66,6 +66,11 @@ type dialectFacts struct {
 	firstRowIsolation sql.IsolationLevel
 	// defaultMaxSnapshotBytes is the snapshot size limit when Options.MaxSnapshotBytes is 0.
 	defaultMaxSnapshotBytes int
+	// byteOrder is what follows a text column in a comparison that must be in byte order whatever the
+	// column's collation (a table the TypeScript package created has the database's default collation).
+	// PostgreSQL: ` COLLATE "C"`, which on pgcheckpoint's own COLLATE "C" columns still uses the primary
+	// key. CockroachDB: nothing: uncollated strings compare bytewise, and old versions reject COLLATE "C".
+	byteOrder string
 }
 
 // Dialect names for ParseDialect, as Dialect.Name returns them.

@@ -17,6 +17,7 @@ func (postgres) facts() dialectFacts {
 		ownIsolation:            sql.LevelReadCommitted,
 		firstRowIsolation:       sql.LevelReadCommitted,
 		defaultMaxSnapshotBytes: 16 << 20,
+		byteOrder:               ` COLLATE "C"`,
 	}
 }
 

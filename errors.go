@@ -82,6 +82,18 @@ var (
 	// transaction before its COMMIT, wrote nothing: the put runs again and this error does not arise.
 	ErrOutcomeUnknown = errors.New("outcome unknown: the checkpoint may or may not have been stored")
 
+	// ErrThreadExists means Fork's target thread already has a checkpoint: a fork starts a new thread
+	// and never adds to one. Nothing was written.
+	ErrThreadExists = errors.New("thread exists")
+
+	// ErrLeaseHeld means Acquire found the thread leased to another owner, and the lease in force.
+	// Nothing was written; try again after its expiry.
+	ErrLeaseHeld = errors.New("thread leased to another owner")
+
+	// ErrLeaseLost means a lease's Put or Renew found the lease expired, released or taken over by a
+	// newer grant (by the server's clock). Nothing was written: the owner no longer drives the thread.
+	ErrLeaseLost = errors.New("lease lost")
+
 	// ErrRetriesExhausted means a transaction kept failing with a retryable error (SQLSTATE 40001) for
 	// Options.MaxAttempts attempts; the last driver error is wrapped too. Nothing was written.
 	ErrRetriesExhausted = errors.New("retries exhausted")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -234,6 +235,9 @@ func (m *Memory) listThreads(ctx context.Context, opts ThreadsOptions) ([]Thread
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -241,7 +245,7 @@ func (m *Memory) listThreads(ctx context.Context, opts ThreadsOptions) ([]Thread
 	defer m.mu.Unlock()
 	ids := make([]string, 0, len(m.threads))
 	for t := range m.threads {
-		if t > opts.After {
+		if t > opts.After && strings.HasPrefix(t, opts.Prefix) {
 			ids = append(ids, t)
 		}
 	}
@@ -259,4 +263,44 @@ func (m *Memory) listThreads(ctx context.Context, opts ThreadsOptions) ([]Thread
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// Fork implements Store.
+func (m *Memory) Fork(ctx context.Context, fromThread, checkpointID, toThread string, opts ForkOptions) (string, error) {
+	id, err := m.fork(ctx, fromThread, checkpointID, toThread, opts)
+	return id, fail(OpFork, toThread, checkpointID, err)
+}
+
+func (m *Memory) fork(ctx context.Context, fromThread, checkpointID, toThread string, opts ForkOptions) (string, error) {
+	r, err := newForkRequest(fromThread, checkpointID, toThread, opts, m.cap)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows := m.threads[r.from]
+	at := -1
+	for i := range rows {
+		if rows[i].ID == r.id {
+			at = i
+		}
+	}
+	switch {
+	case at < 0:
+		return "", errForkSource(r)
+	case len(m.threads[r.to]) > 0:
+		return "", errForkTarget(r)
+	}
+	from := max(0, int64(at)+1-r.limit)
+	out := make([]Checkpoint, 0, int64(at)+1-from)
+	for _, cp := range rows[from : at+1] {
+		cp.ThreadID = r.to
+		cp.Snapshot = append(json.RawMessage(nil), cp.Snapshot...)
+		out = append(out, cp)
+	}
+	m.threads[r.to] = out
+	return r.id, nil
 }

@@ -20,11 +20,11 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 // Event describes one finished operation.
 type Event struct {
 	Op       Op        // which call: OpPut, OpGet, OpLatest, ...
-	ThreadID string    // empty for OpThreads and OpPrune
+	ThreadID string    // empty for OpThreads and OpPrune; OpFork: the new thread
 	Start    time.Time // when the call began
 	Duration time.Duration
 	Bytes    int   // snapshot bytes sent (put) or received (get)
-	Rows     int   // rows trimmed (put), listed (list, threads) or deleted (delete, prune)
+	Rows     int   // rows trimmed (put), listed (list, threads), deleted (delete, prune) or copied (fork)
 	Attempts int   // statements or transactions tried (put); more than 1 means retries
 	Err      error // nil on success
 }

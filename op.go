@@ -21,4 +21,9 @@ const (
 	OpSetRetention  Op = "set_retention"  // SetRetention
 	OpDetectDialect Op = "detect_dialect" // DetectDialect
 	OpNew           Op = "new"            // New and ParseDialect refusing their arguments
+	OpFork          Op = "fork"           // Fork
+	OpAcquire       Op = "acquire"        // Acquire (a lease)
+	OpRenew         Op = "renew"          // Lease.Renew
+	OpRelease       Op = "release"        // Lease.Release
+	OpLeasePut      Op = "lease_put"      // Lease.Put (its put, inside, reports OpPut)
 )

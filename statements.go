@@ -78,6 +78,30 @@ type statements struct {
 	readPolicy string
 	// recordPolicy records a policy where none is (EnsureSchema); setPolicy records it whatever was.
 	recordPolicy, setPolicy string
+
+	// threadsPrefix and pruneThreadsPrefix are threads and pruneThreads for the ids that start with a
+	// prefix: $3 is the prefix, $4 the first string after every id that starts with it (prefixEnd), and
+	// every comparison and the order are in byte order (dialectFacts.byteOrder), so the range holds
+	// exactly the ids with the prefix whatever the column's collation, and is a range scan of the
+	// primary key.
+	threadsPrefix, pruneThreadsPrefix string
+	// pruneLockPrefix and pruneRunPrefix are pruneLock and pruneRun for a batch of pruneThreadsPrefix:
+	// the batch's range, from its first to its last id, is compared in byte order too, so it holds only
+	// ids with the prefix (the ids between two that start with a prefix start with it too).
+	pruneLockPrefix, pruneRunPrefix string
+
+	// fork copies checkpoint $2 of thread $1, with up to $4 - 1 older ones when $4 > 1, into thread $3,
+	// if $2 exists and $3 has no row, in one statement: the snapshots never leave the server. The
+	// copies keep their ids, created_at, version and size, and are numbered 1, 2, ... in id order, so
+	// the new thread is a thread like any other. It reports whether the source checkpoint exists,
+	// whether the target thread has rows, and how many rows it copied. It runs in a transaction after
+	// lockFirst on $3 (dialects with advisory locks) or at SERIALIZABLE, as a thread's first put does:
+	// no first put into $3 interleaves with it.
+	fork string
+
+	// leaseTable, leaseAcquire, leaseCheck, leaseRenew and leaseRelease are single-writer leases on
+	// threads (leaseStatements).
+	leaseTable, leaseAcquire, leaseCheck, leaseRenew, leaseRelease string
 }
 
 // sqlFor replaces the placeholder {T} with the quoted table name. Statements stay readable as SQL.
@@ -151,6 +175,24 @@ const trimCTE = `, del AS (
     RETURNING 1
 )`
 
+// forkSQL is statements.fork.
+const forkSQL = `WITH source AS (
+    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2) AS found
+), target AS (
+    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $3) AS found
+), ins AS (
+    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
+    SELECT $3, r.checkpoint_id, r.snapshot, r.version, r.size_bytes, r.created_at,
+           row_number() OVER (ORDER BY r.checkpoint_id)
+    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at FROM {T}
+          WHERE thread_id = $1 AND checkpoint_id <= $2
+          ORDER BY checkpoint_id DESC
+          LIMIT $4) AS r, source, target
+    WHERE source.found AND NOT target.found
+    RETURNING 1
+)
+SELECT (SELECT found FROM source), (SELECT found FROM target), (SELECT count(*) FROM ins)`
+
 // versionSQL asks the server what it is (DetectDialect, which runs before a dialect is chosen).
 const versionSQL = `SELECT version()`
 
@@ -218,6 +260,9 @@ RETURNING t.thread_id`),
 		setPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread) VALUES ($1)
 ON CONFLICT (singleton) DO UPDATE SET max_checkpoints_per_thread = excluded.max_checkpoints_per_thread`,
 	}
+	prefixStatements(&s, n, f)
+	leaseStatements(&s, n, f)
+	s.fork = sqlFor(n, forkSQL)
 	if f.oneStatementPut {
 		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
 	}
@@ -228,6 +273,72 @@ ON CONFLICT (singleton) DO UPDATE SET max_checkpoints_per_thread = excluded.max_
 		s.lockSchema = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, 0)`, lockKey("schema", n))
 	}
 	return s
+}
+
+// prefixStatements writes out the statements of a listing or prune scoped to a thread id prefix.
+func prefixStatements(s *statements, n names, f dialectFacts) {
+	id := func(col string) string { return col + f.byteOrder }
+	s.threadsPrefix = sqlFor(n, `SELECT thread_id, count(*), max(checkpoint_id), max(created_at), sum(size_bytes) FROM {T}
+WHERE `+id("thread_id")+` > $1 AND `+id("thread_id")+` >= $3 AND `+id("thread_id")+` < $4
+GROUP BY thread_id ORDER BY `+id("thread_id")+` LIMIT $2`)
+	s.pruneThreadsPrefix = sqlFor(n, `SELECT thread_id FROM {T}
+WHERE `+id("thread_id")+` > $1 AND `+id("thread_id")+` >= $3 AND `+id("thread_id")+` < $4
+GROUP BY thread_id ORDER BY `+id("thread_id")+` LIMIT $2`)
+	s.pruneLockPrefix = sqlFor(n, `SELECT t.checkpoint_id FROM {T} AS t
+WHERE `+id("t.thread_id")+` >= $1 AND `+id("t.thread_id")+` <= $2
+  AND t.checkpoint_id = (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id)
+FOR UPDATE OF t`)
+	s.pruneRunPrefix = sqlFor(n, `DELETE FROM {T} AS t
+WHERE `+id("t.thread_id")+` >= $1 AND `+id("t.thread_id")+` <= $2 AND t.created_at < $3
+  AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM {T} WHERE thread_id = t.thread_id))
+RETURNING t.thread_id`)
+}
+
+// ttlSQL is CockroachDB's row-level TTL for table n (TTLSQL): a checkpoint expires interval after its
+// created_at, and the TTL job runs on schedule cron. The expression goes through TIMESTAMP in UTC because
+// CockroachDB wants an immutable expression, and TIMESTAMPTZ + INTERVAL depends on the session's time zone
+// for days and months. interval and cron are checked by TTLSQL (digits and words; cron holds no quote).
+func ttlSQL(n names, interval, cron string) string {
+	return sqlFor(n, `ALTER TABLE {T} SET (
+    ttl_expiration_expression = '((created_at AT TIME ZONE ''UTC'') + INTERVAL ''`+interval+`'') AT TIME ZONE ''UTC''',
+    ttl_job_cron = '`+cron+`'
+)`)
+}
+
+// leaseStatements writes out the statements of single-writer leases (lease.go). The lease table is the
+// checkpoint table's name + "_leases": one row per thread that was ever leased, never deleted, so its
+// token only grows. Every decision about time is the server's: now() on the server, never the client's
+// clock.
+func leaseStatements(s *statements, n names, f dialectFacts) {
+	t := sqlFor(n, "{T}")
+	l := t[:len(t)-1] + `_leases"`
+	lease := func(q string) string { return strings.ReplaceAll(q, "{L}", l) }
+	s.leaseTable = lease(`CREATE TABLE IF NOT EXISTS {L} (
+    thread_id  TEXT` + f.byteOrder + ` NOT NULL PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    token      BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+)`)
+	// leaseAcquire grants thread $1 to owner $2 for $3 seconds when it is free (never leased, expired or
+	// released), or already $2's: a new grant either way, with the next token. It returns the token and
+	// the expiry, or no row when another owner holds an unexpired lease.
+	s.leaseAcquire = lease(`INSERT INTO {L} AS l (thread_id, owner, token, expires_at)
+VALUES ($1, $2, 1, now() + $3::FLOAT8 * INTERVAL '1 second')
+ON CONFLICT (thread_id) DO UPDATE
+SET owner = excluded.owner, token = l.token + 1, expires_at = excluded.expires_at
+WHERE l.expires_at <= now() OR l.owner = excluded.owner
+RETURNING token, expires_at`)
+	// leaseCheck locks lease ($1, $2, $3) and reports whether it is unexpired; no row: it was taken
+	// over. A put through the lease runs it first in the put's transaction: holding the row lock until
+	// commit, no new grant of the thread can commit before the put does.
+	s.leaseCheck = lease(`SELECT expires_at > now() FROM {L} WHERE thread_id = $1 AND owner = $2 AND token = $3 FOR UPDATE`)
+	// leaseRenew extends an unexpired lease to $4 seconds from now; no row: lost.
+	s.leaseRenew = lease(`UPDATE {L} SET expires_at = now() + $4::FLOAT8 * INTERVAL '1 second'
+WHERE thread_id = $1 AND owner = $2 AND token = $3 AND expires_at > now()
+RETURNING expires_at`)
+	// leaseRelease ends the lease now; the row stays, so that the next grant's token is higher.
+	s.leaseRelease = lease(`UPDATE {L} SET expires_at = now()
+WHERE thread_id = $1 AND owner = $2 AND token = $3 AND expires_at > now()`)
 }
 
 // lockKey derives the first advisory lock key of a purpose ("thread", "schema") from the table name, so

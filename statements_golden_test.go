@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The golden files pin every SQL text a Checkpointer sends, and the DDL EnsureSchema runs, for each
@@ -66,6 +67,14 @@ func goldenSQL(t *testing.T, d Dialect, schema, table string) map[string]string 
 			t.Errorf("DDL statement %d has no role in ddlName; add one:\n%s", i+1, stmt)
 		}
 		files[name] = stmt
+	}
+	if d == CockroachDB {
+		// migrate --print --dialect cockroach --ttl 720h: the row-level TTL statement.
+		ttl, err := TTLSQL(d, schema, table, TTLOptions{After: 720 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["ttl_720h"] = ttl
 	}
 	return files
 }

@@ -43,9 +43,15 @@ type Store interface {
 	Delete(ctx context.Context, threadID, id string) error
 	// DeleteThread removes every checkpoint of the thread. Removing nothing is not an error.
 	DeleteThread(ctx context.Context, threadID string) error
-	// Threads returns the threads whose id sorts after opts.After, in byte order, at most opts.Limit,
-	// with their checkpoint counts, newest ids and total sizes.
+	// Threads returns the threads whose id sorts after opts.After (and starts with opts.Prefix, byte
+	// for byte, when set), in byte order, at most opts.Limit, with their checkpoint counts, newest ids
+	// and total sizes.
 	Threads(ctx context.Context, opts ThreadsOptions) ([]ThreadInfo, error)
+	// Fork starts thread toThread, which must have no checkpoint (else ErrThreadExists), from
+	// checkpoint checkpointID of fromThread (ErrNotFound when absent): a copy of it, with opts.History
+	// also of its older ones up to the retention cap in all, keeping their ids. It returns the new
+	// thread's newest id, checkpointID. Atomic: the new thread has every copy or none.
+	Fork(ctx context.Context, fromThread, checkpointID, toThread string, opts ForkOptions) (string, error)
 }
 
 var (

@@ -25,6 +25,10 @@ type ThreadsOptions struct {
 	// Limit is the most threads returned, at most MaxListLimit: 0 means 100. A negative limit or one
 	// above MaxListLimit is ErrInvalidOptions.
 	Limit int
+	// Prefix, when set, returns only threads whose id starts with it (byte for byte: "tenant-42/"), by
+	// a range scan of the primary key, so a page costs the same whatever the other threads. It is "" or
+	// a valid thread id (ErrInvalidThreadID); %, _ and \ have no special meaning.
+	Prefix string
 }
 
 // Threads lists threads with their checkpoint counts. It walks the primary key in order and stops after
@@ -69,10 +73,18 @@ func (c *Checkpointer) threads(ctx context.Context, opts ThreadsOptions) ([]Thre
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, interpret(err)
 	}
-	rows, err := c.db.QueryContext(ctx, c.q.threads, opts.After, limit)
+	var rows *sql.Rows
+	if opts.Prefix == "" {
+		rows, err = c.db.QueryContext(ctx, c.q.threads, opts.After, limit)
+	} else {
+		rows, err = c.db.QueryContext(ctx, c.q.threadsPrefix, opts.After, limit, opts.Prefix, prefixEnd(opts.Prefix))
+	}
 	if err != nil {
 		return nil, interpret(err)
 	}
@@ -100,6 +112,9 @@ type PruneOptions struct {
 	BatchThreads int
 	// Progress, when set, is called after every batch with the totals so far.
 	Progress func(PruneResult)
+	// Prefix, when set, limits the prune to threads whose id starts with it, as ThreadsOptions.Prefix
+	// does: the other threads are neither read nor locked.
+	Prefix string
 }
 
 // PruneResult counts what Prune did.
@@ -128,6 +143,9 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 	if opts.OlderThan <= 0 {
 		return res, fmt.Errorf("older-than must be positive, got %v: %w", opts.OlderThan, ErrInvalidOptions)
 	}
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return res, err
+	}
 	if err := c.checkCallerIsolation(ctx); err != nil {
 		return res, interpret(err)
 	}
@@ -142,12 +160,12 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 	cutoff := now.Add(-opts.OlderThan)
 	after := ""
 	for {
-		ids, err := c.pruneBatch(ctx, after, batch)
+		ids, err := c.pruneBatch(ctx, after, opts.Prefix, batch)
 		if err != nil || len(ids) == 0 {
 			return res, err
 		}
 		first, last := ids[0], ids[len(ids)-1]
-		deleted, threads, err := c.pruneRun(ctx, first, last, cutoff, opts.IncludeNewest)
+		deleted, threads, err := c.pruneRun(ctx, first, last, cutoff, opts.IncludeNewest, opts.Prefix != "")
 		if err != nil {
 			return res, interpret(err)
 		}
@@ -167,16 +185,21 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 // deadlock with a put of one of its threads, 40001): a batch is idempotent. Unless the newest rows go
 // too, it first locks each thread's newest row, so the delete, in a snapshot taken after those locks,
 // cannot remove a row that a concurrent delete made the newest (the linearizability checker found that).
-// It returns the rows deleted and the threads they were in.
-func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff time.Time, includeNewest bool) (deleted, threads int64, err error) {
+// It returns the rows deleted and the threads they were in. prefixed: the batch came from a prefixed
+// listing, whose range is compared in byte order (pruneRunPrefix).
+func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff time.Time, includeNewest, prefixed bool) (deleted, threads int64, err error) {
+	lock, run := c.q.pruneLock, c.q.pruneRun
+	if prefixed {
+		lock, run = c.q.pruneLockPrefix, c.q.pruneRunPrefix
+	}
 	err = c.runTx(ctx, func(q DBTX) error {
 		deleted, threads = 0, 0
 		if !includeNewest {
-			if err := drain(q.QueryContext(ctx, c.q.pruneLock, first, last)); err != nil {
+			if err := drain(q.QueryContext(ctx, lock, first, last)); err != nil {
 				return err
 			}
 		}
-		rows, err := q.QueryContext(ctx, c.q.pruneRun, first, last, cutoff, includeNewest)
+		rows, err := q.QueryContext(ctx, run, first, last, cutoff, includeNewest)
 		if err != nil {
 			return err
 		}
@@ -207,8 +230,16 @@ func drain(rows *sql.Rows, err error) error {
 	return rows.Err()
 }
 
-func (c *Checkpointer) pruneBatch(ctx context.Context, after string, limit int) ([]string, error) {
-	rows, err := c.db.QueryContext(ctx, c.q.pruneThreads, after, limit)
+func (c *Checkpointer) pruneBatch(ctx context.Context, after, prefix string, limit int) ([]string, error) {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if prefix == "" {
+		rows, err = c.db.QueryContext(ctx, c.q.pruneThreads, after, limit)
+	} else {
+		rows, err = c.db.QueryContext(ctx, c.q.pruneThreadsPrefix, after, limit, prefix, prefixEnd(prefix))
+	}
 	if err != nil {
 		return nil, interpret(err)
 	}

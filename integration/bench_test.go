@@ -64,10 +64,7 @@ func newBenchEnv(b *testing.B, driver string) *benchEnv {
 	var e *benchEnv
 	b.Cleanup(func() { e.prep.Close() })
 	e = &benchEnv{db: db, schema: newSchema(b, db), cps: map[int]*pgcheckpoint.Checkpointer{}, pcps: map[int]*pgcheckpoint.Checkpointer{}, prep: pgcheckpoint.Prepared(db), seeded: map[string]bool{}}
-	cp := e.checkpointer(b, pgcheckpoint.DefaultMaxCheckpointsPerThread)
-	if err := cp.EnsureSchema(context.Background()); err != nil {
-		b.Fatalf("EnsureSchema: %v", err)
-	}
+	e.checkpointer(b, pgcheckpoint.DefaultMaxCheckpointsPerThread)
 	q := func(name string) string { return `"` + e.schema + `".` + name }
 	e.table, e.raw, e.pglz = q("ziro_checkpoints"), q("raw_lz4"), q("raw_pglz")
 	for _, s := range []string{
@@ -86,7 +83,7 @@ func newBenchEnv(b *testing.B, driver string) *benchEnv {
 	return e
 }
 
-// checkpointer returns the env's Checkpointer with the given cap (all share one table).
+// checkpointer returns the env's Checkpointer with the given cap (one table per cap).
 func (e *benchEnv) checkpointer(b *testing.B, cap int) *pgcheckpoint.Checkpointer {
 	return e.newCheckpointer(b, cap, false)
 }
@@ -103,13 +100,28 @@ func (e *benchEnv) newCheckpointer(b *testing.B, cap int, prepared bool) *pgchec
 	if cp, ok := m[cap]; ok {
 		return cp
 	}
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Schema: e.schema, MaxCheckpointsPerThread: cap})
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Schema: e.schema, Table: tableName(cap), MaxCheckpointsPerThread: cap})
 	if err != nil {
 		b.Fatalf("New: %v", err)
+	}
+	if err := cp.EnsureSchema(context.Background()); err != nil { // a table per cap: a table keeps one policy
+		b.Fatalf("EnsureSchema: %v", err)
 	}
 	m[cap] = cp
 	return cp
 }
+
+// tableName is the table of the Checkpointers with a cap: ziro_checkpoints for 100, else one of its own
+// (a table has one retention policy).
+func tableName(cap int) string {
+	if cap == pgcheckpoint.DefaultMaxCheckpointsPerThread {
+		return pgcheckpoint.DefaultTable
+	}
+	return fmt.Sprintf("%s_cap%d", pgcheckpoint.DefaultTable, cap)
+}
+
+// tableOf is the quoted table of the Checkpointers with a cap.
+func (e *benchEnv) tableOf(cap int) string { return `"` + e.schema + `"."` + tableName(cap) + `"` }
 
 // systems are the two ways of using the Checkpointer that are measured against the raw floor: on the
 // *sql.DB, and on a PreparedDB over it.
@@ -178,7 +190,7 @@ func BenchmarkPut(b *testing.B) {
 					b.Run(fmt.Sprintf("size=%s/cap=%d/system=%s", sz.name, cap, sys.name), func(b *testing.B) {
 						cp := e.newCheckpointer(b, cap, sys.prepared)
 						thread := fmt.Sprintf("put-%s-%d-%s", sz.name, cap, sys.name)
-						e.seed(b, e.table, thread, cap, snap)
+						e.seed(b, e.tableOf(cap), thread, cap, snap)
 						b.SetBytes(int64(len(snap)))
 						b.ReportAllocs()
 						b.ResetTimer()
@@ -406,5 +418,34 @@ func loop(b *testing.B, workers int, bytes int64, op func() error) {
 				return
 			}
 		}
+	})
+}
+
+// BenchmarkRetentionRead: what reading the table's retention policy costs a put. cached is every put of
+// a long-lived Checkpointer (the policy is read once a minute); fresh is the worst case, a new
+// Checkpointer per put, so that every put reads the policy first (two small queries).
+func BenchmarkRetentionRead(b *testing.B) {
+	ctx := context.Background()
+	snap := []byte(`{"version": 2, "step": 1}`)
+	forEachDriver(b, func(b *testing.B, e *benchEnv) {
+		b.Run("policy=cached", func(b *testing.B) {
+			cp := e.checkpointer(b, pgcheckpoint.DefaultMaxCheckpointsPerThread)
+			for b.Loop() {
+				if _, err := cp.Put(ctx, "retention-cached", snap); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("policy=fresh", func(b *testing.B) {
+			for b.Loop() {
+				cp, err := pgcheckpoint.New(e.db, pgcheckpoint.Options{Schema: e.schema})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cp.Put(ctx, "retention-fresh", snap); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	})
 }

@@ -36,7 +36,14 @@ func TestOutage(t *testing.T) {
 			schema := newSchema(t, db)
 			capped := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, MaxCheckpointsPerThread: 5})
 			// A table has one retention policy: the threads kept whole live in a table of their own.
-			all := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: newSchema(t, db), MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
+			allSchema := newSchema(t, db)
+			all := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: allSchema, MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
+			schemaOf := func(thread string) string {
+				if thread == "capped" {
+					return schema
+				}
+				return allSchema
+			}
 			ld := startLoad(t, capped, all)
 			var firstErrs []string
 			recoveryFailures := 0
@@ -93,7 +100,7 @@ func TestOutage(t *testing.T) {
 			for _, e := range firstErrs {
 				t.Log("while down: " + e)
 			}
-			ld.verify(t, db, schema)
+			ld.verify(t, db, schemaOf)
 			t.Logf("FIGURES outage %s: %d restarts survived (crash stop, same *sql.DB); %d puts acknowledged, all found "+
 				"(%d of them trimmed by retention as designed); %d puts failed during outages, %d of which had committed "+
 				"(whole rows); %d failed calls after a restart before the first success",
@@ -199,10 +206,10 @@ func (ld *load) waitErrors(t *testing.T, n int64) {
 }
 
 // verify checks the table against every attempt.
-func (ld *load) verify(t *testing.T, db *sql.DB, schema string) {
+func (ld *load) verify(t *testing.T, db *sql.DB, schemaOf func(thread string) string) {
 	t.Helper()
 	for thread, tries := range ld.tries {
-		rows := readRows(t, db, schema, thread)
+		rows := readRows(t, db, schemaOf(thread), thread)
 		present := map[string]bool{}
 		for _, r := range rows {
 			var doc struct {

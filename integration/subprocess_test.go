@@ -50,6 +50,7 @@ type helperSpec struct {
 	Seed           int64         // crash: snapshot sizes
 	ClockLag       time.Duration // write: ids are made from a clock this far behind
 	Attempts       int           // Options.MaxAttempts
+	LeaseTTL       time.Duration // lease: the ttl of each grant (lease_test.go)
 }
 
 func (tg target) spec(mode, schema string) helperSpec {
@@ -95,6 +96,8 @@ func runHelper(raw string) int {
 		return helperWrite(ctx, cp, s, out)
 	case "checker":
 		return helperChecker(s) // linearizability_test.go
+	case "lease":
+		return helperLease(ctx, cp, s, out) // lease_test.go
 	case "ensure":
 		out.line("ready")
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {

@@ -115,6 +115,7 @@ func TestCheckpointerToOTel(t *testing.T) {
 	ctx := context.Background()
 	snap := []byte(`{"version":2,"step":7}`)
 	any7 := []driver.Value{sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()}
+	pgcheckpointmock.ExpectRetention(mock, pgcheckpoint.PostgreSQL, 100) // the first put reads the policy
 	mock.ExpectQuery(pgcheckpointmock.PostgreSQL.Put).WithArgs(any7...).WillReturnError(stateError("23505"))
 	pgcheckpointmock.ExpectPut(mock, pgcheckpoint.PostgreSQL, "conv", snap, pgcheckpointmock.Seq(102), pgcheckpointmock.Trimmed(2))
 	if _, err := cp.Put(ctx, "conv", snap); err != nil {

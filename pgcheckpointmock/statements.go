@@ -70,6 +70,22 @@ type Statements struct {
 	// true. LockSchema (PostgreSQL; no args) serialises EnsureSchema's DDL; the DDL itself is
 	// pgcheckpoint.SchemaSQL.
 	Catalog, LockSchema string
+	// ThreadsPrefix is Threads for ThreadsOptions.Prefix. Args: after, limit, prefix, end of the prefix's
+	// range (the first string after every id that starts with the prefix).
+	ThreadsPrefix string
+	// PruneThreadsPrefix (args: after, batch, prefix, end of its range), PruneLockPrefix and
+	// PruneRunPrefix (args as PruneLock and PruneRun) are the prune's statements for PruneOptions.Prefix.
+	PruneThreadsPrefix, PruneLockPrefix, PruneRunPrefix string
+	// Fork copies a checkpoint (and up to limit - 1 older ones) into an empty thread, in a transaction
+	// after LockFirst on the target (PostgreSQL) or at SERIALIZABLE (CockroachDB). Args: source thread,
+	// checkpoint id, target thread, limit. It returns source found, target has rows, rows copied.
+	Fork string
+	// LeaseTable creates the lease table (EnsureLeaseSchema). LeaseAcquire (args: thread, owner, ttl
+	// seconds; returns token, expires_at or no row), LeaseCheck (args: thread, owner, token; returns
+	// whether the lease is unexpired, or no row, inside a lease put's transaction before the put),
+	// LeaseRenew (args: thread, owner, token, ttl seconds; returns expires_at) and LeaseRelease (args:
+	// thread, owner, token) are the leases' statements.
+	LeaseTable, LeaseAcquire, LeaseCheck, LeaseRenew, LeaseRelease string
 	// PolicyTable (args: schema, policy table name, unquoted) returns whether the table of the retention
 	// policy exists; ReadPolicy (no args) returns the recorded max_checkpoints_per_thread (0: keep all),
 	// no row when none is recorded. A Checkpointer sends both before its first put, and again a minute
@@ -89,6 +105,10 @@ func (s *Statements) fields() map[string]*string {
 		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
 		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "pruneLock": &s.PruneLock, "version": &s.Version,
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
+		"threadsPrefix": &s.ThreadsPrefix, "pruneThreadsPrefix": &s.PruneThreadsPrefix,
+		"pruneLockPrefix": &s.PruneLockPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
+		"fork": &s.Fork, "leaseTable": &s.LeaseTable, "leaseAcquire": &s.LeaseAcquire, "leaseCheck": &s.LeaseCheck,
+		"leaseRenew": &s.LeaseRenew, "leaseRelease": &s.LeaseRelease,
 		"policyTable": &s.PolicyTable, "readPolicy": &s.ReadPolicy, "recordPolicy": &s.RecordPolicy, "setPolicy": &s.SetPolicy,
 	}
 }

@@ -64,6 +64,9 @@ var cases = []testCase{
 	{"SizeLimit", testSizeLimit},
 	{"CancelledContext", testCancelledContext},
 	{"Threads", testThreads},
+	{"ThreadsPrefix", testThreadsPrefix},
+	{"Fork", testFork},
+	{"ForkHistoryRetention", testForkHistoryRetention},
 	{"TypedJSON", testTypedJSON},
 	{"ConcurrentPutsOneThread", testConcurrentPuts},
 }
@@ -572,6 +575,202 @@ func testThreads(t *testing.T, newStore NewStore) {
 		if page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Limit: limit}); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
 			t.Errorf("Threads limit %d = %d threads, %v; want ErrInvalidOptions", limit, len(page), err)
 		}
+	}
+}
+
+// testThreadsPrefix checks ThreadsOptions.Prefix against strings.HasPrefix: byte for byte, with LIKE's
+// metacharacters taken literally, on multi-byte UTF-8 and at U+10FFFF, the last code point.
+func testThreadsPrefix(t *testing.T, newStore NewStore) {
+	s := newStore(t, pgcheckpoint.Options{})
+	const max = "\U0010FFFF"
+	all := []string{"tenant-1/a", "tenant-1/b", "tenant-10/x", "tenant-1%/y", "tenant-1_/z", `tenant-1\/w`, "tenant-2/a",
+		"tenant-", "é/1", "ê/1", "¿x", "Àx", "e", max, max + "a", "a" + max, "b", "%", "_", `\`}
+	newest := map[string]string{}
+	for _, th := range all {
+		newest[th] = mustPut(t, s, th, `{}`)
+	}
+	sorted := slices.Clone(all)
+	slices.Sort(sorted)
+	for _, prefix := range []string{"", "tenant-1/", "tenant-1%", "tenant-1_", `tenant-1\`, "tenant-1", "tenant-", "tenant-1/a",
+		"é", "¿", "e", max, "a" + max, "a", "%", "_", `\`, "nothing-here", "tenant-1/a/deeper"} {
+		var want []string
+		for _, th := range sorted {
+			if strings.HasPrefix(th, prefix) {
+				want = append(want, th)
+			}
+		}
+		page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Prefix: prefix, Limit: 1000})
+		if err != nil {
+			t.Fatalf("Threads with prefix %q: %v", prefix, err)
+		}
+		var got []string
+		for _, ti := range page {
+			got = append(got, ti.ThreadID)
+			if ti.Checkpoints != 1 || ti.NewestID != newest[ti.ThreadID] {
+				t.Errorf("Threads with prefix %q: row %+v, want 1 checkpoint, newest %s", prefix, ti, newest[ti.ThreadID])
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Threads with prefix %q = %q, want %q", prefix, got, want)
+		}
+		// Paging within the prefix, one thread a page, ends with the same threads.
+		var paged []string
+		after := ""
+		for range len(all) + 1 {
+			p, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Prefix: prefix, After: after, Limit: 1})
+			if err != nil {
+				t.Fatalf("Threads with prefix %q after %q: %v", prefix, after, err)
+			}
+			if len(p) == 0 {
+				break
+			}
+			paged = append(paged, p[0].ThreadID)
+			after = p[0].ThreadID
+		}
+		if !slices.Equal(paged, want) {
+			t.Errorf("Threads with prefix %q, one a page = %q, want %q", prefix, paged, want)
+		}
+	}
+	for _, bad := range []string{"bad\xffutf8", "nul\x00inside", strings.Repeat("x", 1025)} {
+		if page, err := s.Threads(ctx(t), pgcheckpoint.ThreadsOptions{Prefix: bad}); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
+			t.Errorf("Threads with prefix %q = %d threads, %v; want ErrInvalidThreadID", bad, len(page), err)
+		}
+	}
+}
+
+// testFork: a fork copies one checkpoint into a new thread, keeping its id and metadata; the two threads
+// then live apart; a fork never adds to a thread that has checkpoints, nor forks what does not exist.
+func testFork(t *testing.T, newStore NewStore) {
+	s := newStore(t, pgcheckpoint.Options{})
+	a := mustPut(t, s, "src", `{"version": 1, "step": "a"}`)
+	b := mustPut(t, s, "src", `{"version": 2, "step": "b"}`)
+	c := mustPut(t, s, "src", `{"version": 3, "step": "c"}`)
+	orig, err := s.Get(ctx(t), "src", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Fork(ctx(t), "src", strings.ToUpper(b), "dst", pgcheckpoint.ForkOptions{})
+	if err != nil || got != b {
+		t.Fatalf("Fork(src, %s, dst) = %q, %v; want %s", b, got, err, b)
+	}
+	if ids := ids(t, s, "dst"); !slices.Equal(ids, []string{b}) {
+		t.Fatalf("after the fork dst holds %v, want [%s]", ids, b)
+	}
+	cp, err := s.Latest(ctx(t), "dst")
+	if err != nil || cp.ID != b || cp.ThreadID != "dst" || cp.Version != 2 || cp.SizeBytes != orig.SizeBytes ||
+		!cp.CreatedAt.Equal(orig.CreatedAt) || !sameJSON(t, cp.Snapshot, orig.Snapshot) {
+		t.Fatalf("dst's newest = %+v, %v; want a copy of %+v", cp, err, orig)
+	}
+	// With its history: the forked checkpoint and the older ones, not the newer.
+	if got, err := s.Fork(ctx(t), "src", b, "dst-history", pgcheckpoint.ForkOptions{History: true}); err != nil || got != b {
+		t.Fatalf("Fork with history = %q, %v", got, err)
+	}
+	if ids := ids(t, s, "dst-history"); !slices.Equal(ids, []string{b, a}) {
+		t.Fatalf("after the fork with history dst-history holds %v, want [%s %s]", ids, b, a)
+	}
+	// Into a thread that has checkpoints, the source thread included: ErrThreadExists, nothing written.
+	for _, to := range []string{"dst", "src"} {
+		if _, err := s.Fork(ctx(t), "src", c, to, pgcheckpoint.ForkOptions{History: true}); !errors.Is(err, pgcheckpoint.ErrThreadExists) {
+			t.Errorf("Fork into %s, which has checkpoints: err = %v, want ErrThreadExists", to, err)
+		}
+	}
+	if ids := ids(t, s, "dst"); !slices.Equal(ids, []string{b}) {
+		t.Fatalf("a refused fork changed dst: %v", ids)
+	}
+	if ids := ids(t, s, "src"); !slices.Equal(ids, []string{c, b, a}) {
+		t.Fatalf("a refused fork changed src: %v", ids)
+	}
+	// From what does not exist: ErrNotFound; malformed input: typed errors; nothing written.
+	missing := uuid.Must(uuid.NewV7()).String()
+	for _, from := range []struct{ thread, id string }{{"src", missing}, {"no-such-thread", b}} {
+		if _, err := s.Fork(ctx(t), from.thread, from.id, "nowhere", pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrNotFound) {
+			t.Errorf("Fork of %s/%s: err = %v, want ErrNotFound", from.thread, from.id, err)
+		}
+	}
+	if _, err := s.Fork(ctx(t), "src", "not-a-uuid", "nowhere", pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrInvalidCheckpointID) {
+		t.Errorf("Fork of a malformed id: err = %v, want ErrInvalidCheckpointID", err)
+	}
+	for _, bad := range []string{"", "bad\xffutf8"} {
+		if _, err := s.Fork(ctx(t), bad, b, "nowhere", pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
+			t.Errorf("Fork from thread %q: err = %v, want ErrInvalidThreadID", bad, err)
+		}
+		if _, err := s.Fork(ctx(t), "src", b, bad, pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrInvalidThreadID) {
+			t.Errorf("Fork into thread %q: err = %v, want ErrInvalidThreadID", bad, err)
+		}
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Fork(cancelled, "src", b, "nowhere", pgcheckpoint.ForkOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Fork with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if ids := ids(t, s, "nowhere"); len(ids) != 0 {
+		t.Fatalf("a refused fork wrote %v", ids)
+	}
+	// The threads live apart: a put into the fork sorts after the copy, the source does not change, and
+	// deleting the source leaves the fork.
+	next := mustPut(t, s, "dst", `{"version": 4, "step": "d"}`)
+	if ids := ids(t, s, "dst"); !slices.Equal(ids, []string{next, b}) || next <= b {
+		t.Fatalf("after a put into the fork dst holds %v, want [%s %s] with the new id after the copy", ids, next, b)
+	}
+	if ids := ids(t, s, "src"); !slices.Equal(ids, []string{c, b, a}) {
+		t.Fatalf("a put into the fork changed src: %v", ids)
+	}
+	if err := s.DeleteThread(ctx(t), "src"); err != nil {
+		t.Fatal(err)
+	}
+	if ids := ids(t, s, "dst"); !slices.Equal(ids, []string{next, b}) {
+		t.Fatalf("deleting the source changed the fork: %v", ids)
+	}
+	// A fork's own checkpoint can be forked again, into a third thread.
+	if got, err := s.Fork(ctx(t), "dst", next, "dst-of-dst", pgcheckpoint.ForkOptions{History: true}); err != nil || got != next {
+		t.Fatalf("Fork of a fork = %q, %v", got, err)
+	}
+	if ids := ids(t, s, "dst-of-dst"); !slices.Equal(ids, []string{next, b}) {
+		t.Fatalf("fork of a fork holds %v, want [%s %s]", ids, next, b)
+	}
+}
+
+// testForkHistoryRetention: a fork with history copies at most the retention cap, and the new thread
+// keeps to the cap afterwards.
+func testForkHistoryRetention(t *testing.T, newStore NewStore) {
+	const cap = 3
+	s := newStore(t, pgcheckpoint.Options{MaxCheckpointsPerThread: cap})
+	var put []string
+	for i := range 5 {
+		put = append(put, mustPut(t, s, "long", fmt.Sprintf(`{"i": %d}`, i)))
+	}
+	// The thread holds put[2..4]; fork put[3] with history: put[3], put[2] (put[1] is gone).
+	if _, err := s.Fork(ctx(t), "long", put[3], "branch", pgcheckpoint.ForkOptions{History: true}); err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	if ids := ids(t, s, "branch"); !slices.Equal(ids, []string{put[3], put[2]}) {
+		t.Fatalf("fork with history holds %v, want [%s %s]", ids, put[3], put[2])
+	}
+	if _, err := s.Fork(ctx(t), "long", put[4], "full", pgcheckpoint.ForkOptions{History: true}); err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	if ids := ids(t, s, "full"); !slices.Equal(ids, reversed(put[2:])) {
+		t.Fatalf("fork with history of a full thread holds %v, want %v", ids, reversed(put[2:]))
+	}
+	// Puts into the fork trim it to the cap like any thread.
+	var more []string
+	for i := range 2 {
+		more = append(more, mustPut(t, s, "branch", fmt.Sprintf(`{"branch": %d}`, i)))
+	}
+	if ids := ids(t, s, "branch"); !slices.Equal(ids, []string{more[1], more[0], put[3]}) {
+		t.Fatalf("after two puts the fork holds %v, want [%s %s %s]", ids, more[1], more[0], put[3])
+	}
+	// Without retention, the whole history up to the checkpoint.
+	all := newStore(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
+	var every []string
+	for i := range 150 {
+		every = append(every, mustPut(t, all, "long", fmt.Sprintf(`{"i": %d}`, i)))
+	}
+	if _, err := all.Fork(ctx(t), "long", every[139], "branch", pgcheckpoint.ForkOptions{History: true}); err != nil {
+		t.Fatalf("Fork without retention: %v", err)
+	}
+	if ids := ids(t, all, "branch"); !slices.Equal(ids, reversed(every[:140])) {
+		t.Fatalf("fork with history without retention holds %d checkpoints, want 140", len(ids))
 	}
 }
 

@@ -12,8 +12,13 @@ import (
 func cmdMigrate(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "migrate")
 	print := f.Bool("print", false, "write the DDL for --dialect (auto prints PostgreSQL) and connect to nothing")
+	ttl := f.String("ttl", "", "with --print --dialect cockroach: also the row-level TTL expiring checkpoints `DURATION` after created_at (720h, 30d)")
+	ttlCron := f.String("ttl-cron", "", "with --ttl: when the TTL job runs (ttl_job_cron; default @hourly)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
+	}
+	if (*ttl != "" || *ttlCron != "") && !*print {
+		return usageErrorf("migrate: --ttl and --ttl-cron go with --print --dialect cockroach: apply the printed statement on the cluster (see docs/cockroachdb.md)")
 	}
 	if *print {
 		d, err := f.conn.dialectFlag()
@@ -30,6 +35,13 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 				return err
 			}
 			ddl += "\n" + set
+		}
+		if *ttl != "" || *ttlCron != "" {
+			ttlSQL, err := migrateTTL(d, f.conn, *ttl, *ttlCron)
+			if err != nil {
+				return err
+			}
+			ddl += "\n" + ttlSQL + ";\n"
 		}
 		_, err = fmt.Fprint(e.stdout, ddl)
 		return err
@@ -88,4 +100,19 @@ func schemaState(ctx context.Context, s *session, cf connFlags) (catalogState, e
 		return st, pgcheckpointErr("migrate", err)
 	}
 	return st, nil
+}
+
+// migrateTTL is the row-level TTL statement of migrate --print --ttl: CockroachDB only.
+func migrateTTL(d pgcheckpoint.Dialect, cf connFlags, ttl, cron string) (string, error) {
+	if d == nil || d.Name() != pgcheckpoint.DialectCockroach { // nil: --dialect auto, which prints PostgreSQL
+		return "", usageErrorf("migrate: --ttl is CockroachDB's row-level TTL: add --dialect cockroach (on PostgreSQL run pgcheckpoint prune)")
+	}
+	if ttl == "" {
+		return "", usageErrorf("migrate: --ttl-cron needs --ttl")
+	}
+	after, err := parseAge(ttl)
+	if err != nil {
+		return "", usageErrorf("migrate: --ttl %q is not a duration (720h, 30d, 1w)", ttl)
+	}
+	return pgcheckpoint.TTLSQL(d, cf.schema, cf.table, pgcheckpoint.TTLOptions{After: after, Cron: cron})
 }

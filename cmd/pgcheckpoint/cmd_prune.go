@@ -24,6 +24,7 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 	olderThan := f.String("older-than", "", "delete checkpoints older than `DURATION` (36h, 7d, 1w, 1d12h)")
 	includeNewest := f.Bool("include-newest", false, "also delete a thread's newest checkpoint when it is old enough")
 	dryRun := f.Bool("dry-run", false, "count what would be deleted (one read of the table, no lock); delete nothing")
+	prefix := f.String("prefix", "", "only threads whose id starts with `P` (byte for byte)")
 	asJSON := f.Bool("json", false, `print {"deleted": N, "threads": N, "seconds": S} (with --dry-run also "dry_run": true)`)
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
@@ -35,6 +36,9 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkPrefixFlag("prune", *prefix); err != nil {
+		return err
+	}
 	s, err := f.conn.connect(ctx, 2)
 	if err != nil {
 		return err
@@ -42,7 +46,7 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 	defer s.Close()
 	if *dryRun {
 		start := time.Now()
-		n, threads, err := pruneCount(ctx, s, f.conn, d, *includeNewest)
+		n, threads, err := pruneCount(ctx, s, f.conn, d, *includeNewest, *prefix)
 		if err != nil {
 			if ctx.Err() != nil {
 				return interruptedf(err, "prune: --dry-run interrupted; nothing was deleted")
@@ -55,11 +59,11 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 				DryRun bool `json:"dry_run"`
 			}{pruneResult{n, threads, time.Since(start).Seconds()}, true})
 		}
-		_, err = fmt.Fprintf(e.stdout, "would delete %s in %s from %s (dry run, nothing deleted)\n",
-			plural(int(n), "checkpoint", "checkpoints"), plural(int(threads), "thread", "threads"), s.table)
+		_, err = fmt.Fprintf(e.stdout, "would delete %s in %s from %s%s (dry run, nothing deleted)\n",
+			plural(int(n), "checkpoint", "checkpoints"), plural(int(threads), "thread", "threads"), s.table, prefixNote(*prefix))
 		return err
 	}
-	opts := pgcheckpoint.PruneOptions{OlderThan: d, IncludeNewest: *includeNewest}
+	opts := pgcheckpoint.PruneOptions{OlderThan: d, IncludeNewest: *includeNewest, Prefix: *prefix}
 	tty := isTerminal(e.stderr)
 	if tty {
 		opts.Progress = func(r pgcheckpoint.PruneResult) {
@@ -84,8 +88,8 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(pruneResult{res.Deleted, res.Threads, res.Duration.Seconds()})
 	}
-	_, err = fmt.Fprintf(e.stdout, "deleted %s in %s from %s in %s\n", plural(int(res.Deleted), "checkpoint", "checkpoints"),
-		plural(int(res.Threads), "thread", "threads"), s.table, res.Duration.Round(time.Millisecond))
+	_, err = fmt.Fprintf(e.stdout, "deleted %s in %s from %s%s in %s\n", plural(int(res.Deleted), "checkpoint", "checkpoints"),
+		plural(int(res.Threads), "thread", "threads"), s.table, prefixNote(*prefix), res.Duration.Round(time.Millisecond))
 	return err
 }
 
@@ -125,12 +129,15 @@ func parseAge(s string) (time.Duration, error) {
 // pruneCount counts what prune would delete with the same rule as the library's prune statement
 // (created_at before the server's now minus d, and not the thread's newest checkpoint unless
 // includeNewest), in one read-only statement over the table.
-func pruneCount(ctx context.Context, s *session, cf connFlags, d time.Duration, includeNewest bool) (n, threads int64, err error) {
+// A prefix ("" for all threads) limits it to the threads whose id starts with it: its first characters
+// equal to the prefix, which for valid UTF-8 is the byte-for-byte test Prune makes.
+func pruneCount(ctx context.Context, s *session, cf connFlags, d time.Duration, includeNewest bool, prefix string) (n, threads int64, err error) {
 	t := quoteIdent(cf.schema) + "." + quoteIdent(cf.table)
 	q := `SELECT count(*), count(DISTINCT t.thread_id) FROM ` + t + ` AS t
 WHERE t.created_at < now() - $1::FLOAT8 * INTERVAL '1 second'
-  AND ($2 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM ` + t + ` WHERE thread_id = t.thread_id))`
-	err = s.db.QueryRowContext(ctx, q, d.Seconds(), includeNewest).Scan(&n, &threads)
+  AND ($2 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM ` + t + ` WHERE thread_id = t.thread_id))
+  AND ($3::TEXT = '' OR left(t.thread_id, char_length($3::TEXT)) = $3::TEXT)`
+	err = s.db.QueryRowContext(ctx, q, d.Seconds(), includeNewest, prefix).Scan(&n, &threads)
 	if err != nil {
 		return 0, 0, pgcheckpointErr("prune", err)
 	}

@@ -11,6 +11,7 @@ import (
 // statsResult is the `stats --json` object. Sizes are null where the dialect does not report them.
 type statsResult struct {
 	Table        string        `json:"table"`
+	Prefix       string        `json:"prefix,omitempty"` // --prefix: rows, threads, snapshot bytes and the largest threads are those threads'; the sizes stay the whole table's
 	Rows         int64         `json:"rows"`
 	Threads      int64         `json:"threads"`
 	SnapshotSize int64         `json:"snapshot_bytes"` // sum of size_bytes: the JSON as it was sent
@@ -31,7 +32,11 @@ func cmdStats(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "stats")
 	top := f.Int("top", 5, "how many of the largest threads (by snapshot bytes) to list")
 	asJSON := f.Bool("json", false, "print one JSON object")
+	prefix := f.String("prefix", "", "count only threads whose id starts with `P` (table and index sizes stay the whole table's)")
 	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if err := checkPrefixFlag("stats", *prefix); err != nil {
 		return err
 	}
 	if *top < 0 || *top > 1000 {
@@ -43,9 +48,14 @@ func cmdStats(ctx context.Context, e env, args []string) error {
 	}
 	defer s.Close()
 	t := quoteIdent(f.conn.schema) + "." + quoteIdent(f.conn.table)
-	r := statsResult{Table: s.table, Largest: []statsThread{}}
-	// One pass over the table's heap (no snapshot is read: size_bytes is a column of its own).
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT thread_id), COALESCE(sum(size_bytes), 0) FROM `+t).
+	r := statsResult{Table: s.table, Prefix: *prefix, Largest: []statsThread{}}
+	// One pass over the table's heap (no snapshot is read: size_bytes is a column of its own), or with
+	// --prefix a range scan of the primary key.
+	if *prefix != "" {
+		if err := statsPrefix(ctx, s.cp, *prefix, *top, &r); err != nil {
+			return err
+		}
+	} else if err := s.db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT thread_id), COALESCE(sum(size_bytes), 0) FROM `+t).
 		Scan(&r.Rows, &r.Threads, &r.SnapshotSize); err != nil {
 		return pgcheckpointErr("stats", err)
 	}
@@ -59,7 +69,7 @@ func cmdStats(ctx context.Context, e env, args []string) error {
 		}
 		r.TableBytes, r.IndexBytes, r.DeadRows = &tb.Int64, &ib.Int64, &dead.Int64
 	}
-	if *top > 0 {
+	if *top > 0 && *prefix == "" {
 		rows, err := s.db.QueryContext(ctx, `SELECT thread_id, count(*), sum(size_bytes) AS b FROM `+t+`
 			GROUP BY thread_id ORDER BY b DESC, thread_id LIMIT $1`, *top)
 		if err != nil {
@@ -87,6 +97,9 @@ func cmdStats(ctx context.Context, e env, args []string) error {
 		return f(*p)
 	}
 	kv := newTable(e.stdout, "table", s.table)
+	if *prefix != "" {
+		kv.row("threads starting with", strconv.Quote(*prefix)+" (rows, threads, snapshot bytes and the largest threads are theirs; the sizes are the whole table's)")
+	}
 	kv.row("rows", strconv.FormatInt(r.Rows, 10))
 	kv.row("threads", strconv.FormatInt(r.Threads, 10))
 	kv.row("snapshot bytes", size(r.SnapshotSize)+" (as sent)")

@@ -23,6 +23,7 @@ func cmdThreads(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "threads")
 	limit := f.Int("limit", 100, "most threads shown")
 	after := f.String("after", "", "only threads whose id sorts after `THREAD` (the last of the previous page)")
+	prefix := f.String("prefix", "", "only threads whose id starts with `P` (byte for byte; % and _ are plain characters)")
 	asJSON := f.Bool("json", false, "one JSON object per line")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
@@ -36,7 +37,7 @@ func cmdThreads(ctx context.Context, e env, args []string) error {
 	}
 	defer s.Close()
 	// One more than the page tells whether a next page exists, so the last page has no hint.
-	ts, err := s.cp.Threads(ctx, pgcheckpoint.ThreadsOptions{After: *after, Limit: *limit + 1})
+	ts, err := s.cp.Threads(ctx, pgcheckpoint.ThreadsOptions{After: *after, Prefix: *prefix, Limit: *limit + 1})
 	if err != nil {
 		return err
 	}

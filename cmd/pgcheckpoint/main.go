@@ -1,6 +1,7 @@
 // Command pgcheckpoint manages agent checkpoints stored by the pgcheckpoint library in PostgreSQL or
-// CockroachDB: create the table, put, get, list and delete checkpoints, list threads, prune old
-// checkpoints, run a crash-and-resume demo and benchmark the checkpointer against the raw driver.
+// CockroachDB: create the table, put, get, list and delete checkpoints, fork a thread, list threads,
+// prune old checkpoints, run a crash-and-resume demo and benchmark the checkpointer against the raw
+// driver.
 //
 // Run `pgcheckpoint -h` for the commands and docs/cli.md for the full reference.
 package main

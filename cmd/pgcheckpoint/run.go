@@ -45,11 +45,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "migrate", args: "[--print] [--max-per-thread N]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
+		{name: "migrate", args: "[--print [--ttl DURATION [--ttl-cron CRON]]] [--max-per-thread N]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
 			desc: "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.\n" +
-				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. Prints the policy.",
+				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. Prints the policy.\n" +
+				"--print --dialect cockroach --ttl D also prints CockroachDB's row-level TTL (checkpoints expire D after\ncreated_at, deleted by the cluster's TTL job; it may delete a thread's newest: docs/cockroachdb.md).",
 			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --max-per-thread -1",
-				"pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql"},
+				"pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql", "pgcheckpoint migrate --print --dialect cockroach --ttl 720h"},
 			run: cmdMigrate},
 		{name: "put", args: "[--expect-head ID | --expect-empty] THREAD [FILE]", summary: "store a JSON snapshot from FILE or stdin; prints the new id",
 			desc:     "Stores the JSON object in FILE (or stdin; - also means stdin) as the thread's newest checkpoint and\nprints its id. It trims the thread by the table's retention policy, and stderr says how many it removed.",
@@ -71,16 +72,20 @@ func commands() []command {
 			desc:     "Deletes checkpoint ID of the thread, or every checkpoint of the thread, and says how many it removed\nfrom which table. --dry-run says what it would remove and deletes nothing.",
 			examples: []string{"pgcheckpoint rm --dry-run thread-42", "pgcheckpoint rm thread-42 01a22823-b5e6-753b-83c3-37f19afaa264"},
 			run:      cmdRm},
-		{name: "threads", args: "[--limit N] [--after THREAD] [--json]", summary: "list threads in byte order of their ids",
-			desc:     "Lists threads in byte order of their ids, one page at a time. When more remain, the human output\nends with the command that prints the next page.",
-			examples: []string{"pgcheckpoint threads --limit 20", "pgcheckpoint threads --json | jq -r .thread_id"},
+		{name: "fork", args: "[--history] THREAD ID NEWTHREAD", summary: "start NEWTHREAD from checkpoint ID of THREAD; prints its newest id",
+			desc:     "Copies checkpoint ID of THREAD (with --history also its older ones, up to the table's cap) into\nNEWTHREAD, on the server in one statement, and prints the new thread's newest id (ID: copies keep\ntheir ids). Exit 1 when the checkpoint does not exist, 4 when NEWTHREAD has checkpoints already.",
+			examples: []string{"pgcheckpoint fork thread-42 01a22823-b5e6-753b-83c3-37f19afaa264 thread-42-retry", "pgcheckpoint fork --history thread-42 \"$(pgcheckpoint head thread-42)\" thread-42-copy"},
+			run:      cmdFork},
+		{name: "threads", args: "[--limit N] [--after THREAD] [--prefix P] [--json]", summary: "list threads in byte order of their ids",
+			desc:     "Lists threads in byte order of their ids, one page at a time. When more remain, the human output\nends with the command that prints the next page. --prefix lists only the threads whose id starts\nwith P (a range scan of the primary key: one tenant's threads cost the same whatever the others).",
+			examples: []string{"pgcheckpoint threads --limit 20", "pgcheckpoint threads --prefix tenant-42/", "pgcheckpoint threads --json | jq -r .thread_id"},
 			run:      cmdThreads},
-		{name: "prune", args: "--older-than DURATION [--include-newest] [--dry-run] [--json]", summary: "delete old checkpoints of every thread, keeping each thread's newest",
-			desc:     "Deletes, in every thread, the checkpoints older than DURATION (36h, 7d, 1w, 1d12h), in short batches;\neach thread keeps its newest unless --include-newest. Ctrl-C stops it and says how much it deleted;\nrerun to continue. --dry-run counts what it would delete (one read of the table) and deletes nothing.",
+		{name: "prune", args: "--older-than DURATION [--include-newest] [--prefix P] [--dry-run] [--json]", summary: "delete old checkpoints of every thread, keeping each thread's newest",
+			desc:     "Deletes, in every thread, the checkpoints older than DURATION (36h, 7d, 1w, 1d12h), in short batches;\neach thread keeps its newest unless --include-newest. Ctrl-C stops it and says how much it deleted;\nrerun to continue. --dry-run counts what it would delete (one read of the table) and deletes nothing.\n--prefix prunes only the threads whose id starts with P.",
 			examples: []string{"pgcheckpoint prune --older-than 30d --dry-run", "pgcheckpoint prune --older-than 7d --json"},
 			run:      cmdPrune},
-		{name: "stats", args: "[--top N] [--json]", summary: "how big the table is: rows, threads, sizes, dead rows, the largest threads",
-			desc:     "Reports the table's rows, threads, snapshot bytes, table and index size and dead rows (the bloat\nestimate, PostgreSQL's statistics), and the largest threads by snapshot bytes. Two reads of the\ntable's heap (no snapshot is read); 0.5-0.7 s measured on 1,000,000 rows.",
+		{name: "stats", args: "[--top N] [--prefix P] [--json]", summary: "how big the table is: rows, threads, sizes, dead rows, the largest threads",
+			desc:     "Reports the table's rows, threads, snapshot bytes, table and index size and dead rows (the bloat\nestimate, PostgreSQL's statistics), and the largest threads by snapshot bytes. Two reads of the\ntable's heap (no snapshot is read); 0.5-0.7 s measured on 1,000,000 rows. --prefix counts only the\nthreads whose id starts with P, through the primary key; the table and index sizes stay the table's.",
 			examples: []string{"pgcheckpoint stats", "pgcheckpoint stats --json --top 20 | jq .largest_threads"},
 			run:      cmdStats},
 		{name: "demo", args: "[--keep]", summary: "crash-and-resume walkthrough: an agent killed mid-run resumes from its checkpoint",
@@ -123,8 +128,8 @@ const retentionUsage = `  --max-per-thread N  retention cap per thread: the tabl
                       must match it
 `
 
-const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost),
-5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
+const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost,
+fork target exists), 5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
 `
 
 func usage(w io.Writer) {
@@ -243,7 +248,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, pgcheckpoint.ErrConflict):
+	case errors.Is(err, pgcheckpoint.ErrConflict), errors.Is(err, pgcheckpoint.ErrThreadExists):
 		return exitConflict
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot),
 		errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge),

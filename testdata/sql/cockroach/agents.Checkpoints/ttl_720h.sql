@@ -1,0 +1,4 @@
+ALTER TABLE "agents"."Checkpoints" SET (
+    ttl_expiration_expression = '((created_at AT TIME ZONE ''UTC'') + INTERVAL ''720 hours'') AT TIME ZONE ''UTC''',
+    ttl_job_cron = '@hourly'
+)

@@ -1,0 +1,16 @@
+WITH source AS (
+    SELECT EXISTS (SELECT 1 FROM "agents"."Checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2) AS found
+), target AS (
+    SELECT EXISTS (SELECT 1 FROM "agents"."Checkpoints" WHERE thread_id = $3) AS found
+), ins AS (
+    INSERT INTO "agents"."Checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
+    SELECT $3, r.checkpoint_id, r.snapshot, r.version, r.size_bytes, r.created_at,
+           row_number() OVER (ORDER BY r.checkpoint_id)
+    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at FROM "agents"."Checkpoints"
+          WHERE thread_id = $1 AND checkpoint_id <= $2
+          ORDER BY checkpoint_id DESC
+          LIMIT $4) AS r, source, target
+    WHERE source.found AND NOT target.found
+    RETURNING 1
+)
+SELECT (SELECT found FROM source), (SELECT found FROM target), (SELECT count(*) FROM ins)
