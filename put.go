@@ -139,6 +139,10 @@ func (a *sendOnce) Value() (driver.Value, error) {
 	return a.id, nil
 }
 
+// String is the id, for a wrapper that logs or records a put's arguments: it must not call Value,
+// which would use up the one send.
+func (a *sendOnce) String() string { return a.id }
+
 // check marks err notWritten when the statement never reached the driver (Value was never called).
 func (a *sendOnce) check(err error) error {
 	if err != nil && !a.sent.Load() {
