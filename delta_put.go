@@ -63,7 +63,7 @@ func (c *Checkpointer) deltaFirst(ctx context.Context, req putRequest, id string
 	var seq sql.NullInt64
 	var stored int64
 	f := req.facts
-	err := c.txAt(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
+	err := c.ownTx(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
 		if c.facts.advisoryLocks {
 			if _, err := q.ExecContext(ctx, c.q.lockFirst, req.threadID); err != nil {
 				return err
@@ -116,20 +116,19 @@ func (c *Checkpointer) deltaAppend(ctx context.Context, req putRequest, id strin
 			&headArrays, &headAlloc, &nItems, &r.trimmed, &gone)
 	}
 	f := req.facts
-	args := []any{req.threadID, id, json.RawMessage(plan.head), f.version, f.size, fenceArg,
+	arg := &sendOnce{id: id} // see appendRow: database/sql never sends the put twice
+	args := []any{req.threadID, arg, json.RawMessage(plan.head), f.version, f.size, fenceArg,
 		json.RawMessage(plan.arrays), json.RawMessage(plan.alloc), st.head, json.RawMessage(plan.items), string(plan.pos), plan.lo, plan.hi}
 	dq := c.delta.q
 	if c.facts.oneStatementPut {
-		err = c.noResend(ctx, func(q DBTX) error {
-			return scan(q.QueryRowContext(ctx, dq.put, append(args, capArg)...))
-		})
-		return r, headArrays, headAlloc, err
+		err = scan(c.db.QueryRowContext(ctx, dq.put, append(args, capArg)...))
+		return r, headArrays, headAlloc, arg.check(err)
 	}
 	insert := func(q DBTX) error { return scan(q.QueryRowContext(ctx, dq.insert, args...)) }
 	if req.cap == 0 {
-		return r, headArrays, headAlloc, c.noResend(ctx, insert)
+		return r, headArrays, headAlloc, arg.check(insert(c.db))
 	}
-	err = c.txOnce(ctx, func(q DBTX) error {
+	err = c.ownTx(ctx, c.facts.ownIsolation, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}

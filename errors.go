@@ -71,12 +71,15 @@ var (
 	// error names it.
 	ErrPermission = errors.New("insufficient privilege")
 
-	// ErrOutcomeUnknown means a put may or may not have stored its checkpoint: the statement had been
-	// sent when the connection broke, the context ended or the server reported an unknown commit outcome
-	// (SQLSTATE 40003), and pgcheckpoint could not settle which (the message names the checkpoint id it
-	// used). Read the thread (Get, List) to find out; when the context ended, its error is in the chain
-	// too. pgcheckpoint settles it by itself where it can: after a broken connection it runs the put
-	// again with the same id, which either finds that id stored or stores it once.
+	// ErrOutcomeUnknown means a put may or may not have stored its checkpoint: the statement (or the
+	// COMMIT) had been sent when the connection broke, the context ended or the server reported an
+	// unknown commit outcome (SQLSTATE 40003), and pgcheckpoint could not settle which (the message names
+	// the checkpoint id it used). pgcheckpoint settles it by itself where it can: it looks that id up
+	// once and, when it is stored, returns it as a success. It never stores the snapshot again: an
+	// attempt that is not found may have committed and been deleted, trimmed or pruned since, or may
+	// still commit. Read the thread (Get, List) to find out; when the context ended, its error is in the
+	// chain too. A connection that broke before the statement was sent, or inside the put's own
+	// transaction before its COMMIT, wrote nothing: the put runs again and this error does not arise.
 	ErrOutcomeUnknown = errors.New("outcome unknown: the checkpoint may or may not have been stored")
 
 	// ErrThreadExists means Fork's target thread already has a checkpoint: a fork starts a new thread

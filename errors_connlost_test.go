@@ -15,8 +15,8 @@ func (e safeToRetryErr) Error() string     { return "conn closed" }
 func (e safeToRetryErr) SafeToRetry() bool { return e.safe }
 
 // TestClassifyConnClosed: a put whose COMMIT was sent when pgx's connection broke (pgx reports
-// "conn closed") has an unknown outcome, like any broken connection: the put runs again with the same
-// id instead of returning a raw error (issue 10, defect 4, found by TestRegressCommitThenConnectionLost).
+// "conn closed") has an unknown outcome, like any broken connection: the put looks its id up instead of
+// returning a raw error (issue 10, defect 4, found by TestRegressCommitThenConnectionLost).
 func TestClassifyConnClosed(t *testing.T) {
 	for _, err := range []error{
 		safeToRetryErr{false},

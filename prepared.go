@@ -19,6 +19,11 @@ import (
 //
 // Statements run inside a caller's transaction (WithTx) and the Checkpointer's own transactions are not
 // prepared. Close releases the prepared statements; it does not close the *sql.DB.
+//
+// database/sql sends a prepared statement again on another connection when the driver answers
+// driver.ErrBadConn, which lib/pq does after the statement was sent; a put's statement is still sent at
+// most once, because its checkpoint id refuses to be sent twice (sendOnce in put.go), on a PreparedDB as on
+// a *sql.DB.
 type PreparedDB struct {
 	db    *sql.DB
 	mu    sync.RWMutex

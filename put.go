@@ -3,16 +3,21 @@ package pgcheckpoint
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // A put runs attempts until one stores the checkpoint or a verdict ends it. Each attempt is one statement
 // on PostgreSQL (insert and trim together) or one transaction on CockroachDB (insert, then trim); either
 // way the trim is atomic with the insert. What an attempt reports is judged by judge, what its error
-// means by classify (both pure, table-tested), and budget bounds how often the loop may go round.
+// means by classify (both pure, table-tested), budget bounds how often the loop may go round, and an
+// attempt whose outcome is unknown is settled by settle, which looks the id up and never stores it again.
 
 // putRequest is one call of Put or PutAfter, validated.
 type putRequest struct {
@@ -31,7 +36,7 @@ type putReport struct {
 	locked     bool           // the row could be locked: nothing deleted it since the snapshot
 	lockedSeq  sql.NullInt64  // its committed number when locked
 	unnumbered bool           // the thread has rows without a number (written by TypeScript)
-	mine       bool           // this put's id is stored already: an earlier attempt committed
+	mine       bool           // this put's id is stored already (see headCTE's ON CONFLICT)
 	trimmed    int64          // rows the trim deleted
 }
 
@@ -74,37 +79,83 @@ type failure int
 
 const (
 	failureFinal     failure = iota // return the error
-	failureTransient                // 40001, 40P01: nothing was written; again after a backoff
+	failureTransient                // nothing was written (40001, 40P01, or see notWritten): again after a backoff
 	failureTaken                    // 23505: another writer took the thread's next number first
-	failureUnknown                  // the attempt may have committed: 40003, a broken connection, ctx ended
+	failureUnknown                  // the attempt may have committed, or may still: settle looks the id up
 )
 
 // classify decides what an attempt's error means. ctxDone reports that the put's context has ended: an
 // error then, without the server's word (a SQLSTATE) that the statement failed, leaves the outcome
-// unknown, because the statement may have been sent and may still commit.
+// unknown, because the statement may have been sent and may still commit (pgx answers a deadline at once
+// and cancels on the server asynchronously). An error marked notWritten is never unknown: nothing of that
+// attempt can commit.
 func classify(err error, ctxDone bool) failure {
 	code := SQLState(err)
+	unknown := code == stateAmbiguousCommit || connLost(err) || errors.Is(err, errResent) || (ctxDone && code == "")
 	switch {
-	case code == stateAmbiguousCommit || connLost(err):
-		return failureUnknown
-	case ctxDone && code == "":
-		// pgx answers a deadline at once and cancels on the server asynchronously: the statement may
-		// still commit.
+	case unknown && !errors.As(err, new(notWritten)):
 		return failureUnknown
 	case ctxDone:
-		return failureFinal // the server cancelled the statement (57014): nothing was written
+		return failureFinal // the server cancelled the statement (57014), or nothing was sent: nothing was written
+	case unknown, Retryable(err):
+		return failureTransient
 	case code == stateUniqueViolation:
 		return failureTaken
-	case Retryable(err):
-		return failureTransient
 	}
 	return failureFinal
 }
 
+// notWritten marks an attempt's error that provably wrote nothing, whatever the error says: it came
+// before the statement was handed to the driver (see sendOnce.check), from BEGIN, or from a statement of
+// the attempt's own transaction before COMMIT was sent; a transaction never asked to commit cannot
+// commit, even if its backend runs on after the connection broke. Only a COMMIT's error, or a lone
+// statement's (which commits by itself), can leave the outcome unknown.
+type notWritten struct{ err error }
+
+func (e notWritten) Error() string { return e.err.Error() }
+func (e notWritten) Unwrap() error { return e.err }
+
+// errResent is what sendOnce answers when asked for its value a second time.
+var errResent = errors.New("database/sql was about to send the put's statement a second time after driver.ErrBadConn; refused")
+
+// sendOnce is the new checkpoint id as a statement argument that can be sent once. database/sql sends a
+// statement again, on another connection and behind the caller's back, when the driver answers
+// driver.ErrBadConn, and lib/pq does so after the statement was sent (an EOF, a FATAL from the server):
+// the first copy may have committed, been read and deleted (or trimmed) by others, and the second copy
+// would store it again. database/sql (lib/pq) or the driver (pgx) calls Value once for each send, right
+// before it, whatever the DBTX (a *sql.DB, a PreparedDB's *sql.Stmt, a caller's wrapper), so a second
+// call means a re-send, and failing it stops that send before anything goes out: the put loop sees an
+// unknown outcome instead (errResent) and settles it. Value never called means nothing was sent.
+type sendOnce struct {
+	id   string
+	sent atomic.Bool
+}
+
+// Value implements driver.Valuer.
+func (a *sendOnce) Value() (driver.Value, error) {
+	if a.sent.Swap(true) {
+		return nil, errResent
+	}
+	return a.id, nil
+}
+
+// String is the id, for a wrapper that logs or records a put's arguments: it must not call Value,
+// which would use up the one send.
+func (a *sendOnce) String() string { return a.id }
+
+// check marks err notWritten when the statement never reached the driver (Value was never called).
+func (a *sendOnce) check(err error) error {
+	if err != nil && !a.sent.Load() {
+		return notWritten{err}
+	}
+	return err
+}
+
 // budget bounds a put's attempts. Rounds lost to other writers' progress (losses) run again at once and
 // are bounded by maxLosses: each means another put committed, so the thread moves on; a renumbering of
-// rows without a number counts as one too. Failures (40001, an unknown outcome, a failed renumbering)
-// wait a jittered backoff and are bounded by Options.MaxAttempts.
+// rows without a number counts as one too. Failures (40001, a broken connection before anything could
+// commit, a failed renumbering, a failed look-up of an unknown outcome) wait a jittered backoff and are
+// bounded by Options.MaxAttempts.
 type budget struct {
 	failures, maxFailures int
 	losses                int
@@ -158,16 +209,7 @@ func (c *Checkpointer) put(ctx context.Context, op Op, threadID string, snapshot
 
 // putLoop validates the request, then runs attempts until one stores the checkpoint or a verdict or
 // error ends the put.
-func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (_ string, err error) {
-	// resent: an earlier attempt with this id may have committed. Its id is kept, so a late commit
-	// shows up as "mine" instead of as a second checkpoint; and whatever error ends the put after
-	// that, the checkpoint may be stored, so the error says so.
-	resent := false
-	defer func() {
-		if err != nil && resent && !errors.Is(err, ErrOutcomeUnknown) {
-			err = fmt.Errorf("%w after an attempt whose outcome is unknown: %w", ErrOutcomeUnknown, err)
-		}
-	}()
+func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []byte, fence *string, ev *Event) (string, error) {
 	req, err := c.newPutRequest(ctx, threadID, snapshot, fence)
 	if err != nil {
 		return "", err
@@ -186,96 +228,121 @@ func (c *Checkpointer) putLoop(ctx context.Context, threadID string, snapshot []
 	for {
 		ev.Attempts++
 		r, first, err := c.attempt(ctx, req, id.String())
+		var done bool
 		if err != nil {
-			switch classify(err, ctx.Err() != nil) {
-			case failureUnknown:
-				if c.inTx {
-					// The caller's transaction has not committed: whatever this attempt did goes with it.
-					return "", ctxOr(ctx, err)
-				}
-				if ctx.Err() != nil {
-					return "", fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, ctxOr(ctx, err))
-				}
-				if err := b.fail(ctx, err); err != nil {
-					return "", fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, err)
-				}
-				resent = true
-				continue
-			case failureTaken:
-				// After an unknown outcome the unique violation may be this put's own earlier attempt,
-				// committed late: run again with the same id, whose report settles it (mine, or a head
-				// that moved, which a fence then rejects).
-				if (fence != nil || c.inTx) && !resent {
-					return "", &headMoved{cause: fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)}
-				}
-				if err := b.lose(ctx, err, false); err != nil {
-					return "", err
-				}
-			case failureTransient:
-				if c.inTx {
-					return "", err // the caller's loop runs its whole transaction again
-				}
-				if first {
-					// A first put at SERIALIZABLE lost to another transaction: progress elsewhere.
-					err = b.lose(ctx, err, true)
-				} else {
-					err = b.fail(ctx, err)
-				}
-				if err != nil {
-					return "", err
-				}
-			default:
-				return "", ctxOr(ctx, err)
-			}
-			if !resent {
-				id = c.ids.next() // the winner most likely took a newer id than ours
-			}
-			continue
+			done, err = c.afterError(ctx, &b, req, &id, first, err)
+		} else {
+			ev.Rows = int(r.trimmed)
+			done, err = c.afterReport(ctx, &b, req, &id, r)
 		}
-		ev.Rows = int(r.trimmed)
-		switch judge(r, id.String(), fence) {
-		case verdictStored:
+		switch {
+		case err != nil:
+			return "", err
+		case done:
 			return id.String(), nil
-		case verdictConflict:
-			return "", conflict(r.headID.String, *fence)
-		case verdictEmpty:
-			// The first-row attempt found the thread filled by another writer: again.
-			if err := b.lose(ctx, errors.New("another writer stored the thread's first checkpoint"), false); err != nil {
-				return "", err
+		}
+	}
+}
+
+// afterError decides what the put does after an attempt that failed with err: done (its checkpoint is
+// stored after all), an error that ends the put, or neither: again, with a new *id.
+func (c *Checkpointer) afterError(ctx context.Context, b *budget, req putRequest, id *uuid.UUID, first bool, err error) (bool, error) {
+	switch classify(err, ctx.Err() != nil) {
+	case failureUnknown:
+		if c.inTx {
+			// The caller's transaction has not committed: whatever this attempt did goes with it.
+			return false, ctxOr(ctx, err)
+		}
+		return c.settle(ctx, b, req.threadID, id.String(), err)
+	case failureTaken:
+		if req.fence != nil || c.inTx {
+			return false, &headMoved{cause: fmt.Errorf("another writer stored a checkpoint in the thread first: %w: %w", ErrConflict, err)}
+		}
+		err = b.lose(ctx, err, false)
+	case failureTransient:
+		if c.inTx {
+			return false, err // the caller's loop runs its whole transaction again
+		}
+		if first && Retryable(err) {
+			// A first put at SERIALIZABLE lost to another transaction: progress elsewhere.
+			err = b.lose(ctx, err, true)
+		} else {
+			err = b.fail(ctx, err)
+		}
+	default:
+		return false, ctxOr(ctx, err)
+	}
+	*id = c.ids.next() // the winner most likely took a newer id than ours
+	return false, err
+}
+
+// afterReport decides what the put does after an attempt that returned r: done, an error that ends the
+// put, or neither: again (with *id moved past the head when the head is not below it).
+func (c *Checkpointer) afterReport(ctx context.Context, b *budget, req putRequest, id *uuid.UUID, r putReport) (bool, error) {
+	switch judge(r, id.String(), req.fence) {
+	case verdictStored:
+		return true, nil
+	case verdictConflict:
+		return false, conflict(r.headID.String, *req.fence)
+	case verdictEmpty:
+		// The first-row attempt found the thread filled by another writer: again.
+		return false, b.lose(ctx, errors.New("another writer stored the thread's first checkpoint"), false)
+	case verdictRenumber:
+		if err := c.renumber(ctx, req.threadID); err != nil {
+			if c.inTx || !(Retryable(err) || SQLState(err) == stateUniqueViolation) {
+				return false, ctxOr(ctx, err)
 			}
-		case verdictRenumber:
-			if err := c.renumber(ctx, threadID); err != nil {
-				if c.inTx || !(Retryable(err) || SQLState(err) == stateUniqueViolation) {
-					return "", ctxOr(ctx, err)
-				}
-				if err := b.fail(ctx, err); err != nil {
-					return "", err
-				}
-			} else if err := b.lose(ctx, errors.New("the thread kept getting rows without a number"), false); err != nil {
-				// A renumbering that worked is a round too: a writer that keeps adding rows without a
-				// number must not keep the put going round for ever.
-				return "", err
-			}
-		case verdictLost:
-			if err := b.lose(ctx, errors.New("the thread moved during the put"), false); err != nil {
-				return "", err
-			}
-		case verdictFollowHead:
-			if resent {
-				// Our earlier attempt may have committed and been trimmed since, behind newer rows:
-				// storing the snapshot again could store it twice.
-				return "", fmt.Errorf("checkpoint %s: the thread moved past it after an attempt whose outcome is unknown: %w", id, ErrOutcomeUnknown)
-			}
-			if err := b.lose(ctx, fmt.Errorf("the thread's newest id %s is not below the new id %s", r.headID.String, id), false); err != nil {
-				return "", err
-			}
-			floor, ok := parseID(r.headID.String)
-			if !ok {
-				return "", fmt.Errorf("the thread's newest id %q is not a UUID, so no id can follow it: %w", r.headID.String, ErrInvalidCheckpointID)
-			}
-			if id, err = c.ids.nextAfter(floor); err != nil {
-				return "", err
-			}
+			return false, b.fail(ctx, err)
+		}
+		// A renumbering that worked is a round too: a writer that keeps adding rows without a number must
+		// not keep the put going round for ever.
+		return false, b.lose(ctx, errors.New("the thread kept getting rows without a number"), false)
+	case verdictLost:
+		return false, b.lose(ctx, errors.New("the thread moved during the put"), false)
+	}
+	// verdictFollowHead: again, with an id after the head.
+	if err := b.lose(ctx, fmt.Errorf("the thread's newest id %s is not below the new id %s", r.headID.String, id), false); err != nil {
+		return false, err
+	}
+	floor, ok := parseID(r.headID.String)
+	if !ok {
+		return false, fmt.Errorf("the thread's newest id %q is not a UUID, so no id can follow it: %w", r.headID.String, ErrInvalidCheckpointID)
+	}
+	next, err := c.ids.nextAfter(floor)
+	if err == nil {
+		*id = next
+	}
+	return false, err
+}
+
+// settle finds out whether the attempt that ended in cause, whose outcome is unknown, stored id. It looks
+// the id up once (again, after a backoff and within the budget, only while the look-up itself fails):
+// found, that attempt committed and the put is done. Not found, the put ends with ErrOutcomeUnknown; it
+// never runs the insert again, because "not found" cannot tell an attempt that never committed from one
+// that committed and was deleted, trimmed or pruned since (another client may have read it and deleted
+// it: a second insert would bring a deleted checkpoint back, or store the snapshot twice under a newer
+// id), nor from one that still runs on the server and commits later (a lost connection does not stop its
+// backend until the backend writes to the socket). See docs/checker.md, "Unknown outcomes".
+//
+// It waits a short jittered backoff before the first look-up: a statement still running on the server
+// when the connection broke mostly commits within it, and is then found.
+func (c *Checkpointer) settle(ctx context.Context, b *budget, threadID, id string, cause error) (bool, error) {
+	if err := backoff(ctx, 2); err != nil {
+		return false, fmt.Errorf("checkpoint %s: %w: %w", id, ErrOutcomeUnknown, ctxOr(ctx, cause))
+	}
+	for {
+		var one int
+		err := c.db.QueryRowContext(ctx, c.q.stored, threadID, id).Scan(&one)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, sql.ErrNoRows):
+			return false, fmt.Errorf("checkpoint %s: %w: not stored after an attempt that may commit yet: %w", id, ErrOutcomeUnknown, cause)
+		case classify(err, ctx.Err() != nil) == failureFinal:
+			return false, fmt.Errorf("checkpoint %s: %w: %w (and looking it up: %w)", id, ErrOutcomeUnknown, cause, err)
+		}
+		if err := b.fail(ctx, err); err != nil {
+			return false, fmt.Errorf("checkpoint %s: %w: %w (after an attempt that ended in: %v)", id, ErrOutcomeUnknown, err, cause)
 		}
 	}
 }
@@ -338,21 +405,20 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.unnumbered, &r.mine, &r.trimmed)
 	}
 	f := req.facts
+	arg := &sendOnce{id: id}
 	if c.facts.oneStatementPut {
-		err := c.noResend(ctx, func(q DBTX) error {
-			return scan(q.QueryRowContext(ctx, c.q.put, req.threadID, id, req.doc, f.version, f.size, fenceArg, capArg))
-		})
-		return r, err
+		err := scan(c.db.QueryRowContext(ctx, c.q.put, req.threadID, arg, req.doc, f.version, f.size, fenceArg, capArg))
+		return r, arg.check(err)
 	}
 	insert := func(q DBTX) error {
-		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, id, req.doc, f.version, f.size, fenceArg))
+		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, arg, req.doc, f.version, f.size, fenceArg))
 	}
 	if req.cap == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
-		return r, c.noResend(ctx, insert)
+		return r, arg.check(insert(c.db))
 	}
-	err := c.txOnce(ctx, func(q DBTX) error {
+	err := c.ownTx(ctx, c.facts.ownIsolation, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}
@@ -369,23 +435,22 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	return r, err
 }
 
-// noResend runs fn, a put's single statement, where database/sql cannot send it a second time behind
-// the put's back. On a *sql.DB, database/sql runs a statement again on another connection when the
-// driver answers driver.ErrBadConn, and lib/pq does so after the statement was sent: the first copy could
-// commit, others could trim it, and the second copy, seeing neither, would store the checkpoint again
-// under a new id (the checker's longer run saw it). A connection of its own (*sql.Conn) is never retried
-// by database/sql: the broken connection reaches the put loop as an unknown outcome.
-func (c *Checkpointer) noResend(ctx context.Context, fn func(q DBTX) error) error {
-	db, ok := c.db.(*sql.DB)
-	if !ok {
-		return fn(c.db)
+// ownTx runs fn in a transaction of the put's own at level (txAt) and marks notWritten every error that
+// cannot come from a commit: BEGIN's, and fn's (the transaction was never asked to commit). Only the
+// COMMIT's own error leaves the outcome unknown.
+func (c *Checkpointer) ownTx(ctx context.Context, level sql.IsolationLevel, fn func(q DBTX) error) error {
+	began := false
+	err := c.txAt(ctx, level, func(q DBTX) error {
+		began = true
+		if err := fn(q); err != nil {
+			return notWritten{err}
+		}
+		return nil
+	})
+	if err != nil && !began {
+		return notWritten{err}
 	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return fn(conn)
+	return err
 }
 
 // firstRow stores the first row of a thread that was empty, numbered 1, if it is still empty. Two first
@@ -396,7 +461,7 @@ func (c *Checkpointer) noResend(ctx context.Context, fn func(q DBTX) error) erro
 func (c *Checkpointer) firstRow(ctx context.Context, req putRequest, id string) (sql.NullInt64, error) {
 	var seq sql.NullInt64
 	f := req.facts
-	err := c.txAt(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
+	err := c.ownTx(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
 		if c.facts.advisoryLocks {
 			if _, err := q.ExecContext(ctx, c.q.lockFirst, req.threadID); err != nil {
 				return err

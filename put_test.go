@@ -136,6 +136,17 @@ func TestClassify(t *testing.T) {
 		{"40P01 deadlock", pgx("40P01"), false, failureTransient},
 		{"40001 lib/pq", &pqError{"40001"}, false, failureTransient},
 
+		// database/sql's re-send after driver.ErrBadConn, refused by sendOnce: the first copy was sent.
+		{"re-send refused", fmt.Errorf("sql: converting argument $2 type: %w", errResent), false, failureUnknown},
+		// Errors that provably wrote nothing: never unknown, whatever they say.
+		{"not written: connection lost before COMMIT", notWritten{pgx("08006")}, false, failureTransient},
+		{"not written: network error before sending", notWritten{netErr{}}, false, failureTransient},
+		{"not written: 40003 inside the transaction", notWritten{pgx("40003")}, false, failureTransient},
+		{"not written: 40001", notWritten{pgx("40001")}, false, failureTransient},
+		{"not written: 23505", notWritten{pgx("23505")}, false, failureTaken},
+		{"not written: deadline", notWritten{context.DeadlineExceeded}, true, failureFinal},
+		{"not written, wrapped", fmt.Errorf("x: %w", notWritten{driver.ErrBadConn}), false, failureTransient},
+
 		{"42P01 undefined table", pgx("42P01"), false, failureFinal},
 		{"57014 without the context ended (statement_timeout)", pgx("57014"), false, failureFinal},
 		{"22P05 untranslatable", pgx("22P05"), false, failureFinal},

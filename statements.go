@@ -26,6 +26,9 @@ type statements struct {
 	first string
 	// lockFirst takes a transaction-level advisory lock on thread $1, scoped to this table.
 	lockFirst string
+	// stored returns a row when checkpoint $2 is in thread $1: a put whose attempt has an unknown outcome
+	// looks its id up instead of running the insert again (see settle in put.go).
+	stored string
 	// lockRows locks every row of the thread, newest first, and returns their ids. Renumbering a thread
 	// (delete of one checkpoint, rows written by TypeScript) holds these locks, so no put can append
 	// or trim while the numbers change.
@@ -119,11 +122,10 @@ func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.ta
 // whose snapshot is older than the last put fails on the number that put took. An empty thread inserts
 // nothing here: its first row goes through first, under a lock of its own.
 //
-// ON CONFLICT on the primary key: this put's id committed meanwhile, by an earlier run of the same
-// statement that is still in flight when this one starts (lib/pq's driver.ErrBadConn makes database/sql
-// send the statement again on a new connection, unseen by the put loop, while the first is still running
-// on the server). That is no unique violation, which would make the loop take a new id and store the
-// snapshot a second time: nothing is inserted, and the next attempt, with the same id, reports mine.
+// ON CONFLICT on the primary key, and mine in the report: this put's id is stored already. A put never
+// sends one id in two statements that could both commit (sendOnce in put.go refuses database/sql's
+// re-send; an unknown outcome is looked up, not run again), so this is a second line of defence: were
+// the same id ever sent twice, the copy would insert nothing and report the first as the put's.
 const headCTE = `WITH head AS (
     SELECT checkpoint_id, seq FROM {T}
     WHERE thread_id = $1
@@ -225,6 +227,7 @@ WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT $2`),
 		listBefore: sqlFor(n, `SELECT checkpoint_id, created_at, version, size_bytes FROM {T}
 WHERE thread_id = $1 AND checkpoint_id < $2 ORDER BY checkpoint_id DESC LIMIT $3`),
 		deleteOne: sqlFor(n, `DELETE FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2`),
+		stored:    sqlFor(n, `SELECT 1 FROM {T} WHERE thread_id = $1 AND checkpoint_id = $2`),
 		deleteAll: sqlFor(n, `DELETE FROM {T} WHERE thread_id = $1`),
 		threads: sqlFor(n, `SELECT thread_id, count(*), max(checkpoint_id), max(created_at), sum(size_bytes) FROM {T}
 WHERE thread_id > $1 GROUP BY thread_id ORDER BY thread_id LIMIT $2`),

@@ -114,6 +114,8 @@ func (p *faultPlan) shape() string {
 			e = strings.SplitN(e, " pgch", 2)[0] // the recorded text is cut at 25 bytes
 		case strings.HasPrefix(e, "SELECT EXISTS"):
 			e = "CATALOG"
+		case strings.HasPrefix(e, "SELECT 1 FROM"):
+			e = "STORED" // a put's look-up of its id after an unknown outcome
 		case strings.HasPrefix(e, "SELECT checkpoint_id FRO"):
 			e = "LOCK" // lockRows: every row of the thread, FOR UPDATE
 		case strings.HasPrefix(e, "SELECT max(checkpoint_id"):

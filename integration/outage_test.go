@@ -326,8 +326,12 @@ func TestServerHang(t *testing.T) {
 // idle_session_timeout, a proxy or a failover would) while the application is busy elsewhere (a model
 // call: the pause is the scenario, not a wait), for every driver x dialect: the next calls on the same
 // *sql.DB succeed. (pgx checks a connection idle for more than a second with a ping before reusing it;
-// lib/pq notices the dead connection itself; see docs/operations.md for a connection killed within the
-// last second.)
+// on the CockroachDB dialect a put begins with BEGIN, which database/sql sends again on another
+// connection; see docs/operations.md for a connection killed within the last second.) One exception:
+// lib/pq on the PostgreSQL dialect sends the one-statement put on the dead connection and learns only
+// then that it is dead (driver.ErrBadConn), which from the client looks the same as a connection cut
+// while the put ran; the put looks its id up and, not found, returns ErrOutcomeUnknown rather than send
+// the insert again (issue 10). At most one put per killed connection may end so.
 func TestIdleConnectionsKilled(t *testing.T) {
 	t.Parallel()
 	const modelCall = 1500 * time.Millisecond
@@ -359,8 +363,15 @@ func TestIdleConnectionsKilled(t *testing.T) {
 				t.Fatalf("terminated %d connections: %v", killed, err)
 			}
 			time.Sleep(modelCall)
+			unknown := 0
 			for i := range 8 {
-				if _, err := cp.Put(testCtx(t), "idle", []byte(`{}`)); err != nil {
+				_, err := cp.Put(testCtx(t), "idle", []byte(`{}`))
+				if err != nil && errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) && tg.driver == "postgres" && tg.dialect == pgcheckpoint.PostgreSQL && unknown < killed {
+					unknown++
+					t.Logf("put %d on a killed connection: %v", i, err)
+					continue
+				}
+				if err != nil {
 					t.Fatalf("put %d after %d pooled connections were killed: %v", i, killed, err)
 				}
 				if _, err := cp.Latest(testCtx(t), "idle"); err != nil {

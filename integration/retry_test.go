@@ -178,10 +178,10 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 		if err != nil {
 			t.Fatalf("put whose commit happened but was reported 40003: %v", err)
 		}
-		// The attempt runs again with the same id; its report says the id is stored already.
-		want := "BEGIN INSERT DELETE !COMMIT BEGIN INSERT COMMIT"
-		if got := plan.shape(); got != want || attempts != 2 {
-			t.Fatalf("attempts = %d, sent\n%s\nwant the transaction again, finding its own row:\n%s", attempts, got, want)
+		// The put looks its id up, finds it, and sends nothing else.
+		want := "BEGIN INSERT DELETE !COMMIT STORED"
+		if got := plan.shape(); got != want || attempts != 1 {
+			t.Fatalf("attempts = %d, sent\n%s\nwant the look-up of its id, finding it:\n%s", attempts, got, want)
 		}
 		env.expectThread(t, "c", append(before[1:], id))
 	})
@@ -191,15 +191,34 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 		cp := env.checkpointer(t, pgcheckpoint.Options{MaxCheckpointsPerThread: capN}, &attempts)
 		before := fill(t, cp, "d", 3)
 		plan.set(faultRule{prefix: "COMMIT", times: 1, code: "40003"})
-		id, err := cp.Put(testCtx(t), "d", snap)
+		_, err := cp.Put(testCtx(t), "d", snap)
+		if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !isDriverState(fd, err, "40003") {
+			t.Fatalf("put whose commit was lost and reported 40003: %v; want ErrOutcomeUnknown wrapping the %s driver's 40003", err, fd.name)
+		}
+		// Not found: the put does not run the insert again (the commit might land yet, or might have
+		// landed and been deleted since).
+		want := "BEGIN INSERT DELETE !COMMIT STORED"
+		if got := plan.shape(); got != want || attempts != 1 {
+			t.Fatalf("attempts = %d, sent\n%s\nwant the look-up and nothing else:\n%s", attempts, got, want)
+		}
+		env.expectThread(t, "d", before)
+	})
+
+	t.Run("ConnectionLostBeforeCommit", func(t *testing.T) {
+		var attempts int
+		cp := env.checkpointer(t, pgcheckpoint.Options{MaxCheckpointsPerThread: capN}, &attempts)
+		before := fill(t, cp, "j", 3)
+		plan.set(faultRule{prefix: "DELETE FROM", times: 1, code: "08006"})
+		id, err := cp.Put(testCtx(t), "j", snap)
 		if err != nil {
-			t.Fatalf("put whose commit was lost and reported 40003: %v", err)
+			t.Fatalf("put whose connection broke inside its transaction, before COMMIT: %v", err)
 		}
-		want := "BEGIN INSERT DELETE !COMMIT BEGIN INSERT DELETE COMMIT"
+		// A transaction never asked to commit wrote nothing: it simply runs again.
+		want := "BEGIN INSERT !DELETE ROLLBACK BEGIN INSERT DELETE COMMIT"
 		if got := plan.shape(); got != want || attempts != 2 {
-			t.Fatalf("attempts = %d, sent\n%s\nwant the transaction again with the same id:\n%s", attempts, got, want)
+			t.Fatalf("attempts = %d, sent\n%s\nwant the transaction again:\n%s", attempts, got, want)
 		}
-		env.expectThread(t, "d", append(before[1:], id))
+		env.expectThread(t, "j", append(before[1:], id))
 	})
 
 	t.Run("OneStatementPutWithoutRetention", func(t *testing.T) {

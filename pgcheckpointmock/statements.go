@@ -29,6 +29,11 @@ type Statements struct {
 	// thread, id, snapshot, version, size_bytes; it returns the new seq (1), or no row when the thread
 	// is no longer empty.
 	LockFirst, First string
+	// Stored (args: thread, id) returns a row (one column, 1) when the checkpoint is stored, none
+	// otherwise. A put whose attempt ended with an unknown outcome (a broken connection after the
+	// statement was sent, SQLSTATE 40003) looks its id up with it instead of running the insert again:
+	// found, the put returns the id; not found, ErrOutcomeUnknown.
+	Stored string
 	// LockRows, Newest and Renumber renumber a thread, in one transaction: after a delete of one
 	// checkpoint, and when a put reports rows without a seq (written by the TypeScript package).
 	// LockRows locks every row of the thread and returns their checkpoint_id, newest first; Newest
@@ -92,7 +97,7 @@ type Statements struct {
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
 func (s *Statements) fields() map[string]*string {
 	return map[string]*string{
-		"put": &s.Put, "insert": &s.Insert, "trim": &s.Trim, "first": &s.First, "lockFirst": &s.LockFirst,
+		"put": &s.Put, "insert": &s.Insert, "trim": &s.Trim, "first": &s.First, "lockFirst": &s.LockFirst, "stored": &s.Stored,
 		"lockRows": &s.LockRows, "newest": &s.Newest, "renumber": &s.Renumber,
 		"lockNewest": &s.LockNewest, "savepoint": &s.Savepoint, "rollbackToSavepoint": &s.RollbackToSavepoint,
 		"releaseSavepoint": &s.ReleaseSavepoint,

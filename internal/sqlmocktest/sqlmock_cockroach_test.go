@@ -210,8 +210,8 @@ func TestSqlmockCockroachPutContextCancelledBetweenAttempts(t *testing.T) {
 	}
 }
 
-// 40003 on COMMIT, and the commit had happened: the transaction runs again WITH THE SAME ID, whose
-// report finds that id stored (mine); nothing is inserted a second time.
+// 40003 on COMMIT, and the commit had happened: the put looks its id up (stored), finds it and returns
+// it; nothing is sent a second time.
 func TestSqlmockCockroachPut40003Committed(t *testing.T) {
 	t.Parallel()
 	var n int
@@ -221,19 +221,17 @@ func TestSqlmockCockroachPut40003Committed(t *testing.T) {
 	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(150))
 	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(crdbState("40003"))
-	mock.ExpectBegin()
-	mine := sqlmock.NewRows(reportColumns)
-	expectInsert(t, mock, answerMine{&id, 150, mine}, nil).WillReturnRows(mine)
-	mock.ExpectCommit()
+	mock.ExpectQuery(crdbSQL(t, "stored")).WithArgs(crdbThread, sameArg{&id}).WillReturnRows(storedRows(true))
 	mustPutOK(t, cp, &id)
-	if n != 2 {
-		t.Fatalf("Event.Attempts = %d, want 2", n)
+	if n != 1 {
+		t.Fatalf("Event.Attempts = %d, want 1", n)
 	}
 }
 
-// 40003 on COMMIT, and the commit had not happened: the transaction runs again WITH THE SAME ID, so that
-// a commit landing late can never become a second checkpoint.
-func TestSqlmockCockroachPut40003NotCommitted(t *testing.T) {
+// 40003 on COMMIT, and the id is not there: the commit may have been lost, may still land, or may have
+// landed and the row been deleted or trimmed since. The put never runs the insert again (that could
+// bring a deleted checkpoint back, or store the snapshot twice): ErrOutcomeUnknown, naming the id.
+func TestSqlmockCockroachPut40003NotFound(t *testing.T) {
 	t.Parallel()
 	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
 	var id string
@@ -241,40 +239,41 @@ func TestSqlmockCockroachPut40003NotCommitted(t *testing.T) {
 	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(150))
 	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(crdbState("40003"))
-	mock.ExpectBegin()
-	expectInsert(t, mock, sameArg{&id}, nil).WillReturnRows(inserted(150))
-	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
-	mock.ExpectCommit()
-	mustPutOK(t, cp, &id)
-}
-
-// 40003, and by the next attempt the thread has a head above the id and the id is not there: the
-// earlier commit may have landed and been trimmed since, so storing again could store the snapshot
-// twice. ErrOutcomeUnknown, naming the id.
-func TestSqlmockCockroachPut40003ThreadMovedPast(t *testing.T) {
-	t.Parallel()
-	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{})
-	var id string
-	mock.ExpectBegin()
-	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnRows(inserted(7))
-	mock.ExpectCommit().WillReturnError(crdbState("40003"))
-	mock.ExpectBegin()
-	expectInsert(t, mock, sameArg{&id}, nil).WillReturnRows(notInserted(farFuture, 9))
-	mock.ExpectCommit()
+	mock.ExpectQuery(crdbSQL(t, "stored")).WithArgs(crdbThread, sameArg{&id}).WillReturnRows(storedRows(false))
 	_, err := cp.Put(context.Background(), crdbThread, []byte(crdbSnap))
-	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !strings.Contains(err.Error(), id) {
-		t.Fatalf("err = %v, want ErrOutcomeUnknown naming %s", err, id)
+	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || pgcheckpoint.SQLState(err) != "40003" || !strings.Contains(err.Error(), id) {
+		t.Fatalf("err = %v, want ErrOutcomeUnknown wrapping 40003, naming %s", err, id)
 	}
 }
 
-// 40003 on the one-statement put (no retention: no transaction of its own) is resolved the same way.
+// A connection that breaks inside the put's own transaction, before COMMIT was sent, leaves nothing
+// that could commit: the transaction runs again (here with a new id) and stores the checkpoint once.
+func TestSqlmockCockroachPutConnectionLostBeforeCommit(t *testing.T) {
+	t.Parallel()
+	var n int
+	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{Observer: attempts(&n)})
+	var first, id string
+	mock.ExpectBegin()
+	expectInsert(t, mock, crdbID{got: &first}, nil).WillReturnRows(inserted(150))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnError(crdbState("08006"))
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	expectInsert(t, mock, crdbID{above: &first, got: &id}, nil).WillReturnRows(inserted(150))
+	mock.ExpectExec(crdbSQL(t, "trim")).WithArgs(crdbThread, int64(50)).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectCommit()
+	mustPutOK(t, cp, &id)
+	if n != 2 {
+		t.Fatalf("Event.Attempts = %d, want 2", n)
+	}
+}
+
+// 40003 on the one-statement put (no retention: no transaction of its own) is settled the same way.
 func TestSqlmockCockroachPut40003SingleStatement(t *testing.T) {
 	t.Parallel()
 	cp, mock, _ := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 	var id string
 	expectInsert(t, mock, crdbID{got: &id}, nil).WillReturnError(crdbState("40003"))
-	mine := sqlmock.NewRows(reportColumns)
-	expectInsert(t, mock, answerMine{&id, 4, mine}, nil).WillReturnRows(mine)
+	mock.ExpectQuery(crdbSQL(t, "stored")).WithArgs(crdbThread, sameArg{&id}).WillReturnRows(storedRows(true))
 	mustPutOK(t, cp, &id)
 }
 

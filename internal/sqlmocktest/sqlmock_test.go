@@ -179,23 +179,6 @@ type sameArg struct{ want *string }
 
 func (a sameArg) Match(v driver.Value) bool { s, ok := v.(string); return ok && s == *a.want }
 
-// answerMine matches the remembered id and, as it matches, fills rows with the report of an attempt
-// that found that very id stored (an earlier attempt committed): the head is the id, mine is true. The
-// answer needs the id, which is generated inside Put.
-type answerMine struct {
-	id   *string
-	seq  int64
-	rows *sqlmock.Rows
-}
-
-func (a answerMine) Match(v driver.Value) bool {
-	if !(sameArg{a.id}).Match(v) {
-		return false
-	}
-	a.rows.AddRow(nil, *a.id, a.seq, true, a.seq, false, true, int64(0))
-	return true
-}
-
 func pgErr(code string) error { return &pgconn.PgError{Code: code, Message: "injected"} }
 
 // putArgs are the arguments of the PostgreSQL put of snap1 to thread with id matcher id.
@@ -260,51 +243,62 @@ func TestSqlmockPutFirstRow(t *testing.T) {
 	}
 }
 
+// storedRows is the answer of the stored look-up: one row when the id is there, none when it is not.
+func storedRows(found bool) *sqlmock.Rows {
+	rows := sqlmock.NewRows([]string{"?column?"})
+	if found {
+		rows.AddRow(int64(1))
+	}
+	return rows
+}
+
 // A connection that broke under a put (here the server terminated the backend) leaves the outcome
-// unknown: the put runs again with the same id, and the report says whether that id is stored already.
+// unknown: the put looks its id up once (stored) and never sends the insert again. Found: the attempt
+// committed and the put returns the id. Not found: ErrOutcomeUnknown naming the id, because the attempt
+// may have committed and been deleted since, or may still commit (issue 10: a re-run of the insert
+// brought deleted checkpoints back).
 func TestSqlmockPutConnectionLost(t *testing.T) {
 	t.Parallel()
 	var n int
 	cp, mock := newMock(t, pgcheckpoint.Options{Observer: attempts(&n)})
-	put := pgSQL(t, "put")
+	put, lookup := pgSQL(t, "put"), pgSQL(t, "stored")
 	var id string
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("57P01"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(stored(4, headA, 0))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnRows(storedRows(true))
 	got, err := cp.Put(context.Background(), "t1", []byte(snap1))
-	if err != nil || got != id || n != 2 {
-		t.Fatalf("Put after a lost connection = %q, %v after %d attempts; want %q after 2", got, err, n, id)
+	if err != nil || got != id || n != 1 {
+		t.Fatalf("Put whose commit landed before the connection broke = %q, %v after %d attempts; want %q after 1", got, err, n, id)
 	}
 
-	// The statement did commit before the connection broke: the next attempt finds its id (mine) and
-	// stores nothing a second time.
-	mine := sqlmock.NewRows(reportColumns)
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("08006"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", answerMine{&id, 5, mine}, nil, int64(100))...).WillReturnRows(mine)
-	if got, err := cp.Put(context.Background(), "t1", []byte(snap1)); err != nil || got != id {
-		t.Fatalf("Put whose commit landed = %q, %v; want %q", got, err, id)
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("57P01"))
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnRows(storedRows(false))
+	_, err = cp.Put(context.Background(), "t1", []byte(snap1))
+	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || pgcheckpoint.SQLState(err) != "57P01" || !strings.Contains(err.Error(), id) {
+		t.Fatalf("Put whose id is not found after a lost connection = %v; want ErrOutcomeUnknown wrapping 57P01, naming %s", err, id)
 	}
 }
 
-// An unknown outcome that cannot be settled is ErrOutcomeUnknown, naming the id: when the server stays
-// away for every attempt, and when the thread moved past the id (the earlier attempt may have committed
-// and been trimmed since: storing again could store the snapshot twice).
+// A look-up that fails is repeated after a backoff, within MaxAttempts; when the server stays away the
+// put ends with ErrOutcomeUnknown and ErrRetriesExhausted, naming the id.
 func TestSqlmockPutOutcomeUnknown(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{MaxAttempts: 2})
-	put := pgSQL(t, "put")
+	put, lookup := pgSQL(t, "put"), pgSQL(t, "stored")
 	var id string
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("57P03"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnError(pgErr("57P03"))
+	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("08006"))
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnError(pgErr("57P03"))
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnError(pgErr("57P03"))
 	_, err := cp.Put(context.Background(), "t1", []byte(snap1))
 	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !errors.Is(err, pgcheckpoint.ErrRetriesExhausted) ||
 		pgcheckpoint.SQLState(err) != "57P03" || !strings.Contains(err.Error(), id) {
 		t.Fatalf("Put while the server is down = %v; want ErrOutcomeUnknown and ErrRetriesExhausted wrapping 57P03, naming %s", err, id)
 	}
 
+	// The look-up fails for good (not a connection error): ErrOutcomeUnknown at once.
 	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, nil, int64(100))...).WillReturnError(pgErr("08006"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, nil, int64(100))...).WillReturnRows(notInserted(farFuture, 9))
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnError(pgErr("42P01"))
 	if _, err := cp.Put(context.Background(), "t1", []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || !strings.Contains(err.Error(), id) {
-		t.Fatalf("Put whose thread moved past its id after an unknown outcome = %v; want ErrOutcomeUnknown naming %s", err, id)
+		t.Fatalf("Put whose look-up failed = %v; want ErrOutcomeUnknown naming %s", err, id)
 	}
 }
 
@@ -808,31 +802,25 @@ func TestSqlmockInCallerTransaction(t *testing.T) {
 	}
 }
 
-// A fenced put whose first attempt's outcome is unknown (the connection broke) runs again with the same
-// id; if that first attempt commits late, while the second waits for the head's lock, the second fails
-// on the unique index: 23505 caused by the put's own row, not by another writer. It must not be
-// ErrConflict (the put's own row is the head): the put runs again and finds its id stored.
-func TestSqlmockPutFencedLateCommitIsNotAConflict(t *testing.T) {
+// A fenced put whose attempt's outcome is unknown (the connection broke) is settled by the look-up like
+// any put: found, it returns its id; not found, ErrOutcomeUnknown, never ErrConflict (ErrConflict says
+// nothing was written, and the attempt may have committed).
+func TestSqlmockPutFencedUnknownOutcomeIsNotAConflict(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{})
-	put := pgSQL(t, "put")
+	put, lookup := pgSQL(t, "put"), pgSQL(t, "stored")
 	var id string
 	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, headA, int64(100))...).WillReturnError(pgErr("08006"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnError(pgErr("23505"))
-	mine := sqlmock.NewRows(reportColumns)
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", answerMine{&id, 5, mine}, headA, int64(100))...).WillReturnRows(mine)
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnRows(storedRows(true))
 	if got, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); err != nil || got != id {
-		t.Fatalf("PutAfter whose first attempt committed late = %q, %v; want %q", got, err, id)
+		t.Fatalf("PutAfter whose attempt committed before the connection broke = %q, %v; want %q", got, err, id)
 	}
 
-	// The same with another writer's row behind the 23505: the next attempt sees the head moved and
-	// reports the conflict.
-	other := "01900000-0000-7000-8000-000000000002"
 	mock.ExpectQuery(put).WithArgs(putArgs("t1", uuidArg{got: &id}, headA, int64(100))...).WillReturnError(pgErr("08006"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnError(pgErr("23505"))
-	mock.ExpectQuery(put).WithArgs(putArgs("t1", sameArg{&id}, headA, int64(100))...).WillReturnRows(notInserted(other, 5))
-	if _, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1)); !errors.Is(err, pgcheckpoint.ErrConflict) {
-		t.Fatalf("PutAfter that lost to another writer after an unknown outcome: %v, want ErrConflict", err)
+	mock.ExpectQuery(lookup).WithArgs("t1", sameArg{&id}).WillReturnRows(storedRows(false))
+	_, err := cp.PutAfter(context.Background(), "t1", headA, []byte(snap1))
+	if !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) || errors.Is(err, pgcheckpoint.ErrConflict) {
+		t.Fatalf("PutAfter whose id is not found after a lost connection: %v, want ErrOutcomeUnknown and not ErrConflict", err)
 	}
 }
 

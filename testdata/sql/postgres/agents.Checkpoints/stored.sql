@@ -1,0 +1,1 @@
+SELECT 1 FROM "agents"."Checkpoints" WHERE thread_id = $1 AND checkpoint_id = $2
