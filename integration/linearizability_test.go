@@ -190,13 +190,12 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		}
 		// The epoch's table is made on the admin pool: the clients' pool goes through the proxy, and a cut
 		// armed in the last epoch, or a connection killed there, must not fail the setup.
-		if err := newExecutorOn(admin, tg.dialect, schema).checkpointer(ep.table, ep.cap, false).EnsureSchema(testCtx(t)); err != nil {
+		setup := newExecutorOn(admin, tg.dialect, schema, tg.storage)
+		if err := setup.checkpointer(ep.table, ep.cap, false).EnsureSchema(testCtx(t)); err != nil {
 			t.Fatalf("EnsureSchema: %v", err)
 		}
 		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
-		final := newExecutorOn(admin, tg.dialect, schema)
-		final.storage = tg.storage
-		finalReads(t, ep, final, stats)
+		finalReads(t, ep, newExecutorOn(admin, tg.dialect, schema, tg.storage), stats)
 		if !checkHistory(t, cfg, tg.name+fmt.Sprintf("-e%d", e), ep, stats) {
 			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test -C integration . -run 'TestLinearizable/%s' -v",
 				cfg.seed, tg.name, e, ep.cap, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
@@ -560,8 +559,8 @@ func openExecutor(driverName, dsn string, d pgcheckpoint.Dialect, schema string)
 }
 
 // newExecutorOn runs everything on db (the final reads, on the admin pool).
-func newExecutorOn(db *sql.DB, d pgcheckpoint.Dialect, schema string) *executor {
-	return &executor{db: db, stDB: db, dialect: d, schema: schema, cps: map[string]*pgcheckpoint.Checkpointer{}}
+func newExecutorOn(db *sql.DB, d pgcheckpoint.Dialect, schema string, storage pgcheckpoint.Storage) *executor {
+	return &executor{db: db, stDB: db, dialect: d, schema: schema, storage: storage, cps: map[string]*pgcheckpoint.Checkpointer{}}
 }
 
 // checkpointer returns the Checkpointer of a table and cap, on the statement-timeout pool if st.
