@@ -106,9 +106,9 @@ func fillConvertSource(t testing.TB, db *sql.DB, tg target, schema string) {
 	for _, doc := range []string{
 		`{"version": 1, "messages": [1, 2, 3, 4], "tags": ["a"]}`,
 		`{"version": 1, "messages": [1, 2, 3, 4, 5], "tags": []}`,
-		`{"version": 1, "messages": [1, 20, 3, 4, 5, 6], "tags": ["b", "c"]}`, // an edited element
+		`{"version": 1, "messages": [1, 20, 3, 4, 5, 6], "tags": ["b", "c"]}`,   // an edited element
 		`{"version": 1, "messages": [{"summary": "1..6"}], "tags": ["b", "c"]}`, // a compaction
-		`{"version": 1, "messages": [{"summary": "1..6"}, 7], "tags": "none"}`, // a key that is no longer an array
+		`{"version": 1, "messages": [{"summary": "1..6"}, 7], "tags": "none"}`,  // a key that is no longer an array
 		`{"version": 1, "messages": [{"summary": "1..6"}, 7, [8, [9]]]}`,        // a key that vanished
 		`{"version": 1, "messages": [], "tags": ["back"], "n": 1.50, "s": "x"}`, // an array emptied; numbers as JSONB keeps them
 		`{"version": 1, "messages": [{"summary": "1..6"}], "tags": ["back", {"deep": [1, 2]}]}`,

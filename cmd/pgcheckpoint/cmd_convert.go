@@ -40,7 +40,7 @@ func cmdConvert(ctx context.Context, e env, args []string) error {
 		return usageErrorf("convert: --batch must be positive, got %d", *batch)
 	}
 	storage, _ := pgcheckpoint.ParseStorage(f.conn.storage) // checked by parse
-	f.conn.table = *to                                       // connect checks --to's name for its layout
+	f.conn.table = *to                                      // connect checks --to's name for its layout
 	s, err := f.conn.connect(ctx, 2)
 	if err != nil {
 		return err
