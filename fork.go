@@ -78,13 +78,16 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 	if err := checkThread(fromThread); err != nil {
 		return "", 0, fmt.Errorf("source: %w", err)
 	}
-	if c.delta != nil {
-		// The heads of a delta table reference their thread's items: a copied head would rebuild
-		// from items that are not the new thread's.
-		return "", 0, errNotOnDelta("Fork")
-	}
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
+	}
+	forkQuery := c.q.fork
+	if c.delta != nil {
+		// A delta table's heads hold items keyed by their thread: the statement copies both.
+		if err := c.checkStorage(ctx, "fork"); err != nil {
+			return "", 0, err
+		}
+		forkQuery = c.delta.q.fork
 	}
 	// The cap the new thread keeps is the table's, as for a put (History copies at most that many).
 	cap := 0
@@ -110,7 +113,7 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 					return err
 				}
 			}
-			return q.QueryRowContext(ctx, c.q.fork, r.from, r.id, r.to, r.limit).Scan(&sourceFound, &targetFound, &copied)
+			return q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit).Scan(&sourceFound, &targetFound, &copied)
 		})
 		if err == nil || c.inTx {
 			break
@@ -141,6 +144,9 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 		return "", 0, errForkSource(r)
 	case targetFound:
 		return "", 0, errForkTarget(r)
+	}
+	if c.delta != nil {
+		c.delta.cache.forget(r.to) // a state cached for the target (empty, say) is stale now
 	}
 	return r.id, copied, nil
 }
