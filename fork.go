@@ -22,8 +22,9 @@ type ForkOptions struct {
 // later puts get ids that sort after it. From then on the two threads live apart: a put, delete or prune
 // of one never touches the other.
 //
-// The copy runs on the server in one statement, so the snapshot never travels through the client, and
-// is atomic: the new thread has all of its copies or none. Forking into a thread that has a checkpoint
+// The copy runs on the server in one statement, so the snapshot never travels through the client (on a
+// delta table it copies the heads and the items they hold: as on a full table, the cost grows with the
+// snapshot; docs/storage.md, Fork), and is atomic: the new thread has all of its copies or none. Forking into a thread that has a checkpoint
 // is ErrThreadExists, also when a put into it races with the fork (the fork takes the lock a thread's
 // first put takes, or runs at SERIALIZABLE where there are no advisory locks); a checkpoint that does not
 // exist is ErrNotFound; both write nothing. An id that is not a UUID is ErrInvalidCheckpointID.

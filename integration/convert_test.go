@@ -431,3 +431,67 @@ FROM {S}.src AS s LEFT JOIN {S}.back AS b USING (thread_id, checkpoint_id)`)).Sc
 		t.Fatalf("round trip: %d of %d rows equal, %d rows back", same, total, backRows)
 	}
 }
+
+// swapToDeltaSQL is docs/storage.md's recipe (Converting) for putting a converted delta table in the
+// place of the full table it was converted from: the names swapped in one transaction.
+const swapToDeltaSQL = `BEGIN;
+ALTER TABLE agent_state RENAME TO agent_state_old;
+ALTER TABLE agent_state_policy RENAME TO agent_state_old_policy;
+ALTER TABLE agent_state_delta_heads RENAME TO agent_state_heads;
+ALTER TABLE agent_state_delta_items RENAME TO agent_state_items;
+ALTER INDEX agent_state_delta_heads_thread_seq_key RENAME TO agent_state_heads_thread_seq_key;
+ALTER VIEW agent_state_delta RENAME TO agent_state;
+ALTER TABLE agent_state_delta_policy RENAME TO agent_state_policy;
+COMMIT;`
+
+// TestConvertSwap converts a full table, swaps the names as docs/storage.md says, and uses the result
+// under the old name as a delta table: EnsureSchema finds it complete, reads and puts work.
+func TestConvertSwap(t *testing.T) {
+	tg := postgresTargets(t)[0]
+	db := tg.open(t)
+	ctx := testCtx(t)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	schema := newSchema(t, db)
+	if _, err := conn.ExecContext(ctx, `SET search_path TO "`+schema+`"`); err != nil {
+		t.Fatal(err)
+	}
+	full := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, Table: "agent_state", MaxCheckpointsPerThread: 50})
+	id, err := full.Put(ctx, "t", []byte(`{"version": 2, "messages": ["a", "b"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgcheckpoint.Convert(ctx, db, pgcheckpoint.ConvertOptions{Schema: schema, From: "agent_state", To: "agent_state_delta", ToStorage: pgcheckpoint.StorageDelta}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, swapToDeltaSQL); err != nil {
+		t.Fatalf("the swap: %v", err)
+	}
+	dl, err := pgcheckpoint.New(db, pgcheckpoint.Options{Schema: schema, Table: "agent_state", Storage: pgcheckpoint.StorageDelta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.EnsureSchema(ctx); err != nil {
+		t.Fatalf("EnsureSchema after the swap: %v", err)
+	}
+	if r, err := dl.Retention(ctx); err != nil || r.MaxCheckpointsPerThread != 50 {
+		t.Fatalf("retention after the swap: %v, %v", r, err)
+	}
+	if got, err := dl.Latest(ctx, "t"); err != nil || got.ID != id {
+		t.Fatalf("Latest after the swap: %+v, %v", got, err)
+	}
+	next, err := dl.PutAfter(ctx, "t", id, []byte(`{"version": 2, "messages": ["a", "b", "c"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dl.Get(ctx, "t", next); err != nil || string(got.Snapshot) != `{"version": 2, "messages": ["a", "b", "c"]}` {
+		t.Fatalf("Get after the swap: %s, %v", got.Snapshot, err)
+	}
+	var items int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM "`+schema+`".agent_state_items`).Scan(&items); err != nil || items != 3 {
+		t.Fatalf("items after a put on the swapped table: %d, %v", items, err)
+	}
+}
