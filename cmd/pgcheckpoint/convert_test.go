@@ -62,6 +62,7 @@ func TestConvert(t *testing.T) {
 			cli(t, "", args("convert", c, []string{"--from", "ziro_checkpoints", "--storage", "delta"})...).must(t, exitUsage)
 			cli(t, "", args("convert", c, []string{"--from", "ziro_checkpoints", "--to", "cp_x"})...).must(t, exitUsage)
 			cli(t, "", args("convert", c, []string{"--from", "a", "--to", "a", "--storage", "delta"})...).must(t, exitUsage)
+			cli(t, "", args("convert", c, []string{"--table", "ziro_checkpoints", "--to", "cp_x", "--storage", "delta"})...).must(t, exitUsage)
 			cli(t, "", args("convert", c, []string{"--from", "bad-name", "--to", "cp_x", "--storage", "delta"})...).must(t, exitUsage)
 			cli(t, "", args("convert", c, []string{"--from", "ziro_checkpoints", "--to", "cp_x", "--storage", "delta", "extra"})...).must(t, exitUsage)
 		})
