@@ -30,12 +30,12 @@ func cmdConvert(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	switch {
+	case f.set("table"):
+		return usageErrorf("convert: the tables are --from and --to, not --table")
 	case *from == "" || *to == "":
 		return usageErrorf("convert: --from and --to are required (e.g. --from ziro_checkpoints --to ziro_checkpoints_delta --storage delta)")
 	case *from == *to:
 		return usageErrorf("convert: --from and --to name the same table %q: convert into a new table, then swap the names (docs/storage.md, Converting)", *from)
-	case f.set("table"):
-		return usageErrorf("convert: the tables are --from and --to, not --table")
 	case !f.set("storage"):
 		return usageErrorf("convert: --storage is required: the layout of --to (delta or full)")
 	case *batch <= 0:
