@@ -38,11 +38,6 @@ func (s Storage) String() string {
 	return "Storage(" + strconv.Itoa(int(s)) + ")"
 }
 
-// errNotOnDelta refuses what delta tables do not support yet (leases): nothing is written.
-func errNotOnDelta(what string) error {
-	return fmt.Errorf("%s on a delta table is not built yet: %w", what, ErrInvalidOptions)
-}
-
 // ParseStorage returns the storage a name stands for: "full" (or "") and "delta". Anything else is
 // ErrInvalidOptions.
 func ParseStorage(name string) (Storage, error) {
@@ -572,6 +567,15 @@ func (c *Checkpointer) useStorage(s Storage) error {
 	if err != nil {
 		return err
 	}
-	c.names, c.q, c.delta = heads, newStatements(heads, c.facts), d
+	c.names, c.q, c.delta = heads, headsStatements(heads, d.view, c.facts), d
 	return nil
+}
+
+// headsStatements is the full layout's statements a delta table runs on its heads table, except the
+// leases': those name the lease table for the view (<table>_leases, as the user named the table, not
+// <table>_heads_leases), so they are the very statements a full table of that name has.
+func headsStatements(heads, view names, f dialectFacts) statements {
+	s := newStatements(heads, f)
+	leaseStatements(&s, view, f)
+	return s
 }

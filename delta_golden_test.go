@@ -8,7 +8,8 @@ import (
 )
 
 // deltaGoldenSQL returns the files of a delta table: its own statements (delta_<name>), the full
-// layout's statements it runs on the heads table (heads_<name>) and its DDL (ddl_<i>), as TestGoldenSQL
+// layout's statements it runs on the heads table (heads_<name>), the lease statements, which name the
+// lease table for the view (view_<name>), and its DDL (ddl_<i>), as TestGoldenSQL
 // does for the full layout; they live in testdata/sql/<dialect>/delta.
 func deltaGoldenSQL(t *testing.T, d Dialect, schema, table string) map[string]string {
 	t.Helper()
@@ -17,10 +18,14 @@ func deltaGoldenSQL(t *testing.T, d Dialect, schema, table string) map[string]st
 		t.Fatal(err)
 	}
 	files := map[string]string{}
-	for name, text := range statementMap(newStatements(heads, d.facts())) {
-		switch name {
-		case "put", "insert", "trim", "first", "getLatest", "getByID", "catalog", "fork":
+	for name, text := range statementMap(headsStatements(heads, dl.view, d.facts())) {
+		switch {
+		case name == "put" || name == "insert" || name == "trim" || name == "first" || name == "getLatest" ||
+			name == "getByID" || name == "catalog" || name == "fork":
 			continue // the delta table has its own
+		case strings.HasPrefix(name, "lease"):
+			files["view_"+name] = text // on <table>_leases, named for the view
+			continue
 		}
 		files["heads_"+name] = text
 	}

@@ -14,10 +14,12 @@ import (
 // with a fencing token that grows with every grant, and puts through the lease fail with ErrLeaseLost
 // once it expired or another owner took the thread over. A crashed owner's lease simply expires: nothing
 // runs on the server. The server's clock decides (now() in every statement), so clients' clocks may
-// disagree. Leases live in the table <table>_leases (EnsureLeaseSchema), are plain rows (no advisory
+// disagree. Leases live in the table <table>_leases (EnsureLeaseSchema; on a delta table <table> is the
+// view's name, so it is the lease table a full table of that name has), are plain rows (no advisory
 // lock, no session state: CockroachDB and PgBouncer's transaction pooling work), and are checked in the
 // same transaction as the put they guard: the put locks its lease row, so the thread's next grant cannot
 // commit before the put has, and no write of an expired lease lands after the successor's first write.
+// On a delta table the put in that transaction is the delta put of a caller's transaction (WithTx).
 
 // Lease is one grant of a thread to an owner. Its methods are safe for concurrent use.
 type Lease struct {
@@ -33,12 +35,10 @@ type Lease struct {
 }
 
 // EnsureLeaseSchema creates the lease table, <table>_leases, if it is missing (idempotent, safe to run
-// concurrently). Acquire needs it; EnsureSchema does not create it.
+// concurrently). Acquire needs it; EnsureSchema does not create it. On a delta table <table> is the
+// view's name (docs/storage.md): the lease table is the same one a full table of that name has.
 func (c *Checkpointer) EnsureLeaseSchema(ctx context.Context) error {
 	defer c.hold()()
-	if c.delta != nil {
-		return fail(OpEnsureSchema, "", "", errNotOnDelta("leases"))
-	}
 	if !c.facts.advisoryLocks {
 		return fail(OpEnsureSchema, "", "", c.ensureEach(ctx, []string{c.q.leaseTable}))
 	}
@@ -68,9 +68,6 @@ func (c *Checkpointer) Acquire(ctx context.Context, threadID, owner string, ttl 
 func (c *Checkpointer) acquire(ctx context.Context, threadID, owner string, ttl time.Duration) (*Lease, error) {
 	if err := checkLease(threadID, owner, ttl); err != nil {
 		return nil, err
-	}
-	if c.delta != nil {
-		return nil, errNotOnDelta("leases")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -143,8 +140,8 @@ func (l *Lease) Release(ctx context.Context) error {
 	return fail(OpRelease, l.Thread, "", err)
 }
 
-// Put stores snapshot as the thread's newest checkpoint, as Checkpointer.Put does, only while the lease
-// is in force: in one transaction that first locks the lease's row and checks it by the server's clock,
+// Put stores snapshot as the thread's newest checkpoint, as Checkpointer.Put does (on either storage),
+// only while the lease is in force: in one transaction that first locks the lease's row and checks it by the server's clock,
 // then puts. A lease that expired or was taken over is ErrLeaseLost, and nothing is written. The whole
 // transaction runs again on a retryable error or when another writer of the thread got in between
 // (ErrConflict), up to Options.MaxAttempts, re-checking the lease each time. It cannot join a caller's

@@ -1,2 +1,2 @@
-UPDATE "public"."ziro_checkpoints_heads_leases" SET expires_at = now()
+UPDATE "public"."ziro_checkpoints_leases" SET expires_at = now()
 WHERE thread_id = $1 AND owner = $2 AND token = $3 AND expires_at > now()

@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS "agents"."Checkpoints_heads_leases" (
+CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints_leases" (
     thread_id  TEXT NOT NULL PRIMARY KEY,
     owner      TEXT NOT NULL,
     token      BIGINT NOT NULL,

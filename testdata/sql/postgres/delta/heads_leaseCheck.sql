@@ -1,1 +1,0 @@
-SELECT expires_at > now() FROM "public"."ziro_checkpoints_heads_leases" WHERE thread_id = $1 AND owner = $2 AND token = $3 FOR UPDATE
