@@ -26,20 +26,18 @@ func TestDeltaConformance(t *testing.T) {
 	}
 }
 
-// TestDeltaLeasesRefused: leases on a delta table are refused with ErrInvalidOptions before anything
-// is written.
-func TestDeltaLeasesRefused(t *testing.T) {
-	for _, tg := range postgresTargets(t)[:2] {
+// TestDeltaLeases runs the lease tests on delta tables, for every driver x dialect: the walk (grant,
+// put, renew, release, ErrLeaseHeld, ErrLeaseLost after expiry, takeover and release, tokens that grow,
+// every lease put read back as written), the put in flight across its lease's expiry (the successor's
+// grant waits on the lease row the put's transaction holds) and the SIGKILLed and stalled holders (in
+// commit order the tokens never go down, every acknowledged put is there and rebuilds exactly).
+func TestDeltaLeases(t *testing.T) {
+	for _, tg := range postgresTargets(t) {
+		tg.storage = pgcheckpoint.StorageDelta
 		t.Run(tg.name, func(t *testing.T) {
-			t.Parallel()
-			db := tg.open(t)
-			cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Storage: pgcheckpoint.StorageDelta})
-			if _, err := cp.Put(testCtx(t), "src", []byte(`{"messages": [1, 2, 3]}`)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := cp.Acquire(testCtx(t), "src", "me", time.Minute); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
-				t.Fatalf("Acquire on a delta table: %v, want ErrInvalidOptions", err)
-			}
+			t.Run("walk", func(t *testing.T) { leaseWalk(t, tg) })
+			t.Run("in-flight", func(t *testing.T) { leasePutInFlight(t, tg) })
+			t.Run("kill", func(t *testing.T) { leaseKill(t, tg) })
 		})
 	}
 }

@@ -51,10 +51,12 @@ type helperSpec struct {
 	ClockLag       time.Duration // write: ids are made from a clock this far behind
 	Attempts       int           // Options.MaxAttempts
 	LeaseTTL       time.Duration // lease: the ttl of each grant (lease_test.go)
+	Storage        string        // the table's storage: "" or "full", "delta"
 }
 
 func (tg target) spec(mode, schema string) helperSpec {
-	return helperSpec{Mode: mode, Driver: tg.driver, DSN: tg.dsn, Dialect: tg.dialect.Name(), Schema: schema, Goroutines: 1}
+	return helperSpec{Mode: mode, Driver: tg.driver, DSN: tg.dsn, Dialect: tg.dialect.Name(), Schema: schema, Goroutines: 1,
+		Storage: tg.storage.String()}
 }
 
 // runHelper is the worker process's main; it returns the exit status.
@@ -75,8 +77,13 @@ func runHelper(raw string) int {
 	if s.Dialect == pgcheckpoint.CockroachDB.Name() {
 		d = pgcheckpoint.CockroachDB
 	}
+	storage, err := pgcheckpoint.ParseStorage(s.Storage)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storage:", err)
+		return 2
+	}
 	opts := pgcheckpoint.Options{Dialect: d, Schema: s.Schema, MaxCheckpointsPerThread: s.Cap, MaxAttempts: s.Attempts,
-		Observer: attemptsObserver}
+		Observer: attemptsObserver, Storage: storage}
 	if s.ClockLag != 0 {
 		opts.Clock = func() time.Time { return time.Now().Add(-s.ClockLag) }
 	}
