@@ -3,11 +3,13 @@ package sqlmocktest_test
 // Statement sequences of a delta table (docs/storage.md), pinned with go-sqlmock against the golden
 // files under testdata/sql/<dialect>/delta: the catalog check once, the cold writer's one read of the
 // thread's head, the first row under the advisory lock, a warm put that sends only the new element, and
-// a get that splices the rows it reads.
+// a get that splices the rows it reads, and a lease put that runs the delta put inside its transaction.
 
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -126,5 +128,65 @@ func TestSqlmockDeltaFork(t *testing.T) {
 	mock.ExpectCommit()
 	if got, err := cp.Fork(ctx, "from", headA, "to", pgcheckpoint.ForkOptions{}); err != nil || got != headA {
 		t.Fatalf("Fork = %q, %v", got, err)
+	}
+}
+
+// A lease put on a delta table is one READ COMMITTED transaction holding the locking lease check and
+// then the delta put of a caller's transaction (the catalog check, the cold read of the head, the first
+// row under the advisory lock; later the warm one-statement put), COMMIT; an expired lease ends it
+// before anything is put. The lease statements name <table>_leases, the view's name.
+func TestSqlmockDeltaLeasePut(t *testing.T) {
+	t.Parallel()
+	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{Storage: pgcheckpoint.StorageDelta})
+	ctx := context.Background()
+	expires := time.Now().Add(time.Minute)
+	mock.ExpectQuery(deltaSQL(t, "postgres", "view_leaseAcquire")).WithArgs("t1", "me", float64(60)).
+		WillReturnRows(sqlmock.NewRows([]string{"token", "expires_at"}).AddRow(int64(7), expires))
+	l, err := cp.Acquire(ctx, "t1", "me", time.Minute)
+	if err != nil || l.Token != 7 {
+		t.Fatalf("Acquire = %+v, %v", l, err)
+	}
+	check := func(inForce bool) {
+		mock.ExpectQuery(deltaSQL(t, "postgres", "view_leaseCheck")).WithArgs("t1", "me", int64(7)).
+			WillReturnRows(sqlmock.NewRows([]string{"in_force"}).AddRow(inForce))
+	}
+	mock.ExpectBegin()
+	check(true)
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_catalog")).
+		WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_heads", "ziro_checkpoints_items", "ziro_checkpoints_heads_thread_seq_key").
+		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x"}).AddRow(true, "VIEW", true, true, true))
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_peek")).WithArgs("t1").
+		WillReturnRows(sqlmock.NewRows([]string{"id", "arrays", "alloc"}))
+	mock.ExpectExec(deltaSQL(t, "postgres", "heads_lockFirst")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 0))
+	var id1 string
+	snap1 := `{"m": [1, 2], "x": 1}`
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_first")).
+		WithArgs("t1", uuidArg{got: &id1}, []byte(`{"x":1}`), int64(0), int64(len(snap1)), sqlmock.AnyArg(),
+			[]byte(`{"m":[0,2]}`), []byte(`[1,2]`), "{0}", "{2}", "{0,1}").
+		WillReturnRows(sqlmock.NewRows([]string{"seq", "items"}).AddRow(int64(1), int64(2)))
+	mock.ExpectCommit()
+	if got, err := l.Put(ctx, []byte(snap1)); err != nil || got != id1 {
+		t.Fatalf("lease Put = %q, %v; want %q", got, err, id1)
+	}
+	var id2 string
+	snap2 := `{"m": [1, 2, 3], "x": 2}`
+	mock.ExpectBegin()
+	check(true)
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_put")).
+		WithArgs("t1", uuidArg{after: "", got: &id2}, []byte(`{"x":2}`), int64(0), int64(len(snap2)), nil, sqlmock.AnyArg(),
+			[]byte(`{"m":[0,3]}`), sameArg{&id1}, []byte(`[3]`), "{2}", "{0}", "{3}", int64(100)).
+		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(2), "h", int64(1), true, int64(1), false, nil, nil, int64(1), int64(0), int64(0)))
+	mock.ExpectCommit()
+	if got, err := l.Put(ctx, []byte(snap2)); err != nil || got != id2 {
+		t.Fatalf("warm lease Put = %q, %v; want %q", got, err, id2)
+	}
+	mock.ExpectBegin()
+	check(false)
+	mock.ExpectRollback()
+	if _, err := l.Put(ctx, []byte(snap2)); !errors.Is(err, pgcheckpoint.ErrLeaseLost) {
+		t.Fatalf("lease Put through an expired lease: %v, want ErrLeaseLost", err)
+	}
+	if got := log.got(); !slices.Equal(got, []sql.IsolationLevel{sql.LevelReadCommitted, sql.LevelReadCommitted, sql.LevelReadCommitted}) {
+		t.Errorf("isolation levels %v, want READ COMMITTED for each lease put and no other transaction", got)
 	}
 }
