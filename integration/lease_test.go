@@ -24,13 +24,16 @@ func TestLeases(t *testing.T) {
 }
 
 // TestPgBouncerLeases runs the same walk through PgBouncer in transaction-pooling mode (see
-// TestPgBouncer for the DSN settings): leases keep no session state.
+// TestPgBouncer for the DSN settings), on full and delta tables: leases keep no session state.
 func TestPgBouncerLeases(t *testing.T) {
 	port := startPgBouncer(t)
-	for _, tg := range postgresTargets(t) {
-		mode := map[string][2]string{"pgx": {"default_query_exec_mode", "exec"}, "postgres": {"binary_parameters", "yes"}}[tg.driver]
-		tg.dsn = withParam(t, withHostPort(t, tg.dsn, port, dbName(t, tg.dsn)), mode[0], mode[1])
-		t.Run(tg.name, func(t *testing.T) { leaseWalk(t, tg) })
+	for _, storage := range []pgcheckpoint.Storage{pgcheckpoint.StorageFull, pgcheckpoint.StorageDelta} {
+		for _, tg := range postgresTargets(t) {
+			mode := map[string][2]string{"pgx": {"default_query_exec_mode", "exec"}, "postgres": {"binary_parameters", "yes"}}[tg.driver]
+			tg.dsn = withParam(t, withHostPort(t, tg.dsn, port, dbName(t, tg.dsn)), mode[0], mode[1])
+			tg.storage = storage
+			t.Run(storage.String()+"/"+tg.name, func(t *testing.T) { leaseWalk(t, tg) })
+		}
 	}
 }
 
