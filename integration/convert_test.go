@@ -445,7 +445,9 @@ ALTER TABLE agent_state_delta_policy RENAME TO agent_state_policy;
 COMMIT;`
 
 // TestConvertSwap converts a full table, swaps the names as docs/storage.md says, and uses the result
-// under the old name as a delta table: EnsureSchema finds it complete, reads and puts work.
+// under the old name as a delta table: EnsureSchema finds it complete, reads and puts work, and the
+// full table's lease table (<table>_leases, which the swap leaves alone) is the delta table's: its
+// tokens go on growing.
 func TestConvertSwap(t *testing.T) {
 	tg := postgresTargets(t)[0]
 	db := tg.open(t)
@@ -462,6 +464,16 @@ func TestConvertSwap(t *testing.T) {
 	full := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, Table: "agent_state", MaxCheckpointsPerThread: 50})
 	id, err := full.Put(ctx, "t", []byte(`{"version": 2, "messages": ["a", "b"]}`))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := full.EnsureLeaseSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := full.Acquire(ctx, "t", "before", time.Minute)
+	if err != nil || old.Token != 1 {
+		t.Fatalf("Acquire before the swap: %+v, %v", old, err)
+	}
+	if err := old.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pgcheckpoint.Convert(ctx, db, pgcheckpoint.ConvertOptions{Schema: schema, From: "agent_state", To: "agent_state_delta", ToStorage: pgcheckpoint.StorageDelta}); err != nil {
@@ -493,5 +505,19 @@ func TestConvertSwap(t *testing.T) {
 	var items int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM "`+schema+`".agent_state_items`).Scan(&items); err != nil || items != 3 {
 		t.Fatalf("items after a put on the swapped table: %d, %v", items, err)
+	}
+	if err := dl.EnsureLeaseSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err := dl.Acquire(ctx, "t", "after", time.Minute)
+	if err != nil || l.Token != 2 {
+		t.Fatalf("Acquire after the swap: %+v, %v; want token 2, after the full table's grant", l, err)
+	}
+	leased, err := l.Put(ctx, []byte(`{"version": 2, "messages": ["a", "b", "c", "d"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dl.Latest(ctx, "t"); err != nil || got.ID != leased || string(got.Snapshot) != `{"version": 2, "messages": ["a", "b", "c", "d"]}` {
+		t.Fatalf("Latest after a lease put on the swapped table: %+v, %v", got, err)
 	}
 }
