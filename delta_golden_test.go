@@ -39,6 +39,10 @@ func deltaDDLRole(stmt string) string {
 	switch {
 	case strings.HasPrefix(stmt, "CREATE SCHEMA"):
 		return "schema"
+	case strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, "max_bytes_per_thread"):
+		return "policy_bytes_column"
+	case strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, "total_bytes"):
+		return "heads_total_bytes_column"
 	case strings.HasPrefix(stmt, "CREATE TABLE") && strings.Contains(stmt, "max_checkpoints_per_thread"):
 		return "policy"
 	case strings.HasPrefix(stmt, "CREATE TABLE") && strings.Contains(stmt, "checkpoint_id"):

@@ -13,17 +13,18 @@ type deltaCatalog struct {
 	schema              bool
 	tableType           sql.NullString // of <table>: "VIEW" for a delta table
 	heads, items, index bool
+	total, policyBytes  bool
 }
 
 func (k deltaCatalog) complete() bool {
-	return k.schema && k.tableType.String == "VIEW" && k.heads && k.items && k.index
+	return k.schema && k.tableType.String == "VIEW" && k.heads && k.items && k.index && k.total && k.policyBytes
 }
 
 func (c *Checkpointer) readDeltaCatalog(ctx context.Context) (deltaCatalog, error) {
 	var k deltaCatalog
 	d := c.delta
 	err := c.db.QueryRowContext(ctx, d.q.catalog, d.view.rawSchema, d.view.rawTable, c.names.rawTable,
-		d.itemsRaw(), strings.Trim(c.names.seqIdx, `"`)).Scan(&k.schema, &k.tableType, &k.heads, &k.items, &k.index)
+		d.itemsRaw(), strings.Trim(c.names.seqIdx, `"`), c.names.rawPolicy).Scan(&k.schema, &k.tableType, &k.heads, &k.items, &k.index, &k.total, &k.policyBytes)
 	return k, err
 }
 

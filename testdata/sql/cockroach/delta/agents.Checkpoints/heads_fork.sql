@@ -3,9 +3,10 @@ WITH source AS (
 ), target AS (
     SELECT EXISTS (SELECT 1 FROM "agents"."Checkpoints_heads" WHERE thread_id = $3) AS found
 ), ins AS (
-    INSERT INTO "agents"."Checkpoints_heads" (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
+    INSERT INTO "agents"."Checkpoints_heads" (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq, total_bytes)
     SELECT $3, r.checkpoint_id, r.snapshot, r.version, r.size_bytes, r.created_at,
-           row_number() OVER (ORDER BY r.checkpoint_id)
+           row_number() OVER (ORDER BY r.checkpoint_id),
+           (sum(r.size_bytes) OVER (ORDER BY r.checkpoint_id))::BIGINT
     FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at FROM "agents"."Checkpoints_heads"
           WHERE thread_id = $1 AND checkpoint_id <= $2
           ORDER BY checkpoint_id DESC
