@@ -9,8 +9,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,10 +26,10 @@ import (
 // bytesEnv is one target and storage with its Checkpointer and the table that holds its rows (the heads
 // table of a delta table).
 type bytesEnv struct {
-	name  string
-	tg    target
-	db    *sql.DB
-	cp    *pgcheckpoint.Checkpointer
+	name   string
+	tg     target
+	db     *sql.DB
+	cp     *pgcheckpoint.Checkpointer
 	rows   string // quoted table with thread_id, seq, size_bytes, total_bytes
 	schema string
 	delta  bool
@@ -238,8 +238,8 @@ func TestBytesDeleteMiddle(t *testing.T) {
 		// 650 bytes left: a 300-byte put fits with all of them (950); with stale totals (still counting
 		// the deleted 300) it would trim the 100-byte one.
 		step(300)
-		step(50) // 1000 exactly: all five kept
-		step(8)  // 1008: the oldest goes
+		step(50)                                                            // 1000 exactly: all five kept
+		step(8)                                                             // 1008: the oldest goes
 		if err := e.cp.Delete(ctx, "t", puts[len(puts)-1].id); err != nil { // the newest
 			t.Fatal(err)
 		}
@@ -545,4 +545,3 @@ func TestBytesPolicy(t *testing.T) {
 		})
 	}
 }
-
