@@ -72,14 +72,15 @@ func (c *Checkpointer) checkStorage(ctx context.Context, op string) error {
 }
 
 // fullMismatch turns the error of a full Checkpointer's write on a delta table's view (PostgreSQL
-// refuses to write through it: 55000, 42809; CockroachDB: 0A000, 42809) into ErrStorageMismatch, after
+// refuses to write through it: 55000, 42809; CockroachDB: 0A000, 42809; a view made before total_bytes
+// lacks that column: 42703) into ErrStorageMismatch, after
 // asking the catalog. Reads through the view work and are not refused.
 func (c *Checkpointer) fullMismatch(ctx context.Context, op string, err error) error {
 	if err == nil || c.delta != nil || errors.Is(err, ErrStorageMismatch) {
 		return err
 	}
 	switch SQLState(err) {
-	case "55000", "42809", "0A000":
+	case "55000", "42809", "0A000", stateUndefinedColumn: // 42703: a view of an older version, without total_bytes
 	default:
 		return err
 	}

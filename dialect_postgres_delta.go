@@ -65,5 +65,5 @@ SELECT h.thread_id, h.checkpoint_id,
                ) AS i ON true
                WHERE s.lo >> 40 = (a.value->>'s')::bigint))
            FROM jsonb_each(h.arrays) AS a), '{}'::jsonb) AS snapshot,
-       h.version, h.size_bytes, h.created_at, h.seq
+       h.version, h.size_bytes, h.created_at, h.seq, h.total_bytes
 FROM {H} AS h`
