@@ -298,6 +298,9 @@ func (m *Memory) fork(ctx context.Context, fromThread, checkpointID, toThread st
 		return "", errForkTarget(r)
 	}
 	from := max(0, int64(at)+1-r.limit)
+	if r.limit > 1 {
+		from = int64(at + 1 - retained(rows[from:at+1], 0, m.budget))
+	}
 	out := make([]Checkpoint, 0, int64(at)+1-from)
 	for _, cp := range rows[from : at+1] {
 		cp.ThreadID = r.to

@@ -96,10 +96,11 @@ type statements struct {
 	// ids with the prefix (the ids between two that start with a prefix start with it too).
 	pruneLockPrefix, pruneRunPrefix string
 
-	// fork copies checkpoint $2 of thread $1, with up to $4 - 1 older ones when $4 > 1, into thread $3,
+	// fork copies checkpoint $2 of thread $1, with up to $4 - 1 older ones when $4 > 1 (and, with a byte
+	// budget $5, only the newest whose sizes sum to at most $5, $2 always), into thread $3,
 	// if $2 exists and $3 has no row, in one statement: the snapshots never leave the server. The
 	// copies keep their ids, created_at, version and size, and are numbered 1, 2, ... in id order, so
-	// the new thread is a thread like any other. It reports whether the source checkpoint exists,
+	// the new thread is a thread like any other (running totals included). It reports whether the source checkpoint exists,
 	// whether the target thread has rows, and how many rows it copied. It runs in a transaction after
 	// lockFirst on $3 (dialects with advisory locks) or at SERIALIZABLE, as a thread's first put does:
 	// no first put into $3 interleaves with it.
@@ -256,11 +257,14 @@ const forkSQL = `WITH source AS (
     SELECT $3, r.checkpoint_id, r.snapshot, r.version, r.size_bytes, r.created_at,
            row_number() OVER (ORDER BY r.checkpoint_id),
            (sum(r.size_bytes) OVER (ORDER BY r.checkpoint_id))::BIGINT
-    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at FROM {T}
+    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at,
+                 sum(size_bytes) OVER (ORDER BY checkpoint_id DESC) AS upto
+          FROM {T}
           WHERE thread_id = $1 AND checkpoint_id <= $2
           ORDER BY checkpoint_id DESC
           LIMIT $4) AS r, source, target
     WHERE source.found AND NOT target.found
+      AND ($5::bigint IS NULL OR r.upto <= $5::bigint OR r.checkpoint_id = $2)
     RETURNING 1
 )
 SELECT (SELECT found FROM source), (SELECT found FROM target), (SELECT count(*) FROM ins)`

@@ -545,3 +545,54 @@ func TestBytesPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestBytesForkHistory: Fork with History under a byte budget copies only the newest checkpoints (up to
+// the forked one) whose sizes fit in the budget, the forked one always, numbered and totalled like any
+// thread; Memory does the same.
+func TestBytesForkHistory(t *testing.T) {
+	const budget = 1000
+	sizes := []int{400, 300, 500, 200, 2000}
+	want := func(puts []put, at int) []string { // the newest that fit, up to puts[at]
+		keep := wantKept(puts[:at+1], 0, budget)
+		var out []string
+		for _, p := range puts[at+1-keep : at+1] {
+			out = append(out, p.id)
+		}
+		return out
+	}
+	check := func(t *testing.T, s pgcheckpoint.Store, e *bytesEnv) {
+		ctx := testCtx(t)
+		var puts []put
+		for _, n := range sizes[:4] { // 200+500+300 = 1000: the thread holds the last three
+			id, err := s.Put(ctx, "src", sized(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			puts = append(puts, put{id, n})
+		}
+		for i, c := range []struct {
+			at   int
+			want []string
+		}{{3, want(puts, 3)}, {2, want(puts, 2)}} {
+			to := fmt.Sprintf("fork%d", i)
+			if _, err := s.Fork(ctx, "src", puts[c.at].id, to, pgcheckpoint.ForkOptions{History: true}); err != nil {
+				t.Fatal(err)
+			}
+			if got := reversed(listIDs(t, s, to)); !slices.Equal(got, c.want) {
+				t.Fatalf("fork of checkpoint %d with history: %v, want %v", c.at, got, c.want)
+			}
+			if e != nil {
+				checkTotals(t, *e, to)
+			}
+		}
+	}
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			e := newBytesEnv(t, tg, pgcheckpoint.StorageFull, pgcheckpoint.NoLimit, budget)
+			check(t, e.cp, &e)
+		})
+	}
+	t.Run("memory", func(t *testing.T) {
+		check(t, pgcheckpoint.NewMemory(pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit, MaxBytesPerThread: budget}), nil)
+	})
+}

@@ -84,7 +84,7 @@ type Statements struct {
 	PruneThreadsPrefix, PruneLockPrefix, PruneRunPrefix string
 	// Fork copies a checkpoint (and up to limit - 1 older ones) into an empty thread, in a transaction
 	// after LockFirst on the target (PostgreSQL) or at SERIALIZABLE (CockroachDB). Args: source thread,
-	// checkpoint id, target thread, limit. It returns source found, target has rows, rows copied.
+	// checkpoint id, target thread, limit, byte budget (nil: none; History only). It returns source found, target has rows, rows copied.
 	Fork string
 	// LeaseTable creates the lease table (EnsureLeaseSchema). LeaseAcquire (args: thread, owner, ttl
 	// seconds; returns token, expires_at or no row), LeaseCheck (args: thread, owner, token; returns
