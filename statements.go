@@ -188,12 +188,18 @@ func headCTEFor(bytes bool) string {
 // oldest row to keep: the first row, in seq order from the thread's oldest, within both limits (a row
 // is within the budget when the bytes from it to the new row, new.total - (total - size), are at most
 // the budget, which holds for every newer row too), found by an index scan of (thread_id, seq) that
-// stops there; no such row means every older row goes. The delete's range has the same lower bound
-// as trimCTE's, for the same reason.
-const bytesTrimCTE = `, keep AS (
+// stops there; no such row means every older row goes. low is the oldest live row, found as trimCTE's
+// lower bound is and for the same reason: the scan that finds it steps over the index entries of rows
+// earlier puts trimmed (marking them dead), and both keep's scan and the delete's range start from it
+// instead of walking those entries again (measured: 12% of a put's time at the 400th put after a
+// VACUUM, without it).
+const bytesTrimCTE = `, low AS (
+    SELECT seq FROM {T} WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1
+), keep AS (
     SELECT COALESCE((
         SELECT seq FROM {T}
         WHERE thread_id = $1 AND seq IS NOT NULL
+          AND seq >= (SELECT seq FROM low)
           AND seq > (SELECT seq FROM ins) - COALESCE($7::bigint, (SELECT seq FROM ins))
           AND total_bytes - size_bytes >= (SELECT total_bytes FROM ins) - $8::bigint
         ORDER BY seq
@@ -201,20 +207,23 @@ const bytesTrimCTE = `, keep AS (
 ), del AS (
     DELETE FROM {T}
     WHERE thread_id = $1 AND seq IS NOT NULL
-      AND seq >= (
-        SELECT seq FROM {T} WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1)
+      AND seq >= (SELECT seq FROM low)
       AND seq < (SELECT seq FROM keep)
     RETURNING 1
 )`
 
 // bytesTrimSQL is statements.trimBytes: bytesTrimCTE as a statement of its own, after the insert in
 // the same transaction (which it sees: the new row is the one numbered $2).
-const bytesTrimSQL = `DELETE FROM {T}
+const bytesTrimSQL = `WITH low AS (
+    SELECT seq FROM {T} WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1
+)
+DELETE FROM {T}
 WHERE thread_id = $1 AND seq IS NOT NULL
-  AND seq >= (SELECT seq FROM {T} WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1)
+  AND seq >= (SELECT seq FROM low)
   AND seq < COALESCE((
     SELECT seq FROM {T}
     WHERE thread_id = $1 AND seq IS NOT NULL
+      AND seq >= (SELECT seq FROM low)
       AND seq > $2::bigint - COALESCE($3::bigint, $2::bigint)
       AND total_bytes - size_bytes >= (
         SELECT total_bytes FROM {T} WHERE thread_id = $1 AND seq = $2::bigint) - $4::bigint

@@ -130,15 +130,19 @@ const deltaCountWhere = `
 
 // deltaBytesWhere deletes from the oldest head up to the one before kb's.
 const deltaBytesWhere = `
-      AND seq >= (SELECT seq FROM {H} WHERE thread_id = $1 ORDER BY seq LIMIT 1)
+      AND seq >= (SELECT seq FROM low)
       AND seq < (SELECT seq FROM kb)`
 
-// deltaKeepBytes is the oldest head a byte budget keeps (kb; see bytesTrimCTE): NEWSEQ and NEWTOTAL
-// are the new head's seq and total, CAP the cap (NULL: none) and BUDGET the budget.
-const deltaKeepBytes = `kb AS (
+// deltaKeepBytes is the oldest head a byte budget keeps (kb), from the oldest live head (low; see
+// bytesTrimCTE): NEWSEQ and NEWTOTAL are the new head's seq and total, CAP the cap (NULL: none) and
+// BUDGET the budget.
+const deltaKeepBytes = `low AS (
+    SELECT seq FROM {H} WHERE thread_id = $1 ORDER BY seq LIMIT 1
+), kb AS (
     SELECT COALESCE((
         SELECT seq FROM {H}
         WHERE thread_id = $1
+          AND seq >= (SELECT seq FROM low)
           AND seq > NEWSEQ - COALESCE(CAP, NEWSEQ)
           AND total_bytes - size_bytes >= NEWTOTAL - BUDGET
         ORDER BY seq

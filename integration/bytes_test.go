@@ -421,41 +421,20 @@ FROM generate_series(1, $3::int) AS s`, idAt(base)[:28], size, rows); err != nil
 			if err != nil {
 				t.Fatal(err)
 			}
-			var read, deleted float64
-			var summary []string
-			var walk func(n map[string]any)
-			walk = func(n map[string]any) {
-				typ, _ := n["Node Type"].(string)
-				idx, _ := n["Index Name"].(string)
-				rows, _ := n["Actual Rows"].(float64)
-				removed, _ := n["Rows Removed by Filter"].(float64)
-				loops, _ := n["Actual Loops"].(float64)
-				if typ == "Seq Scan" {
-					t.Errorf("sequential scan in the plan")
-				}
-				if strings.HasPrefix(typ, "Index") || strings.HasPrefix(typ, "Bitmap") {
-					read = max(read, (rows+removed)*loops)
-					summary = append(summary, fmt.Sprintf("%s %s: %v rows + %v filtered x %v", typ, idx, rows, removed, loops))
-				}
-				if op, _ := n["Operation"].(string); op == "Delete" {
-					deleted += rows
-				}
-				for _, k := range []string{"Plans"} {
-					if ps, ok := n[k].([]any); ok {
-						for _, p := range ps {
-							walk(p.(map[string]any))
-						}
-					}
-				}
-			}
-			var out []map[string]any
-			if err := json.Unmarshal([]byte(plan), &out); err != nil || len(out) != 1 {
-				t.Fatalf("plan: %v", err)
-			}
-			walk(out[0]["Plan"].(map[string]any))
-			t.Logf("index scans: %s", strings.Join(summary, "; "))
+			read, summary := indexReads(t, plan)
+			t.Logf("index scans: %s", summary)
 			if read > 3 {
 				t.Errorf("an index scan read %v rows of a thread of 10,000 whose put trims one: the trim scans the thread\n%s", read, plan)
+			}
+			// The check itself: a statement that reads the thread (through its index) must be caught.
+			if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) SELECT max(total_bytes - size_bytes) FROM "+e.rows+" WHERE thread_id = 'big' AND seq IS NOT NULL").Scan(&plan); err != nil {
+				t.Fatal(err)
+			}
+			if read, summary := indexReads(t, plan); read < 10000 {
+				t.Errorf("the check missed a read of the whole thread: %v rows (%s)", read, summary)
 			}
 		})
 	}
@@ -595,4 +574,39 @@ func TestBytesForkHistory(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		check(t, pgcheckpoint.NewMemory(pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit, MaxBytesPerThread: budget}), nil)
 	})
+}
+
+// indexReads is the most rows one index or bitmap scan node of an EXPLAIN (ANALYZE, FORMAT JSON) plan
+// read (rows returned plus rows its filter removed, times its loops), and a summary of those nodes. A
+// sequential scan fails the test.
+func indexReads(t *testing.T, plan string) (float64, string) {
+	t.Helper()
+	var read float64
+	var summary []string
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		typ, _ := n["Node Type"].(string)
+		idx, _ := n["Index Name"].(string)
+		rows, _ := n["Actual Rows"].(float64)
+		removed, _ := n["Rows Removed by Filter"].(float64)
+		loops, _ := n["Actual Loops"].(float64)
+		if typ == "Seq Scan" {
+			t.Errorf("sequential scan in the plan:\n%s", plan)
+		}
+		if strings.HasPrefix(typ, "Index") || strings.HasPrefix(typ, "Bitmap") {
+			read = max(read, (rows+removed)*loops)
+			summary = append(summary, fmt.Sprintf("%s %s: %v rows + %v filtered x %v", typ, idx, rows, removed, loops))
+		}
+		if ps, ok := n["Plans"].([]any); ok {
+			for _, p := range ps {
+				walk(p.(map[string]any))
+			}
+		}
+	}
+	var out []map[string]any
+	if err := json.Unmarshal([]byte(plan), &out); err != nil || len(out) != 1 {
+		t.Fatalf("plan: %v", err)
+	}
+	walk(out[0]["Plan"].(map[string]any))
+	return read, strings.Join(summary, "; ")
 }

@@ -19,10 +19,13 @@ WITH head AS (
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
     ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
     RETURNING seq, total_bytes
+), low AS (
+    SELECT seq FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1
 ), keep AS (
     SELECT COALESCE((
         SELECT seq FROM "public"."ziro_checkpoints"
         WHERE thread_id = $1 AND seq IS NOT NULL
+          AND seq >= (SELECT seq FROM low)
           AND seq > (SELECT seq FROM ins) - COALESCE($7::bigint, (SELECT seq FROM ins))
           AND total_bytes - size_bytes >= (SELECT total_bytes FROM ins) - $8::bigint
         ORDER BY seq
@@ -30,8 +33,7 @@ WITH head AS (
 ), del AS (
     DELETE FROM "public"."ziro_checkpoints"
     WHERE thread_id = $1 AND seq IS NOT NULL
-      AND seq >= (
-        SELECT seq FROM "public"."ziro_checkpoints" WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1)
+      AND seq >= (SELECT seq FROM low)
       AND seq < (SELECT seq FROM keep)
     RETURNING 1
 )

@@ -1,7 +1,10 @@
-WITH kb AS (
+WITH low AS (
+    SELECT seq FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1 ORDER BY seq LIMIT 1
+), kb AS (
     SELECT COALESCE((
         SELECT seq FROM "public"."ziro_checkpoints_heads"
         WHERE thread_id = $1
+          AND seq >= (SELECT seq FROM low)
           AND seq > $2::bigint - COALESCE($3::bigint, $2::bigint)
           AND total_bytes - size_bytes >= (SELECT total_bytes FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1 AND seq = $2::bigint) - $4::bigint
         ORDER BY seq
@@ -9,7 +12,7 @@ WITH kb AS (
 ), del AS (
     DELETE FROM "public"."ziro_checkpoints_heads"
     WHERE thread_id = $1
-      AND seq >= (SELECT seq FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1 ORDER BY seq LIMIT 1)
+      AND seq >= (SELECT seq FROM low)
       AND seq < (SELECT seq FROM kb)
     RETURNING checkpoint_id, lo, hi
 ), keep AS (

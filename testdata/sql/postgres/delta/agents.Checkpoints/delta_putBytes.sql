@@ -27,10 +27,13 @@ WITH head AS (
     WHERE EXISTS (SELECT 1 FROM ins)
     ON CONFLICT (thread_id, pos) DO UPDATE SET item = excluded.item
     RETURNING 1
+), low AS (
+    SELECT seq FROM "agents"."Checkpoints_heads" WHERE thread_id = $1 ORDER BY seq LIMIT 1
 ), kb AS (
     SELECT COALESCE((
         SELECT seq FROM "agents"."Checkpoints_heads"
         WHERE thread_id = $1
+          AND seq >= (SELECT seq FROM low)
           AND seq > (SELECT seq FROM ins) - COALESCE($14::bigint, (SELECT seq FROM ins))
           AND total_bytes - size_bytes >= (SELECT total_bytes FROM ins) - $15::bigint
         ORDER BY seq
@@ -38,7 +41,7 @@ WITH head AS (
 ), del AS (
     DELETE FROM "agents"."Checkpoints_heads"
     WHERE thread_id = $1
-      AND seq >= (SELECT seq FROM "agents"."Checkpoints_heads" WHERE thread_id = $1 ORDER BY seq LIMIT 1)
+      AND seq >= (SELECT seq FROM low)
       AND seq < (SELECT seq FROM kb)
     RETURNING checkpoint_id, lo, hi
 ), keep AS (
