@@ -156,10 +156,16 @@ const deltaKeepAfterTrim = `SELECT lo, hi FROM {H}
     WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del)
     ORDER BY checkpoint_id LIMIT 1`
 
-const deltaKeepOrNew = `SELECT * FROM (` + deltaKeepAfterTrim + `) AS k
-    UNION ALL
-    SELECT $12::text::bigint[], $13::text::bigint[]
-    WHERE NOT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del))`
+//
+// The choice is by order, not by a NOT EXISTS probe of the heads: the planner answered that probe with a
+// sequential scan of the heads table (it expects to meet a matching row early), which steps over every
+// dead head at the start of the table (seen in TestBytesPlanDeltaTrimDoesNotScanThread).
+const deltaKeepOrNew = `SELECT lo, hi FROM (
+        SELECT lo, hi, 0 AS o FROM (` + deltaKeepAfterTrim + `) AS k
+        UNION ALL
+        SELECT $12::text::bigint[], $13::text::bigint[], 1
+    ) AS u
+    ORDER BY o LIMIT 1`
 
 // deltaReportSQL is the row a put attempt returns: putReportSQL's fields (unnumbered is always false: a
 // head always has a number), whether the head lacks a running total (NOTOTAL: with a byte budget only),

@@ -660,3 +660,94 @@ func indexReads(t *testing.T, plan string) (float64, string) {
 	walk(out[0]["Plan"].(map[string]any))
 	return read, strings.Join(summary, "; ")
 }
+
+// TestBytesPlanDeltaTrimDoesNotScanThread is TestBytesPlanTrimDoesNotScanThread for a delta table (the
+// PostgreSQL dialect, whose put is one statement that the test can record): 20,000 heads of which the
+// budget keeps 10,000; the put after the first is recorded, then explained again on top of it (a newer
+// id, the recorded put's head as its basis) in a transaction that is rolled back: its trim of one head
+// and of the items only that head held reads at most a handful of rows in any index scan.
+func TestBytesPlanDeltaTrimDoesNotScanThread(t *testing.T) {
+	const (
+		rows   = 20000
+		size   = 48
+		budget = size * 10000
+	)
+	for _, tg := range postgresTargets(t)[:2] {
+		t.Run(tg.name, func(t *testing.T) {
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			rec := &recorder{db: db}
+			cp, err := pgcheckpoint.New(rec, pgcheckpoint.Options{Schema: schema, Dialect: tg.dialect, Storage: pgcheckpoint.StorageDelta,
+				MaxCheckpointsPerThread: pgcheckpoint.NoLimit, MaxBytesPerThread: budget})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t)
+			if err := cp.EnsureSchema(ctx); err != nil {
+				t.Fatal(err)
+			}
+			heads := `"` + schema + `"."ziro_checkpoints_heads"`
+			if _, err := db.ExecContext(ctx, `INSERT INTO `+heads+` (thread_id, checkpoint_id, seq, snapshot, arrays, lo, hi, alloc, version, size_bytes, total_bytes)
+SELECT 'big', $1::text || lpad(to_hex(s), 8, '0'), s, '{"version": 2}', '{}', '{}', '{}', '{}', 2, $2::int, s * $2::int
+FROM generate_series(1, $3::int) AS s`, idAt(time.Now().Add(-time.Hour))[:28], size, rows); err != nil {
+				t.Fatal(err)
+			}
+			// Other threads, 2,000 of 100 heads, so that the planner sees a table of many threads (as
+			// TestPlansUseIndexes seeds it): with one thread only it reads the heads sequentially.
+			if _, err := db.ExecContext(ctx, `INSERT INTO `+heads+` (thread_id, checkpoint_id, seq, snapshot, arrays, lo, hi, alloc, version, size_bytes, total_bytes)
+SELECT 'other-' || th, $1::text || lpad(to_hex(s), 8, '0'), s, '{"version": 2}', '{}', '{}', '{}', '{}', 2, $2::int, s * $2::int
+FROM generate_series(1, 2000) AS th, generate_series(1, 100) AS s`, idAt(time.Now().Add(-time.Hour))[:28], size); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `ANALYZE `+heads); err != nil {
+				t.Fatal(err)
+			}
+			prefix := `{"version": 2, "messages": ["`
+			snap := []byte(prefix + strings.Repeat("x", size-len(prefix)-3) + `"]}`)
+			if len(snap) != size {
+				t.Fatalf("snapshot is %d bytes", len(snap))
+			}
+			for range 2 {
+				rec.seen = nil
+				if _, err := cp.Put(ctx, "big", snap); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := count(t, db, heads, "big"); n != 10000 {
+				t.Fatalf("the thread holds %d heads, want 10000", n)
+			}
+			var put call
+			for _, c := range rec.seen {
+				if strings.Contains(c.query, "INSERT INTO "+heads) {
+					put = c
+				}
+			}
+			if put.query == "" {
+				t.Fatalf("no put statement recorded: %v", rec.seen)
+			}
+			latest, err := cp.Latest(ctx, "big")
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := slices.Clone(put.args)
+			args[1], args[8] = latest.ID[:len(latest.ID)-4]+"ffff", latest.ID // a newer id, on the recorded put's head
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var plan string
+			if err := tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+put.query, args...).Scan(&plan); err != nil {
+				t.Fatal(err)
+			}
+			read, summary := indexReads(t, plan)
+			t.Logf("index scans: %s", summary)
+			if read > 3 {
+				t.Errorf("an index scan read %v rows of a thread of 10,000 whose put trims one: the trim scans the thread\n%s", read, plan)
+			}
+			if !strings.Contains(plan, `"Relation Name": "ziro_checkpoints_heads"`) || !strings.Contains(plan, `"Operation": "Delete"`) {
+				t.Errorf("the explained statement is not the delta put with its trim:\n%s", plan)
+			}
+		})
+	}
+}

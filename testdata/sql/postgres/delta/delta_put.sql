@@ -35,12 +35,14 @@ WITH head AS (
         SELECT checkpoint_id FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1 AND seq = (SELECT seq FROM ins) - $14::bigint)
     RETURNING checkpoint_id, lo, hi
 ), keep AS (
-    SELECT * FROM (SELECT lo, hi FROM "public"."ziro_checkpoints_heads"
+    SELECT lo, hi FROM (
+        SELECT lo, hi, 0 AS o FROM (SELECT lo, hi FROM "public"."ziro_checkpoints_heads"
     WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del)
     ORDER BY checkpoint_id LIMIT 1) AS k
-    UNION ALL
-    SELECT $12::text::bigint[], $13::text::bigint[]
-    WHERE NOT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del))
+        UNION ALL
+        SELECT $12::text::bigint[], $13::text::bigint[], 1
+    ) AS u
+    ORDER BY o LIMIT 1
 ), dr AS (
     SELECT u.lo, u.hi FROM del, unnest(del.lo, del.hi) AS u(lo, hi)
 ), kr AS (
