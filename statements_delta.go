@@ -156,7 +156,8 @@ const deltaKeepAfterTrim = `SELECT lo, hi FROM {H}
     WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del)
     ORDER BY checkpoint_id LIMIT 1`
 
-// The choice is by order, not by a NOT EXISTS probe of the heads: the planner answered that probe with a
+// deltaKeepOrNew is the spans of the oldest head kept, the new one when no older head is. The choice is
+// by order, not by a NOT EXISTS probe of the heads: the planner answered that probe with a
 // sequential scan of the heads table (it expects to meet a matching row early), which steps over every
 // dead head at the start of the table (seen in TestBytesPlanDeltaTrimDoesNotScanThread).
 const deltaKeepOrNew = `SELECT lo, hi FROM (
