@@ -38,7 +38,7 @@ func (s Storage) String() string {
 	return "Storage(" + strconv.Itoa(int(s)) + ")"
 }
 
-// errNotOnDelta refuses what delta tables do not support yet (Fork, leases): nothing is written.
+// errNotOnDelta refuses what delta tables do not support yet (leases): nothing is written.
 func errNotOnDelta(what string) error {
 	return fmt.Errorf("%s on a delta table is not built yet: %w", what, ErrInvalidOptions)
 }
@@ -549,6 +549,13 @@ func (tc *threadCache) drop(thread string, old *threadState) {
 	if tc.m[thread] == old {
 		delete(tc.m, thread)
 	}
+}
+
+// forget drops whatever state the cache holds for the thread.
+func (tc *threadCache) forget(thread string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	delete(tc.m, thread)
 }
 
 // useStorage sets a Checkpointer up for its storage: for StorageDelta its names and statements become

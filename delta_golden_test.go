@@ -19,7 +19,7 @@ func deltaGoldenSQL(t *testing.T, d Dialect, schema, table string) map[string]st
 	files := map[string]string{}
 	for name, text := range statementMap(newStatements(heads, d.facts())) {
 		switch name {
-		case "put", "insert", "trim", "putBytes", "insertBytes", "trimBytes", "first", "getLatest", "getByID", "catalog":
+		case "put", "insert", "trim", "putBytes", "insertBytes", "trimBytes", "first", "getLatest", "getByID", "catalog", "fork":
 			continue // the delta table has its own
 		}
 		files["heads_"+name] = text

@@ -17,8 +17,13 @@ type deltaCatalog struct {
 }
 
 func (k deltaCatalog) complete() bool {
-	return k.schema && k.tableType.String == "VIEW" && k.heads && k.items && k.index && k.total && k.policyBytes
+	return k.schema && k.tableType.String == "VIEW" && k.heads && k.items && k.index && k.total
 }
+
+// upToDate is complete with the policy table's byte budget column too: EnsureSchema runs no DDL only
+// then. (The storage check asks for complete alone: a delta table whose policy table is missing is
+// trimmed as a full one is then, by the clients that name a policy.)
+func (k deltaCatalog) upToDate() bool { return k.complete() && k.policyBytes }
 
 func (c *Checkpointer) readDeltaCatalog(ctx context.Context) (deltaCatalog, error) {
 	var k deltaCatalog
@@ -101,7 +106,7 @@ func (c *Checkpointer) ensureDeltaSchema(ctx context.Context) error {
 	if k.tableType.String == "BASE TABLE" {
 		return c.errMismatch("ensure schema", "table")
 	}
-	if k.complete() {
+	if k.upToDate() {
 		return nil
 	}
 	ddl := c.dialect.deltaDDL(c.names, c.delta.items, c.delta.view.table)

@@ -102,6 +102,11 @@ var (
 	// Checkpointer found a full table of that name, or a full Checkpointer tried to write to a delta
 	// table's view. Nothing was written.
 	ErrStorageMismatch = errors.New("table storage does not match Options.Storage")
+
+	// ErrTableNotEmpty means Convert's target table has checkpoints (or, for a delta table, items)
+	// and ConvertOptions.Resume was not set: a conversion starts into an empty table. Nothing was
+	// written.
+	ErrTableNotEmpty = errors.New("table not empty")
 )
 
 // errNoHead is PutAfter's answer to an empty expected head.

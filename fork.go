@@ -23,8 +23,9 @@ type ForkOptions struct {
 // later puts get ids that sort after it. From then on the two threads live apart: a put, delete or prune
 // of one never touches the other.
 //
-// The copy runs on the server in one statement, so the snapshot never travels through the client, and
-// is atomic: the new thread has all of its copies or none. Forking into a thread that has a checkpoint
+// The copy runs on the server in one statement, so the snapshot never travels through the client (on a
+// delta table it copies the heads and the items they hold: as on a full table, the cost grows with the
+// snapshot; docs/storage.md, Fork), and is atomic: the new thread has all of its copies or none. Forking into a thread that has a checkpoint
 // is ErrThreadExists, also when a put into it races with the fork (the fork takes the lock a thread's
 // first put takes, or runs at SERIALIZABLE where there are no advisory locks); a checkpoint that does not
 // exist is ErrNotFound; both write nothing. An id that is not a UUID is ErrInvalidCheckpointID.
@@ -79,13 +80,16 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 	if err := checkThread(fromThread); err != nil {
 		return "", 0, fmt.Errorf("source: %w", err)
 	}
-	if c.delta != nil {
-		// The heads of a delta table reference their thread's items: a copied head would rebuild
-		// from items that are not the new thread's.
-		return "", 0, errNotOnDelta("Fork")
-	}
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
+	}
+	forkQuery := c.q.fork
+	if c.delta != nil {
+		// A delta table's heads hold items keyed by their thread: the statement copies both.
+		if err := c.checkStorage(ctx, "fork"); err != nil {
+			return "", 0, err
+		}
+		forkQuery = c.delta.q.fork
 	}
 	// The cap and byte budget the new thread keeps are the table's, as for a put (History copies at
 	// most what they keep).
@@ -116,7 +120,7 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 					return err
 				}
 			}
-			return q.QueryRowContext(ctx, c.q.fork, r.from, r.id, r.to, r.limit, budgetArg).Scan(&sourceFound, &targetFound, &copied)
+			return q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit, budgetArg).Scan(&sourceFound, &targetFound, &copied)
 		})
 		if err == nil || c.inTx {
 			break
@@ -147,6 +151,9 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 		return "", 0, errForkSource(r)
 	case targetFound:
 		return "", 0, errForkTarget(r)
+	}
+	if c.delta != nil {
+		c.delta.cache.forget(r.to) // a state cached for the target (empty, say) is stale now
 	}
 	return r.id, copied, nil
 }

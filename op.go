@@ -26,4 +26,5 @@ const (
 	OpRenew         Op = "renew"          // Lease.Renew
 	OpRelease       Op = "release"        // Lease.Release
 	OpLeasePut      Op = "lease_put"      // Lease.Put (its put, inside, reports OpPut)
+	OpConvert       Op = "convert"        // Convert (a table to the other layout)
 )

@@ -59,12 +59,6 @@ type limits struct {
 	budget int64
 }
 
-// retention returns the cap puts trim to (0: none), for callers that know only the cap (Fork).
-func (c *Checkpointer) retention(ctx context.Context) (int, error) {
-	l, err := c.limits(ctx)
-	return l.cap, err
-}
-
 // limits returns what puts trim to: the table's recorded policy, read at most once per policyRefresh. A
 // client that names a cap or a byte budget of its own (Options.MaxCheckpointsPerThread or
 // Options.MaxBytesPerThread not 0) must name the recorded one: any other is ErrRetentionMismatch. A

@@ -44,6 +44,12 @@ type deltaStatements struct {
 	gc string
 	// deleteItems removes every item of thread $1 (with its last head).
 	deleteItems string
+	// fork is the full layout's fork (statements.fork, same parameters and report) for a delta table:
+	// it copies the heads (the checkpoint $2 and up to $4 - 1 older ones of thread $1) into thread $3,
+	// numbered 1, 2, ... in id order, and the items those heads hold (their ranges merged, each item
+	// once), in one statement on the server. It copies the items: they are keyed by thread, so the two
+	// threads share none and live apart from then on (docs/storage.md, Fork).
+	fork string
 	// catalog reports the schema, the type of <table> ("VIEW" for a delta table), whether the heads and
 	// items tables and the heads' seq index exist, whether the heads have total_bytes and the policy
 	// table ($6) max_bytes_per_thread.
@@ -214,6 +220,51 @@ const deltaGCSQL = `WITH t AS (
 DELETE FROM {I} AS i USING gaps
 WHERE i.thread_id = gaps.thread_id AND i.pos >= gaps.lo AND i.pos < gaps.hi`
 
+// deltaForkSQL is deltaStatements.fork. An item at a position the copies hold, left in the target
+// thread by heads deleted through the view, is overwritten (as a put overwrites it). With a byte budget
+// ($5) only the newest heads whose sizes fit are copied (the forked one always), and only their items;
+// the copies get their own running totals.
+const deltaForkSQL = `WITH source AS (
+    SELECT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id = $2) AS found
+), target AS (
+    SELECT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $3) AS found
+), hl AS (
+    SELECT checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at,
+           sum(size_bytes) OVER (ORDER BY checkpoint_id DESC) AS upto
+    FROM {H}
+    WHERE thread_id = $1 AND checkpoint_id <= $2
+    ORDER BY checkpoint_id DESC
+    LIMIT $4
+), h AS (
+    SELECT * FROM hl WHERE $5::bigint IS NULL OR hl.upto <= $5::bigint OR hl.checkpoint_id = $2
+), ins AS (
+    INSERT INTO {H} (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at, total_bytes)
+    SELECT $3::text, h.checkpoint_id, row_number() OVER (ORDER BY h.checkpoint_id),
+           h.snapshot, h.arrays, h.alloc, h.lo, h.hi, h.version, h.size_bytes, h.created_at,
+           (sum(h.size_bytes) OVER (ORDER BY h.checkpoint_id))::BIGINT
+    FROM h, source, target
+    WHERE source.found AND NOT target.found
+    RETURNING 1
+), r AS (
+    SELECT u.lo, u.hi FROM h, unnest(h.lo, h.hi) AS u(lo, hi) WHERE u.hi > u.lo
+), o AS (
+    SELECT lo, hi, max(hi) OVER (ORDER BY lo, hi ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM r
+), g AS (
+    SELECT lo, hi, sum(CASE WHEN reach IS NULL OR reach < lo THEN 1 ELSE 0 END) OVER (ORDER BY lo, hi ROWS UNBOUNDED PRECEDING) AS island FROM o
+), spans AS (
+    SELECT min(lo) AS lo, max(hi) AS hi FROM g GROUP BY island
+), items AS (
+    INSERT INTO {I} (thread_id, pos, item)
+    SELECT $3::text, i.pos, i.item
+    FROM spans CROSS JOIN LATERAL (
+        SELECT pos, item FROM {I} WHERE thread_id = $1 AND pos >= spans.lo AND pos < spans.hi
+    ) AS i, source, target
+    WHERE source.found AND NOT target.found
+    ON CONFLICT (thread_id, pos) DO UPDATE SET item = excluded.item
+    RETURNING 1
+)
+SELECT (SELECT found FROM source), (SELECT found FROM target), (SELECT count(*) FROM ins)`
+
 // deltaSQL fills in a delta table's names.
 func deltaSQL(heads names, items, view, s string) string {
 	return strings.NewReplacer("{H}", heads.table, "{I}", items, "{V}", view).Replace(s)
@@ -265,6 +316,7 @@ WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`),
 		getByID:     sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 AND checkpoint_id = $2", 1)),
 		gc:          sq(deltaGCSQL),
 		deleteItems: sq(`DELETE FROM {I} WHERE thread_id = $1`),
+		fork:        sq(deltaForkSQL),
 		catalog: `SELECT
     EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1),
     (SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),

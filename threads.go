@@ -3,7 +3,10 @@ package pgcheckpoint
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -170,8 +173,7 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 		if err != nil || len(ids) == 0 {
 			return res, err
 		}
-		first, last := ids[0], ids[len(ids)-1]
-		deleted, threads, err := c.pruneRun(ctx, first, last, cutoff, opts.IncludeNewest, opts.Prefix != "")
+		deleted, threads, err := c.pruneRun(ctx, ids, cutoff, opts.IncludeNewest, opts.Prefix != "")
 		if err != nil {
 			return res, interpret(err)
 		}
@@ -183,65 +185,115 @@ func (c *Checkpointer) prune(ctx context.Context, opts PruneOptions) (PruneResul
 		if len(ids) < batch {
 			return res, nil
 		}
-		after = last
+		after = ids[len(ids)-1]
 	}
 }
 
 // pruneRun deletes one batch's old rows in a transaction of its own, run again on a retryable error (a
 // deadlock with a put of one of its threads, 40001): a batch is idempotent. Unless the newest rows go
-// too, it first locks each thread's newest row, so the delete, in a snapshot taken after those locks,
-// cannot remove a row that a concurrent delete made the newest (the linearizability checker found that).
-// It returns the rows deleted and the threads they were in. prefixed: the batch came from a prefixed
-// listing, whose range is compared in byte order (pruneRunPrefix).
-func (c *Checkpointer) pruneRun(ctx context.Context, first, last string, cutoff time.Time, includeNewest, prefixed bool) (deleted, threads int64, err error) {
-	lock, run := c.q.pruneLock, c.q.pruneRun
+// too, it first locks a row of each thread (lockNewest) and deletes only rows older than the one it
+// holds, so the thread keeps that row whatever commits meanwhile. It returns the rows deleted and the
+// threads they were in. prefixed: the batch came from a prefixed listing, whose range is compared in
+// byte order (the prefix statements).
+func (c *Checkpointer) pruneRun(ctx context.Context, batch []string, cutoff time.Time, includeNewest, prefixed bool) (deleted, threads int64, err error) {
+	first, last := batch[0], batch[len(batch)-1]
+	lock, older, run := c.q.pruneLock, c.q.pruneOlder, c.q.pruneRun
 	if prefixed {
-		lock, run = c.q.pruneLockPrefix, c.q.pruneRunPrefix
+		lock, older, run = c.q.pruneLockPrefix, c.q.pruneOlderPrefix, c.q.pruneRunPrefix
 	}
 	err = c.runTx(ctx, func(q DBTX) error {
-		deleted, threads = 0, 0
-		if !includeNewest {
-			if err := drain(q.QueryContext(ctx, lock, first, last)); err != nil {
+		var rows *sql.Rows
+		var err error
+		if includeNewest {
+			rows, err = q.QueryContext(ctx, run, first, last, cutoff)
+		} else {
+			var bounds []byte
+			bounds, err = c.lockNewest(ctx, q, lock, batch)
+			if err != nil || bounds == nil {
+				deleted, threads = 0, 0
 				return err
 			}
+			rows, err = q.QueryContext(ctx, older, string(bounds), first, last, cutoff)
 		}
-		rows, err := q.QueryContext(ctx, run, first, last, cutoff, includeNewest)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		touched := map[string]bool{}
 		var order []string
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				return err
-			}
-			if !touched[t] {
-				order = append(order, t)
-			}
-			touched[t] = true
-			deleted++
-		}
-		threads = int64(len(touched))
-		if err := rows.Err(); err != nil {
+		deleted, order, err = countByThread(rows)
+		threads = int64(len(order))
+		if err != nil {
 			return err
 		}
-		rows.Close()
 		return c.deltaGC(ctx, q, order)
 	})
 	return deleted, threads, err
 }
 
-// drain reads and closes rows a statement returned only for its locks.
-func drain(rows *sql.Rows, err error) error {
-	if err != nil {
-		return err
+// pruneLockRounds bounds how often lockNewest locks again for threads whose newest row vanished.
+const pruneLockRounds = 3
+
+// lockNewest locks the newest row of each thread of the batch and returns the JSON pairs [thread_id,
+// id of the row it holds] that pruneOlder deletes below (nil: it holds none). The newest row a lock
+// aims at can be deleted while the lock waits for it; the lock then finds no row, so it runs again, in
+// a newer snapshot, for at most pruneLockRounds rounds: a thread it still holds no row of is left to the
+// next prune. Where it holds several rows of a thread (a newer one came), the newest is the bound: every
+// row it holds stays until the transaction ends.
+func (c *Checkpointer) lockNewest(ctx context.Context, q DBTX, lock string, batch []string) ([]byte, error) {
+	held := map[string]string{}
+	for range pruneLockRounds {
+		rows, err := q.QueryContext(ctx, lock, batch[0], batch[len(batch)-1])
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var thread, id string
+			if err := rows.Scan(&thread, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if id > held[thread] {
+				held[thread] = id
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(batch, func(t string) bool { return held[t] == "" }) {
+			break
+		}
 	}
+	if len(held) == 0 {
+		return nil, nil
+	}
+	pairs := make([][2]string, 0, len(held))
+	for _, t := range slices.Sorted(maps.Keys(held)) {
+		pairs = append(pairs, [2]string{t, held[t]})
+	}
+	return json.Marshal(pairs)
+}
+
+// countByThread reads the thread_id of every row a delete returned: how many, and the threads in the
+// order they first came.
+func countByThread(rows *sql.Rows) (int64, []string, error) {
 	defer rows.Close()
+	var n int64
+	var order []string
+	seen := map[string]bool{}
 	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return n, order, err
+		}
+		if !seen[t] {
+			seen[t] = true
+			order = append(order, t)
+		}
+		n++
 	}
-	return rows.Err()
+	return n, order, rows.Err()
 }
 
 func (c *Checkpointer) pruneBatch(ctx context.Context, after, prefix string, limit int) ([]string, error) {

@@ -577,7 +577,7 @@ func TestBytesPolicy(t *testing.T) {
 
 // TestBytesForkHistory: Fork with History under a byte budget copies only the newest checkpoints (up to
 // the forked one) whose sizes fit in the budget, the forked one always, numbered and totalled like any
-// thread; Memory does the same.
+// thread, on both storages (a delta fork copies only the copied heads' items); Memory does the same.
 func TestBytesForkHistory(t *testing.T) {
 	const budget = 1000
 	sizes := []int{400, 300, 500, 200, 2000}
@@ -615,12 +615,7 @@ func TestBytesForkHistory(t *testing.T) {
 			}
 		}
 	}
-	for _, tg := range postgresTargets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			e := newBytesEnv(t, tg, pgcheckpoint.StorageFull, pgcheckpoint.NoLimit, budget)
-			check(t, e.cp, &e)
-		})
-	}
+	bytesEnvs(t, pgcheckpoint.NoLimit, budget, func(t *testing.T, e bytesEnv) { check(t, e.cp, &e) })
 	t.Run("memory", func(t *testing.T) {
 		check(t, pgcheckpoint.NewMemory(pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit, MaxBytesPerThread: budget}), nil)
 	})

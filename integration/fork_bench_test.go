@@ -66,70 +66,85 @@ func walSince(b testing.TB, db *sql.DB, lsn string) float64 {
 	return n
 }
 
-// BenchmarkFork400KB measures a fork of one 400 KB checkpoint (full storage) next to its raw floor, the
-// same INSERT ... SELECT without the checks and the lock, and next to what a client without Fork does: Get
-// the snapshot and Put it into the new thread. Each reports its WAL bytes per operation
-// (pg_current_wal_lsn before and after the loop, divided by b.N).
+// BenchmarkFork400KB measures a fork of one 400 KB checkpoint on each storage next to what a client
+// without Fork does: Get the snapshot and Put it into the new thread; on full storage also next to its
+// raw floor, the same INSERT ... SELECT without the checks and the lock. Each reports its WAL bytes per
+// operation (pg_current_wal_lsn before and after the loop, divided by b.N). On delta storage the fork
+// copies the head and the items it holds (items are keyed by thread): O(snapshot) as on full storage.
 //
 //	PGCHECKPOINT_TEST_DSN=... go test -run '^$' -bench BenchmarkFork400KB -benchtime 40x -count 5 ./integration
 func BenchmarkFork400KB(b *testing.B) {
 	snap := snapshotOf(b, forkSnapshotSize)
-	for _, drv := range benchDrivers {
-		b.Run("driver="+drv.name, func(b *testing.B) {
-			tg := target{name: drv.name, driver: drv.driver, dsn: postgresDSN(b), dialect: pgcheckpoint.PostgreSQL}
-			db := tg.open(b)
-			schema := newSchema(b, db)
-			cp := tg.newCheckpointer(b, db, pgcheckpoint.Options{Schema: schema})
-			table := `"` + schema + `"."ziro_checkpoints"`
-			ctx := context.Background()
-			id, err := cp.Put(ctx, "source", snap)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var stored int64
-			if err := db.QueryRow(`SELECT pg_column_size(snapshot) FROM ` + table + ` WHERE thread_id = 'source'`).Scan(&stored); err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("snapshot: %d bytes as JSON, %d bytes stored (lz4)", len(snap), stored)
-			raw := `INSERT INTO ` + table + ` (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
+	for _, storage := range []pgcheckpoint.Storage{pgcheckpoint.StorageFull, pgcheckpoint.StorageDelta} {
+		for _, drv := range benchDrivers {
+			b.Run("storage="+storage.String()+"/driver="+drv.name, func(b *testing.B) {
+				benchFork(b, drv.name, drv.driver, storage, snap)
+			})
+		}
+	}
+}
+
+func benchFork(b *testing.B, name, driver string, storage pgcheckpoint.Storage, snap []byte) {
+	tg := target{name: name, driver: driver, dsn: postgresDSN(b), dialect: pgcheckpoint.PostgreSQL}
+	db := tg.open(b)
+	schema := newSchema(b, db)
+	cp := tg.newCheckpointer(b, db, pgcheckpoint.Options{Schema: schema, Storage: storage})
+	table := `"` + schema + `"."ziro_checkpoints"`
+	ctx := context.Background()
+	id, err := cp.Put(ctx, "source", snap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stored int64
+	size := `SELECT pg_column_size(snapshot) FROM ` + table + ` WHERE thread_id = 'source'`
+	if storage == pgcheckpoint.StorageDelta {
+		size = `SELECT (SELECT pg_column_size(snapshot) FROM ` + table[:len(table)-1] + `_heads" WHERE thread_id = 'source') +
+		(SELECT sum(pg_column_size(item)) FROM ` + table[:len(table)-1] + `_items" WHERE thread_id = 'source')`
+	}
+	if err := db.QueryRow(size).Scan(&stored); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("snapshot: %d bytes as JSON, %d bytes stored (%s)", len(snap), stored, storage)
+	raw := `INSERT INTO ` + table + ` (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
 SELECT $3, checkpoint_id, snapshot, version, size_bytes, created_at, 1 FROM ` + table + `
 WHERE thread_id = $1 AND checkpoint_id = $2`
-			n := 0
-			systems := []struct {
-				name string
-				run  func(to string) error
-			}{
-				{"pgcheckpoint", func(to string) error {
-					_, err := cp.Fork(ctx, "source", id, to, pgcheckpoint.ForkOptions{})
-					return err
-				}},
-				{"raw", func(to string) error {
-					_, err := db.ExecContext(ctx, raw, "source", id, to)
-					return err
-				}},
-				{"client-copy", func(to string) error {
-					c, err := cp.Get(ctx, "source", id)
-					if err != nil {
-						return err
-					}
-					_, err = cp.Put(ctx, to, c.Snapshot)
-					return err
-				}},
+	n := 0
+	systems := []struct {
+		name string
+		run  func(to string) error
+	}{
+		{"pgcheckpoint", func(to string) error {
+			_, err := cp.Fork(ctx, "source", id, to, pgcheckpoint.ForkOptions{})
+			return err
+		}},
+		{"raw", func(to string) error {
+			_, err := db.ExecContext(ctx, raw, "source", id, to)
+			return err
+		}},
+		{"client-copy", func(to string) error {
+			c, err := cp.Get(ctx, "source", id)
+			if err != nil {
+				return err
 			}
-			for _, sys := range systems {
-				b.Run("system="+sys.name, func(b *testing.B) {
-					lsn := walLSN(b, db)
-					b.ResetTimer()
-					for range b.N {
-						n++
-						if err := sys.run(fmt.Sprintf("to-%d", n)); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.StopTimer()
-					b.ReportMetric(walSince(b, db, lsn)/float64(b.N), "wal-B/op")
-				})
+			_, err = cp.Put(ctx, to, c.Snapshot)
+			return err
+		}},
+	}
+	for _, sys := range systems {
+		if sys.name == "raw" && storage == pgcheckpoint.StorageDelta {
+			continue // the view takes no insert; the fork is the floor there
+		}
+		b.Run("system="+sys.name, func(b *testing.B) {
+			lsn := walLSN(b, db)
+			b.ResetTimer()
+			for range b.N {
+				n++
+				if err := sys.run(fmt.Sprintf("to-%d", n)); err != nil {
+					b.Fatal(err)
+				}
 			}
+			b.StopTimer()
+			b.ReportMetric(walSince(b, db, lsn)/float64(b.N), "wal-B/op")
 		})
 	}
 }

@@ -116,7 +116,8 @@ func TestPlansUseIndexes(t *testing.T) {
 			}
 			rec.seen = nil
 			// Every operation whose statements must be index-backed, with the thread at its cap.
-			if _, err := cp.Put(ctx, thread, []byte(`{"version":2}`)); err != nil {
+			head, err := cp.Put(ctx, thread, []byte(`{"version":2}`))
+			if err != nil {
 				t.Fatalf("put: %v", err)
 			}
 			if _, err := cp.Latest(ctx, thread); err != nil {
@@ -141,7 +142,10 @@ func TestPlansUseIndexes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec.seen = append(rec.seen, call{query: stmts["pruneRun"], args: []any{thread, thread, time.Now().Add(-24 * time.Hour), false}})
+			cutoff := time.Now().Add(-24 * time.Hour)
+			rec.seen = append(rec.seen,
+				call{query: stmts["pruneOlder"], args: []any{`[["` + thread + `","` + head + `"]]`, thread, thread, cutoff}},
+				call{query: stmts["pruneRun"], args: []any{thread, thread, cutoff}})
 			checked := map[string]bool{}
 			for _, c := range rec.seen {
 				if !strings.Contains(c.query, table) || checked[c.query] {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -54,6 +55,7 @@ WHERE thread_id >= $1 AND thread_id < $2 ORDER BY thread_id LIMIT 100) AS b`, pr
 		t.Fatal(err)
 	}
 	cutoff := time.Now().Add(-24 * time.Hour)
+	newest := fmt.Sprintf("01900000-0000-7000-8000-%012x", prefixPlanPerThread)
 	for _, d := range []pgcheckpoint.Dialect{pgcheckpoint.PostgreSQL, pgcheckpoint.CockroachDB} {
 		stmts, err := pgcheckpoint.Statements(d, schema, "")
 		if err != nil {
@@ -67,7 +69,8 @@ WHERE thread_id >= $1 AND thread_id < $2 ORDER BY thread_id LIMIT 100) AS b`, pr
 			{"threadsPrefix", []any{first, 10, prefix, end}},
 			{"pruneThreadsPrefix", []any{"", 100, prefix, end}},
 			{"pruneLockPrefix", []any{first, last}},
-			{"pruneRunPrefix", []any{first, last, cutoff, false}},
+			{"pruneOlderPrefix", []any{`[["` + first + `","` + newest + `"],["` + last + `","` + newest + `"]]`, first, last, cutoff}},
+			{"pruneRunPrefix", []any{first, last, cutoff}},
 		} {
 			for _, mode := range []string{"custom", "generic"} {
 				problem, summary := indexProblem(explain(t, db, mode, call{query: stmts[c.name], args: c.args}))

@@ -60,11 +60,13 @@ type Statements struct {
 	// Threads returns thread_id, count, newest id, newest created_at, total size_bytes.
 	// Args: after, limit.
 	Threads string
-	// Now (no args) reads the server's clock, then PruneThreads (args: after, batch) and PruneRun (args:
-	// first thread, last thread, cutoff, include newest; returns a thread_id per deleted row) delete old
-	// checkpoints in batches, each batch in a transaction that first runs PruneLock (args: first
-	// thread, last thread; locks and returns each thread's newest checkpoint_id) unless the newest go too.
-	Now, PruneThreads, PruneRun, PruneLock string
+	// Now (no args) reads the server's clock, then PruneThreads (args: after, batch) lists a batch of
+	// threads, and each batch is a transaction: PruneLock (args: first thread, last thread; locks and
+	// returns each thread's newest thread_id, checkpoint_id; run again, up to three times, while a
+	// thread of the batch has none) and PruneOlder (args: a JSON array of [thread_id, locked id] pairs,
+	// first thread, last thread, cutoff; returns a thread_id per deleted row), or, when the newest go
+	// too, PruneRun alone (args: first thread, last thread, cutoff).
+	Now, PruneThreads, PruneRun, PruneLock, PruneOlder string
 	// Version (no args) is what DetectDialect asks.
 	Version string
 	// Isolation (no args) returns the caller's transaction isolation level, which a Checkpointer over a
@@ -79,9 +81,10 @@ type Statements struct {
 	// ThreadsPrefix is Threads for ThreadsOptions.Prefix. Args: after, limit, prefix, end of the prefix's
 	// range (the first string after every id that starts with the prefix).
 	ThreadsPrefix string
-	// PruneThreadsPrefix (args: after, batch, prefix, end of its range), PruneLockPrefix and
-	// PruneRunPrefix (args as PruneLock and PruneRun) are the prune's statements for PruneOptions.Prefix.
-	PruneThreadsPrefix, PruneLockPrefix, PruneRunPrefix string
+	// PruneThreadsPrefix (args: after, batch, prefix, end of its range), PruneLockPrefix,
+	// PruneOlderPrefix and PruneRunPrefix (args as PruneLock, PruneOlder and PruneRun) are the prune's
+	// statements for PruneOptions.Prefix.
+	PruneThreadsPrefix, PruneLockPrefix, PruneOlderPrefix, PruneRunPrefix string
 	// Fork copies a checkpoint (and up to limit - 1 older ones) into an empty thread, in a transaction
 	// after LockFirst on the target (PostgreSQL) or at SERIALIZABLE (CockroachDB). Args: source thread,
 	// checkpoint id, target thread, limit, byte budget (nil: none; History only). It returns source found, target has rows, rows copied.
@@ -110,10 +113,10 @@ func (s *Statements) fields() map[string]*string {
 		"releaseSavepoint": &s.ReleaseSavepoint,
 		"getLatest":        &s.GetLatest, "getByID": &s.GetByID, "list": &s.List, "listBefore": &s.ListBefore,
 		"deleteOne": &s.DeleteOne, "deleteAll": &s.DeleteAll, "threads": &s.Threads,
-		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "pruneLock": &s.PruneLock, "version": &s.Version,
+		"now": &s.Now, "pruneThreads": &s.PruneThreads, "pruneRun": &s.PruneRun, "pruneLock": &s.PruneLock, "pruneOlder": &s.PruneOlder, "version": &s.Version,
 		"isolation": &s.Isolation, "catalog": &s.Catalog, "lockSchema": &s.LockSchema,
 		"threadsPrefix": &s.ThreadsPrefix, "pruneThreadsPrefix": &s.PruneThreadsPrefix,
-		"pruneLockPrefix": &s.PruneLockPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
+		"pruneLockPrefix": &s.PruneLockPrefix, "pruneOlderPrefix": &s.PruneOlderPrefix, "pruneRunPrefix": &s.PruneRunPrefix,
 		"fork": &s.Fork, "leaseTable": &s.LeaseTable, "leaseAcquire": &s.LeaseAcquire, "leaseCheck": &s.LeaseCheck,
 		"leaseRenew": &s.LeaseRenew, "leaseRelease": &s.LeaseRelease,
 		"policyTable": &s.PolicyTable, "readPolicy": &s.ReadPolicy, "recordPolicy": &s.RecordPolicy, "setPolicy": &s.SetPolicy,

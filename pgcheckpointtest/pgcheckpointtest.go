@@ -37,7 +37,7 @@ type NewStore func(t *testing.T, opts pgcheckpoint.Options) pgcheckpoint.Store
 func Run(t *testing.T, newStore NewStore) { RunWithout(t, newStore) }
 
 // RunWithout runs the contract suite without the named cases, for a store that does not offer that part
-// of the contract yet (a delta table's Fork, say); the caller tests what the store does instead. A name
+// of the contract yet; the caller tests what the store does instead. A name
 // that is no case fails the test, so the list cannot go stale.
 func RunWithout(t *testing.T, newStore NewStore, without ...string) {
 	skip := map[string]bool{}

@@ -89,6 +89,11 @@ func commands() []command {
 			desc:     "Reports the table's rows, threads, snapshot bytes, table and index size and dead rows (the bloat\nestimate, PostgreSQL's statistics), and the largest threads by snapshot bytes. Two reads of the\ntable's heap (no snapshot is read); 0.5-0.7 s measured on 1,000,000 rows. --prefix counts only the\nthreads whose id starts with P, through the primary key; the table and index sizes stay the table's.",
 			examples: []string{"pgcheckpoint stats", "pgcheckpoint stats --json --top 20 | jq .largest_threads"},
 			run:      cmdStats},
+		{name: "convert", args: "--from TABLE --to TABLE --storage delta|full [--resume] [--batch N] [--json]", summary: "copy a table into a new table of the other layout (full to delta, or back)",
+			desc: "Copies every checkpoint of --from into --to, a table of the --storage layout (--from has the other):\nids, created_at, version, size, seq and snapshots as they are. --to is created when missing and must be\nempty. Offline: stop the writers first, then swap the names or point the application at --to\n(docs/storage.md, Converting). Threads are copied in byte order, --batch threads per statement; Ctrl-C\nstops it and says how far it got; --resume continues after the last thread copied.",
+			examples: []string{"pgcheckpoint convert --from ziro_checkpoints --to ziro_checkpoints_delta --storage delta",
+				"pgcheckpoint convert --from ziro_checkpoints_delta --to ziro_checkpoints_full --storage full --resume"},
+			run: cmdConvert},
 		{name: "demo", args: "[--keep]", summary: "crash-and-resume walkthrough: an agent killed mid-run resumes from its checkpoint",
 			desc:     "Runs a simulated agent in a child process, kills it with SIGKILL mid-run and resumes it from its\nnewest checkpoint. Without a reachable database it runs in memory.",
 			examples: []string{"go run -C cmd/pgcheckpoint . demo"},
@@ -133,7 +138,7 @@ const retentionUsage = `  --max-per-thread N  retention cap per thread: the tabl
 `
 
 const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost,
-fork target exists), 5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
+fork target exists, convert target not empty), 5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
 `
 
 func usage(w io.Writer) {
@@ -252,7 +257,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, pgcheckpoint.ErrConflict), errors.Is(err, pgcheckpoint.ErrThreadExists):
+	case errors.Is(err, pgcheckpoint.ErrConflict), errors.Is(err, pgcheckpoint.ErrThreadExists), errors.Is(err, pgcheckpoint.ErrTableNotEmpty):
 		return exitConflict
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot),
 		errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge),

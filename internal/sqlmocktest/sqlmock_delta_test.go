@@ -109,3 +109,22 @@ func TestSqlmockDeltaCockroachStaleBasis(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A fork of a delta table checks the catalog once, then runs the delta fork statement (heads and their
+// items) in a READ COMMITTED transaction after the target thread's first-put lock, as the full layout's
+// fork does.
+func TestSqlmockDeltaFork(t *testing.T) {
+	t.Parallel()
+	cp, mock := newMock(t, pgcheckpoint.Options{Storage: pgcheckpoint.StorageDelta})
+	ctx := context.Background()
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_catalog")).WithArgs(sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()).
+		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x", "total", "policy_bytes"}).AddRow(true, "VIEW", true, true, true, true, true))
+	mock.ExpectBegin()
+	mock.ExpectExec(deltaSQL(t, "postgres", "heads_lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_fork")).WithArgs("from", headA, "to", int64(1), nil).
+		WillReturnRows(sqlmock.NewRows([]string{"source", "target", "copied"}).AddRow(true, false, int64(1)))
+	mock.ExpectCommit()
+	if got, err := cp.Fork(ctx, "from", headA, "to", pgcheckpoint.ForkOptions{}); err != nil || got != headA {
+		t.Fatalf("Fork = %q, %v", got, err)
+	}
+}

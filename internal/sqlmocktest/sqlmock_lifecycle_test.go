@@ -31,8 +31,9 @@ func TestSqlmockPrefix(t *testing.T) {
 	mock.ExpectQuery(pgSQL(t, "pruneThreadsPrefix")).WithArgs("", int64(2), "t/", "t0").
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("t/a").AddRow("t/b"))
 	mock.ExpectBegin()
-	mock.ExpectQuery(pgSQL(t, "pruneLockPrefix")).WithArgs("t/a", "t/b").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}))
-	mock.ExpectQuery(pgSQL(t, "pruneRunPrefix")).WithArgs("t/a", "t/b", now.Add(-time.Hour), false).
+	mock.ExpectQuery(pgSQL(t, "pruneLockPrefix")).WithArgs("t/a", "t/b").
+		WillReturnRows(sqlmock.NewRows([]string{"thread_id", "checkpoint_id"}).AddRow("t/a", headA).AddRow("t/b", headB))
+	mock.ExpectQuery(pgSQL(t, "pruneOlderPrefix")).WithArgs(`[["t/a","`+headA+`"],["t/b","`+headB+`"]]`, "t/a", "t/b", now.Add(-time.Hour)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("t/a"))
 	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "pruneThreadsPrefix")).WithArgs("t/b", int64(2), "t/", "t0").

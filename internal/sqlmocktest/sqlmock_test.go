@@ -66,6 +66,7 @@ func goldenDDL(t testing.TB, dir string) []string {
 
 const (
 	headA = "01900000-0000-7000-8000-000000000001"
+	headB = "01900000-0000-7000-8000-000000000002"
 	snap1 = `{"version": 2, "messages": []}`
 	// farFuture sorts above every id a put generates (its milliseconds are thousands of years ahead).
 	farFuture = "7fff0000-0000-7000-8000-000000000000"
@@ -610,19 +611,22 @@ func TestSqlmockThreadsAndPrune(t *testing.T) {
 	// Each batch is a transaction of its own, run again on a retryable error (a deadlock with a put).
 	// Each thread's newest row is locked first, so the delete's fresh snapshot knows the real newest.
 	mock.ExpectBegin()
-	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("a", "b").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA))
-	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).WillReturnError(pgErr("40P01"))
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("a", "b").WillReturnRows(sqlmock.NewRows([]string{"thread_id", "checkpoint_id"}).AddRow("a", headA).AddRow("b", headB))
+	mock.ExpectQuery(pgSQL(t, "pruneOlder")).WithArgs(`[["a","`+headA+`"],["b","`+headB+`"]]`, "a", "b", now.Add(-time.Hour)).WillReturnError(pgErr("40P01"))
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("a", "b").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}).AddRow(headA))
-	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("a", "b", now.Add(-time.Hour), false).
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("a", "b").WillReturnRows(sqlmock.NewRows([]string{"thread_id", "checkpoint_id"}).AddRow("a", headA).AddRow("b", headB))
+	mock.ExpectQuery(pgSQL(t, "pruneOlder")).WithArgs(`[["a","`+headA+`"],["b","`+headB+`"]]`, "a", "b", now.Add(-time.Hour)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("a").AddRow("a"))
 	mock.ExpectCommit()
 	mock.ExpectQuery(pgSQL(t, "pruneThreads")).WithArgs("b", int64(2)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
 	mock.ExpectBegin()
-	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("c", "c").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id"}))
-	mock.ExpectQuery(pgSQL(t, "pruneRun")).WithArgs("c", "c", now.Add(-time.Hour), false).
+	// The newest row of c is deleted while the lock waits for it: the lock finds no row and runs again,
+	// then holds c's new newest row.
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("c", "c").WillReturnRows(sqlmock.NewRows([]string{"thread_id", "checkpoint_id"}))
+	mock.ExpectQuery(pgSQL(t, "pruneLock")).WithArgs("c", "c").WillReturnRows(sqlmock.NewRows([]string{"thread_id", "checkpoint_id"}).AddRow("c", headA))
+	mock.ExpectQuery(pgSQL(t, "pruneOlder")).WithArgs(`[["c","`+headA+`"]]`, "c", "c", now.Add(-time.Hour)).
 		WillReturnRows(sqlmock.NewRows([]string{"thread_id"}).AddRow("c"))
 	mock.ExpectCommit()
 	res, err := cp.Prune(context.Background(), pgcheckpoint.PruneOptions{OlderThan: time.Hour, BatchThreads: 2})

@@ -1,4 +1,4 @@
-SELECT t.checkpoint_id FROM "agents"."Checkpoints" AS t
+SELECT t.thread_id, t.checkpoint_id FROM "agents"."Checkpoints" AS t
 WHERE t.thread_id >= $1 AND t.thread_id <= $2
   AND t.checkpoint_id = (SELECT max(checkpoint_id) FROM "agents"."Checkpoints" WHERE thread_id = t.thread_id)
 FOR UPDATE OF t

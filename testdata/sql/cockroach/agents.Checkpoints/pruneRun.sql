@@ -1,4 +1,3 @@
 DELETE FROM "agents"."Checkpoints" AS t
 WHERE t.thread_id >= $1 AND t.thread_id <= $2 AND t.created_at < $3
-  AND ($4 OR t.checkpoint_id < (SELECT max(checkpoint_id) FROM "agents"."Checkpoints" WHERE thread_id = t.thread_id))
 RETURNING t.thread_id
