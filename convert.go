@@ -19,7 +19,7 @@ type ConvertOptions struct {
 	// is StorageFull); it is only read.
 	From string
 	// To is the table written, in the ToStorage layout. A missing table is created (with From's
-	// retention policy; NoLimit when From records none); an existing one must be of the ToStorage layout
+	// retention policy, cap and byte budget; none when From records none); an existing one must be of the ToStorage layout
 	// (else ErrStorageMismatch) and empty (else ErrTableNotEmpty), unless Resume.
 	To string
 	// ToStorage is To's layout; From's is the other.

@@ -746,3 +746,52 @@ FROM generate_series(1, 2000) AS th, generate_series(1, 100) AS s`, idAt(time.No
 		})
 	}
 }
+
+// TestBytesConvert: Convert writes every row's running total (full to delta and back), carries the byte
+// budget to the table it creates, and the next put under the budget on the converted table keeps exactly
+// what the budget allows.
+func TestBytesConvert(t *testing.T) {
+	const budget = 1000
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			e := newBytesEnv(t, tg, pgcheckpoint.StorageFull, pgcheckpoint.NoLimit, budget)
+			ctx := testCtx(t)
+			var puts []put
+			for _, n := range []int{300, 200, 400, 100} {
+				id, err := e.cp.Put(ctx, "t", sized(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				puts = append(puts, put{id, n})
+			}
+			checkRetained(t, e, "t", &puts, 0, budget, "before the conversion")
+			for _, to := range []struct {
+				table   string
+				storage pgcheckpoint.Storage
+				from    string
+			}{{"as_delta", pgcheckpoint.StorageDelta, pgcheckpoint.DefaultTable}, {"as_full", pgcheckpoint.StorageFull, "as_delta"}} {
+				if _, err := pgcheckpoint.Convert(ctx, e.db, pgcheckpoint.ConvertOptions{Dialect: tg.dialect, Schema: e.schema,
+					From: to.from, To: to.table, ToStorage: to.storage}); err != nil {
+					t.Fatalf("convert to %s: %v", to.table, err)
+				}
+				cp := mustNew(t, e.db, pgcheckpoint.Options{Dialect: tg.dialect, Schema: e.schema, Table: to.table, Storage: to.storage})
+				if r, err := cp.Retention(ctx); err != nil || r.MaxBytesPerThread != budget {
+					t.Fatalf("%s records %+v, %v; want the source's budget %d", to.table, r, err, budget)
+				}
+				ce := e
+				ce.cp, ce.delta, ce.rows = cp, to.storage == pgcheckpoint.StorageDelta, `"`+e.schema+`"."`+to.table+`"`
+				if ce.delta {
+					ce.rows = `"` + e.schema + `"."` + to.table + `_heads"`
+				}
+				checkTotals(t, ce, "t")
+				id, err := cp.Put(ctx, "t", sized(250))
+				if err != nil {
+					t.Fatal(err)
+				}
+				converted := append(slices.Clone(puts), put{id, 250})
+				checkRetained(t, ce, "t", &converted, 0, budget, "after a put on the converted table "+to.table)
+				puts = converted // what the next conversion reads
+			}
+		})
+	}
+}
