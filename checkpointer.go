@@ -56,6 +56,14 @@ type Options struct {
 	// no policy (one made by the TypeScript package that EnsureSchema has not upgraded), 0 trims
 	// nothing.
 	MaxCheckpointsPerThread int
+	// MaxBytesPerThread is the byte budget this client expects: after a put returns, the thread keeps
+	// its newest checkpoints whose sizes (size_bytes, the JSON as sent) sum to at most this many bytes,
+	// and always at least the newest. Like MaxCheckpointsPerThread it is the table's (see Retention): 0,
+	// the default, follows the table; NoLimit (any negative value) expects no byte budget; another value
+	// must equal the table's (else ErrRetentionMismatch) and is what EnsureSchema records for a table
+	// that records no policy yet (0 records none). With both a cap and a budget the put keeps whichever
+	// is fewer. Memory: 0 and negative mean no byte budget.
+	MaxBytesPerThread int64
 	// MaxSnapshotBytes rejects larger snapshots with ErrSnapshotTooLarge before anything is sent. 0 means
 	// the dialect's default (PostgreSQL 16 MiB, CockroachDB 1 MiB); NoLimit (negative) disables the check.
 	MaxSnapshotBytes int
@@ -76,17 +84,19 @@ type Options struct {
 // Checkpointer stores agent snapshots in one table. It is safe for concurrent use, also over a
 // *sql.Conn (its operations then take turns on the one connection).
 type Checkpointer struct {
-	db       DBTX
-	dialect  Dialect
-	facts    dialectFacts
-	names    names
-	q        statements
-	wantCap  *int         // the cap Options name: nil follows the table, 0 keeps everything
-	policy   *policyCache // the table's policy as last read, shared with WithTx copies
-	maxBytes int          // 0: no limit
-	attempts int
-	ids      *idGen
-	observer Observer
+	db      DBTX
+	dialect Dialect
+	facts   dialectFacts
+	names   names
+	q       statements
+	wantCap *int // the cap Options name: nil follows the table, 0 keeps everything
+	// wantBudget is the byte budget Options name: nil follows the table, 0 none.
+	wantBudget *int64
+	policy     *policyCache // the table's policy as last read, shared with WithTx copies
+	maxBytes   int          // 0: no limit
+	attempts   int
+	ids        *idGen
+	observer   Observer
 	// delta is set for a delta table (StorageDelta); names and q then name its heads table.
 	delta *delta
 	// inTx: db is the caller's transaction (New with a *sql.Tx, or WithTx): nothing is retried, and
@@ -117,17 +127,18 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 		return nil, fail(OpNew, "", "", err)
 	}
 	c := &Checkpointer{
-		db:       db,
-		dialect:  d,
-		facts:    d.facts(),
-		names:    n,
-		q:        newStatements(n, d.facts()),
-		wantCap:  wantCapOf(opts),
-		policy:   new(policyCache),
-		maxBytes: maxBytesOf(opts, d),
-		attempts: opts.MaxAttempts,
-		observer: opts.Observer,
-		ids:      newIDGen(opts.Clock),
+		db:         db,
+		dialect:    d,
+		facts:      d.facts(),
+		names:      n,
+		q:          newStatements(n, d.facts()),
+		wantCap:    wantCapOf(opts),
+		wantBudget: wantBudgetOf(opts),
+		policy:     new(policyCache),
+		maxBytes:   maxBytesOf(opts, d),
+		attempts:   opts.MaxAttempts,
+		observer:   opts.Observer,
+		ids:        newIDGen(opts.Clock),
 	}
 	if c.attempts <= 0 {
 		c.attempts = DefaultMaxAttempts

@@ -19,7 +19,7 @@ type ConvertOptions struct {
 	// is StorageFull); it is only read.
 	From string
 	// To is the table written, in the ToStorage layout. A missing table is created (with From's
-	// retention policy; NoLimit when From records none); an existing one must be of the ToStorage layout
+	// retention policy, cap and byte budget; none when From records none); an existing one must be of the ToStorage layout
 	// (else ErrStorageMismatch) and empty (else ErrTableNotEmpty), unless Resume.
 	To string
 	// ToStorage is To's layout; From's is the other.
@@ -125,14 +125,19 @@ func convert(ctx context.Context, db DBTX, opts ConvertOptions) (ConvertProgress
 	}
 	switch {
 	case kind == noStorage:
-		cap, recorded, err := src.readRetention(ctx)
+		l, recorded, err := src.readRetention(ctx)
 		if err != nil {
 			return prog, err
 		}
+		cap, budget := l.cap, l.budget
 		if !recorded || cap == 0 {
 			cap = NoLimit
 		}
-		mk, err := New(db, Options{Dialect: opts.Dialect, Schema: opts.Schema, Table: opts.To, Storage: opts.ToStorage, MaxCheckpointsPerThread: cap})
+		if !recorded || budget == 0 {
+			budget = NoLimit
+		}
+		mk, err := New(db, Options{Dialect: opts.Dialect, Schema: opts.Schema, Table: opts.To, Storage: opts.ToStorage,
+			MaxCheckpointsPerThread: cap, MaxBytesPerThread: budget})
 		if err != nil {
 			return prog, err
 		}

@@ -20,8 +20,9 @@ func deltaGoldenSQL(t *testing.T, d Dialect, schema, table string) map[string]st
 	files := map[string]string{}
 	for name, text := range statementMap(headsStatements(heads, dl.view, d.facts())) {
 		switch {
-		case name == "put" || name == "insert" || name == "trim" || name == "first" || name == "getLatest" ||
-			name == "getByID" || name == "catalog" || name == "fork":
+		case name == "put" || name == "insert" || name == "trim" || name == "putBytes" || name == "insertBytes" ||
+			name == "trimBytes" || name == "first" || name == "getLatest" || name == "getByID" || name == "catalog" ||
+			name == "fork":
 			continue // the delta table has its own
 		case strings.HasPrefix(name, "lease"):
 			files["view_"+name] = text // on <table>_leases, named for the view
@@ -44,6 +45,10 @@ func deltaDDLRole(stmt string) string {
 	switch {
 	case strings.HasPrefix(stmt, "CREATE SCHEMA"):
 		return "schema"
+	case strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, "max_bytes_per_thread"):
+		return "policy_bytes_column"
+	case strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, "total_bytes"):
+		return "heads_total_bytes_column"
 	case strings.HasPrefix(stmt, "CREATE TABLE") && strings.Contains(stmt, "max_checkpoints_per_thread"):
 		return "policy"
 	case strings.HasPrefix(stmt, "CREATE TABLE") && strings.Contains(stmt, "checkpoint_id"):

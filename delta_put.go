@@ -99,21 +99,25 @@ func (c *Checkpointer) deltaPeek(ctx context.Context, threadID string) (*threadS
 }
 
 // deltaAppend appends a head planned on st after the thread's newest: one statement (oneStatementPut),
-// or one transaction holding the insert and its trim, as appendRow does for the full layout. It returns
+// or one transaction holding the insert and its trim, as appendRow does for the full layout (a byte
+// budget takes the statements that trim by bytes). It returns
 // the report and the state of the newest head the statement saw.
 func (c *Checkpointer) deltaAppend(ctx context.Context, req putRequest, id string, st *threadState, plan deltaPlan) (
 	r putReport, headArrays, headAlloc sql.NullString, err error) {
-	var fenceArg, capArg any
+	var fenceArg, capArg, budgetArg any
 	if req.fence != nil {
 		fenceArg = *req.fence
 	}
 	if req.cap > 0 {
 		capArg = int64(req.cap)
 	}
+	if req.budget > 0 {
+		budgetArg = req.budget
+	}
 	var nItems, gone int64
 	scan := func(row *sql.Row) error {
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.mine,
-			&headArrays, &headAlloc, &nItems, &r.trimmed, &gone)
+			&headArrays, &headAlloc, &nItems, &r.unnumbered, &r.trimmed, &gone)
 	}
 	f := req.facts
 	arg := &sendOnce{id: id} // see appendRow: database/sql never sends the put twice
@@ -121,16 +125,27 @@ func (c *Checkpointer) deltaAppend(ctx context.Context, req putRequest, id strin
 		json.RawMessage(plan.arrays), json.RawMessage(plan.alloc), st.head, json.RawMessage(plan.items), string(plan.pos), plan.lo, plan.hi}
 	dq := c.delta.q
 	if c.facts.oneStatementPut {
-		err = scan(c.db.QueryRowContext(ctx, dq.put, append(args, capArg)...))
+		if req.budget > 0 {
+			err = scan(c.db.QueryRowContext(ctx, dq.putBytes, append(args, capArg, budgetArg)...))
+		} else {
+			err = scan(c.db.QueryRowContext(ctx, dq.put, append(args, capArg)...))
+		}
 		return r, headArrays, headAlloc, arg.check(err)
 	}
-	insert := func(q DBTX) error { return scan(q.QueryRowContext(ctx, dq.insert, args...)) }
-	if req.cap == 0 {
+	insertSQL := dq.insert
+	if req.budget > 0 {
+		insertSQL = dq.insertBytes
+	}
+	insert := func(q DBTX) error { return scan(q.QueryRowContext(ctx, insertSQL, args...)) }
+	if req.cap == 0 && req.budget == 0 {
 		return r, headArrays, headAlloc, arg.check(insert(c.db))
 	}
 	err = c.ownTx(ctx, c.facts.ownIsolation, func(q DBTX) error {
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
+		}
+		if req.budget > 0 {
+			return q.QueryRowContext(ctx, dq.trimBytes, req.threadID, r.newSeq.Int64, capArg, budgetArg).Scan(&r.trimmed, &gone)
 		}
 		bound := r.newSeq.Int64 - int64(req.cap)
 		if bound < 1 {

@@ -13,17 +13,23 @@ type deltaCatalog struct {
 	schema              bool
 	tableType           sql.NullString // of <table>: "VIEW" for a delta table
 	heads, items, index bool
+	total, policyBytes  bool
 }
 
 func (k deltaCatalog) complete() bool {
-	return k.schema && k.tableType.String == "VIEW" && k.heads && k.items && k.index
+	return k.schema && k.tableType.String == "VIEW" && k.heads && k.items && k.index && k.total
 }
+
+// upToDate is complete with the policy table's byte budget column too: EnsureSchema runs no DDL only
+// then. (The storage check asks for complete alone: a delta table whose policy table is missing is
+// trimmed as a full one is then, by the clients that name a policy.)
+func (k deltaCatalog) upToDate() bool { return k.complete() && k.policyBytes }
 
 func (c *Checkpointer) readDeltaCatalog(ctx context.Context) (deltaCatalog, error) {
 	var k deltaCatalog
 	d := c.delta
 	err := c.db.QueryRowContext(ctx, d.q.catalog, d.view.rawSchema, d.view.rawTable, c.names.rawTable,
-		d.itemsRaw(), strings.Trim(c.names.seqIdx, `"`)).Scan(&k.schema, &k.tableType, &k.heads, &k.items, &k.index)
+		d.itemsRaw(), strings.Trim(c.names.seqIdx, `"`), c.names.rawPolicy).Scan(&k.schema, &k.tableType, &k.heads, &k.items, &k.index, &k.total, &k.policyBytes)
 	return k, err
 }
 
@@ -71,14 +77,15 @@ func (c *Checkpointer) checkStorage(ctx context.Context, op string) error {
 }
 
 // fullMismatch turns the error of a full Checkpointer's write on a delta table's view (PostgreSQL
-// refuses to write through it: 55000, 42809; CockroachDB: 0A000, 42809) into ErrStorageMismatch, after
+// refuses to write through it: 55000, 42809; CockroachDB: 0A000, 42809; a view made before total_bytes
+// lacks that column: 42703) into ErrStorageMismatch, after
 // asking the catalog. Reads through the view work and are not refused.
 func (c *Checkpointer) fullMismatch(ctx context.Context, op string, err error) error {
 	if err == nil || c.delta != nil || errors.Is(err, ErrStorageMismatch) {
 		return err
 	}
 	switch SQLState(err) {
-	case "55000", "42809", "0A000":
+	case "55000", "42809", "0A000", stateUndefinedColumn: // 42703: a view of an older version, without total_bytes
 	default:
 		return err
 	}
@@ -99,7 +106,7 @@ func (c *Checkpointer) ensureDeltaSchema(ctx context.Context) error {
 	if k.tableType.String == "BASE TABLE" {
 		return c.errMismatch("ensure schema", "table")
 	}
-	if k.complete() {
+	if k.upToDate() {
 		return nil
 	}
 	ddl := c.dialect.deltaDDL(c.names, c.delta.items, c.delta.view.table)

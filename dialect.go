@@ -44,6 +44,12 @@ func policyDDL(n names) string {
 )`
 }
 
+// policyBytesDDL adds the byte budget to the policy table (tables of older versions have only the count
+// cap): max_bytes_per_thread 0 means no byte budget, so an existing policy keeps its meaning.
+func policyBytesDDL(n names) string {
+	return `ALTER TABLE ` + n.policy + ` ADD COLUMN IF NOT EXISTS max_bytes_per_thread BIGINT NOT NULL DEFAULT 0 CHECK (max_bytes_per_thread >= 0)`
+}
+
 // dialectFacts are the differences between the engines that change what the Checkpointer does. Each is
 // one fact about the engine, named for what it is; the code that depends on it says so by name.
 type dialectFacts struct {

@@ -47,12 +47,15 @@ func (cockroach) ddl(n names) schemaDDL {
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     seq           BIGINT,
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 )`),
 		sqlFor(n, `ALTER TABLE {T} ADD COLUMN IF NOT EXISTS seq BIGINT`),
+		sqlFor(n, `ALTER TABLE {T} ADD COLUMN IF NOT EXISTS total_bytes BIGINT`),
 		sqlFor(n, `CREATE UNIQUE INDEX IF NOT EXISTS `+n.seqIdx+` ON {T} (thread_id, seq) WHERE seq IS NOT NULL`),
 		sqlFor(n, `CREATE INDEX IF NOT EXISTS `+n.unnumberedIdx+` ON {T} (thread_id) WHERE seq IS NULL`),
 		policyDDL(n),
+		policyBytesDDL(n),
 	}
 	return d
 }

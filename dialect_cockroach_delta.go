@@ -21,8 +21,10 @@ func (cockroach) deltaDDL(heads names, items, view string) schemaDDL {
     version       INTEGER NOT NULL,
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 )`),
+		sq(`ALTER TABLE {H} ADD COLUMN IF NOT EXISTS total_bytes BIGINT`),
 		sq(`CREATE UNIQUE INDEX IF NOT EXISTS ` + heads.seqIdx + ` ON {H} (thread_id, seq)`),
 		sq(`CREATE TABLE IF NOT EXISTS {I} (
     thread_id TEXT NOT NULL,
@@ -32,6 +34,7 @@ func (cockroach) deltaDDL(heads names, items, view string) schemaDDL {
 )`),
 		sq(`CREATE OR REPLACE VIEW {V} AS` + deltaViewBody),
 		policyDDL(heads), // heads.policy is the table's own: <table>_policy
+		policyBytesDDL(heads),
 	}
 	return d
 }

@@ -26,7 +26,8 @@ func (postgres) facts() dialectFacts {
 // unique index finds the retention boundary in one probe and serialises concurrent writers of a thread.
 // The unnumbered index holds only rows without a number (written by the TypeScript package), so a put
 // learns in one probe of an empty index that there are none. Tables created by the TypeScript package
-// get the seq column and both indexes added.
+// get the seq column and both indexes added. total_bytes is the thread's running total of size_bytes
+// up to and including the row (see bytesTrimCTE in statements.go): a byte budget trims by it.
 func (postgres) ddl(n names) schemaDDL {
 	return schemaDDL{createSchema: `CREATE SCHEMA IF NOT EXISTS ` + n.schema, table: []string{
 		sqlFor(n, `CREATE TABLE IF NOT EXISTS {T} (
@@ -37,12 +38,15 @@ func (postgres) ddl(n names) schemaDDL {
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     seq           BIGINT,
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 )`),
 		sqlFor(n, `ALTER TABLE {T} ADD COLUMN IF NOT EXISTS seq BIGINT`),
+		sqlFor(n, `ALTER TABLE {T} ADD COLUMN IF NOT EXISTS total_bytes BIGINT`),
 		sqlFor(n, `CREATE UNIQUE INDEX IF NOT EXISTS `+n.seqIdx+` ON {T} (thread_id, seq) WHERE seq IS NOT NULL`),
 		sqlFor(n, `CREATE INDEX IF NOT EXISTS `+n.unnumberedIdx+` ON {T} (thread_id) WHERE seq IS NULL`),
 		policyDDL(n),
+		policyBytesDDL(n),
 		// lz4 compresses and, above all, decompresses large snapshots much faster than the default pglz.
 		// Servers built without lz4 keep pglz.
 		sqlFor(n, `DO $$

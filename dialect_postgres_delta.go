@@ -20,8 +20,10 @@ func (postgres) deltaDDL(heads names, items, view string) schemaDDL {
     version       INTEGER NOT NULL,
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 )`),
+		sq(`ALTER TABLE {H} ADD COLUMN IF NOT EXISTS total_bytes BIGINT`),
 		sq(`CREATE UNIQUE INDEX IF NOT EXISTS ` + heads.seqIdx + ` ON {H} (thread_id, seq)`),
 		sq(`CREATE TABLE IF NOT EXISTS {I} (
     thread_id TEXT COLLATE "C" NOT NULL,
@@ -45,6 +47,7 @@ END
 $$`),
 		sq(`CREATE OR REPLACE VIEW {V} AS` + deltaViewBody),
 		policyDDL(heads), // heads.policy is the table's own: <table>_policy
+		policyBytesDDL(heads),
 	}}
 }
 
@@ -62,5 +65,5 @@ SELECT h.thread_id, h.checkpoint_id,
                ) AS i ON true
                WHERE s.lo >> 40 = (a.value->>'s')::bigint))
            FROM jsonb_each(h.arrays) AS a), '{}'::jsonb) AS snapshot,
-       h.version, h.size_bytes, h.created_at, h.seq
+       h.version, h.size_bytes, h.created_at, h.seq, h.total_bytes
 FROM {H} AS h`

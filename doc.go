@@ -5,7 +5,8 @@
 //
 // A [Checkpointer] ([New]) stores each snapshot as a new checkpoint with a client-generated UUIDv7 id that
 // sorts after every earlier checkpoint of the thread, keeps the newest [Options].MaxCheckpointsPerThread
-// of each thread (exactly, in the same atomic step as the insert), and reads them back newest first:
+// of each thread, and under a byte budget ([Retention].MaxBytesPerThread) only the newest whose sizes
+// fit in it (exactly, in the same atomic step as the insert), and reads them back newest first:
 //
 //	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{})
 //	if err != nil { ... }

@@ -270,7 +270,7 @@ func ExampleStatements() {
 	fmt.Println(len(stmts), onePut)
 	fmt.Println(stmts["trim"])
 	// Output:
-	// 41 false
+	// 43 false
 	// DELETE FROM "agents"."checkpoints"
 	// WHERE thread_id = $1
 	//   AND checkpoint_id >= (SELECT checkpoint_id FROM "agents"."checkpoints" WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)

@@ -9,8 +9,9 @@ import (
 
 // ForkOptions choose what Fork copies.
 type ForkOptions struct {
-	// History also copies the checkpoints older than the one forked, up to the table's retention cap in all
-	// (the newest that many up to and including it). By default only that checkpoint is copied.
+	// History also copies the checkpoints older than the one forked, as many as the table's retention
+	// policy keeps (the newest up to and including it, at most the cap, and under a byte budget only
+	// those whose sizes fit in it, the forked one always). By default only that checkpoint is copied.
 	History bool
 }
 
@@ -90,15 +91,20 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 		}
 		forkQuery = c.delta.q.fork
 	}
-	// The cap the new thread keeps is the table's, as for a put (History copies at most that many).
-	cap := 0
+	// The cap and byte budget the new thread keeps are the table's, as for a put (History copies at
+	// most what they keep).
+	var l limits
 	if opts.History {
 		var err error
-		if cap, err = c.retention(ctx); err != nil {
+		if l, err = c.limits(ctx); err != nil {
 			return "", 0, err
 		}
 	}
-	r, err := newForkRequest(fromThread, checkpointID, toThread, opts, cap)
+	var budgetArg any
+	if l.budget > 0 {
+		budgetArg = l.budget
+	}
+	r, err := newForkRequest(fromThread, checkpointID, toThread, opts, l.cap)
 	if err != nil {
 		return "", 0, err
 	}
@@ -114,7 +120,7 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 					return err
 				}
 			}
-			return q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit).Scan(&sourceFound, &targetFound, &copied)
+			return q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit, budgetArg).Scan(&sourceFound, &targetFound, &copied)
 		})
 		if err == nil || c.inTx {
 			break

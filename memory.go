@@ -17,14 +17,17 @@ type Memory struct {
 	mu       sync.Mutex
 	threads  map[string][]Checkpoint // oldest first
 	cap      int
+	budget   int64 // the byte budget; 0: none
 	maxBytes int
 	ids      *idGen
 }
 
-// NewMemory returns an empty Memory store. It uses MaxCheckpointsPerThread, MaxSnapshotBytes (0 means
-// the PostgreSQL default) and Clock from opts and ignores the rest.
+// NewMemory returns an empty Memory store. It uses MaxCheckpointsPerThread, MaxBytesPerThread (0 or
+// negative: no byte budget), MaxSnapshotBytes (0 means the PostgreSQL default) and Clock from opts and
+// ignores the rest. A put trims as a Checkpointer's does: to the cap, and to the newest checkpoints whose
+// SizeBytes sum to at most the byte budget (always keeping the newest), whichever keeps fewer.
 func NewMemory(opts Options) *Memory {
-	m := &Memory{threads: map[string][]Checkpoint{}, cap: capOf(opts), maxBytes: maxBytesOf(opts, PostgreSQL),
+	m := &Memory{threads: map[string][]Checkpoint{}, cap: capOf(opts), budget: max(opts.MaxBytesPerThread, 0), maxBytes: maxBytesOf(opts, PostgreSQL),
 		ids: newIDGen(opts.Clock)}
 	return m
 }
@@ -91,8 +94,8 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 		ID: id.String(), ThreadID: threadID, CreatedAt: time.Now(), Version: f.version, SizeBytes: int32(f.size),
 		Snapshot: append(json.RawMessage(nil), snapshot...),
 	})
-	if m.cap > 0 && len(rows) > m.cap {
-		rows = append([]Checkpoint(nil), rows[len(rows)-m.cap:]...)
+	if keep := retained(rows, m.cap, m.budget); keep < len(rows) {
+		rows = append([]Checkpoint(nil), rows[len(rows)-keep:]...)
 	}
 	m.threads[threadID] = rows
 	return id.String(), nil
@@ -295,6 +298,9 @@ func (m *Memory) fork(ctx context.Context, fromThread, checkpointID, toThread st
 		return "", errForkTarget(r)
 	}
 	from := max(0, int64(at)+1-r.limit)
+	if r.limit > 1 {
+		from = int64(at + 1 - retained(rows[from:at+1], 0, m.budget))
+	}
 	out := make([]Checkpoint, 0, int64(at)+1-from)
 	for _, cp := range rows[from : at+1] {
 		cp.ThreadID = r.to
@@ -303,4 +309,26 @@ func (m *Memory) fork(ctx context.Context, fromThread, checkpointID, toThread st
 	}
 	m.threads[r.to] = out
 	return r.id, nil
+}
+
+// retained is how many of rows (oldest first) a put keeps, the newest: at most cap (0: no cap), and as
+// many as fit in budget bytes of SizeBytes (0: no budget), at least one.
+func retained(rows []Checkpoint, cap int, budget int64) int {
+	keep := len(rows)
+	if cap > 0 {
+		keep = min(keep, cap)
+	}
+	if budget > 0 {
+		var sum int64
+		n := 0
+		for i := len(rows) - 1; i >= 0 && n < keep; i-- {
+			sum += int64(rows[i].SizeBytes)
+			if sum > budget && n > 0 {
+				break
+			}
+			n++
+		}
+		keep = n
+	}
+	return keep
 }

@@ -14,19 +14,30 @@ import (
 // Retention is a table's retention policy: every writer of the table trims by it, whatever its own
 // configuration, so two services (or a service and the CLI) can never trim one table differently. It is
 // recorded in the database, in the table <table>_policy beside the checkpoint table, by EnsureSchema (or
-// migrate) and changed by SetRetention.
+// migrate) and changed by SetRetention. A policy with both a cap and a byte budget trims by whichever
+// keeps fewer checkpoints.
 type Retention struct {
 	// MaxCheckpointsPerThread is the cap: after a put returns, the thread keeps its newest this many
 	// checkpoints. NoLimit keeps every checkpoint.
 	MaxCheckpointsPerThread int
+	// MaxBytesPerThread is the byte budget: after a put returns, the thread keeps its newest checkpoints
+	// whose size_bytes (the JSON as sent) sum to at most this many bytes, and always at least the
+	// newest, however large. 0 (or NoLimit) means no byte budget: Retention reports 0 then.
+	MaxBytesPerThread int64
 }
 
-// String describes the policy: "100 checkpoints per thread" or "every checkpoint".
+// String describes the policy: "100 checkpoints per thread", "every checkpoint", "at most 1048576
+// bytes per thread" or "100 checkpoints and at most 1048576 bytes per thread".
 func (r Retention) String() string {
-	if r.MaxCheckpointsPerThread <= 0 {
+	switch {
+	case r.MaxCheckpointsPerThread <= 0 && r.MaxBytesPerThread <= 0:
 		return "every checkpoint"
+	case r.MaxBytesPerThread <= 0:
+		return strconv.Itoa(r.MaxCheckpointsPerThread) + " checkpoints per thread"
+	case r.MaxCheckpointsPerThread <= 0:
+		return "at most " + strconv.FormatInt(r.MaxBytesPerThread, 10) + " bytes per thread"
 	}
-	return strconv.Itoa(r.MaxCheckpointsPerThread) + " checkpoints per thread"
+	return strconv.Itoa(r.MaxCheckpointsPerThread) + " checkpoints and at most " + strconv.FormatInt(r.MaxBytesPerThread, 10) + " bytes per thread"
 }
 
 // policyRefresh is how long a Checkpointer trusts the policy it read: a change (SetRetention, migrate)
@@ -36,79 +47,104 @@ const policyRefresh = time.Minute
 // policyCache is the policy a Checkpointer read last, shared with its WithTx copies.
 type policyCache struct {
 	mu       sync.Mutex
-	cap      int  // trim to this many; 0: keep everything
-	recorded bool // the table records a policy (else cap is the client's own)
+	cap      int   // trim to this many; 0: no cap
+	budget   int64 // trim to this many bytes; 0: no byte budget
+	recorded bool  // the table records a policy (else cap and budget are the client's own)
 	readAt   time.Time
 }
 
-// retention returns the cap puts trim to (0: none): the table's recorded policy, read at most once per
-// policyRefresh. A client that names a cap of its own (Options.MaxCheckpointsPerThread not 0) must name
-// the recorded one: any other is ErrRetentionMismatch. A table that records no policy (made by the
-// TypeScript package or an older pgcheckpoint, and not upgraded by EnsureSchema or migrate since) is
-// trimmed only by a client that names a cap, to that cap: a client that leaves it to the table trims
-// nothing, so nothing is deleted that its owner meant to keep.
-func (c *Checkpointer) retention(ctx context.Context) (int, error) {
+// limits is what a put trims to: cap checkpoints (0: no cap) and budget bytes (0: no budget).
+type limits struct {
+	cap    int
+	budget int64
+}
+
+// limits returns what puts trim to: the table's recorded policy, read at most once per policyRefresh. A
+// client that names a cap or a byte budget of its own (Options.MaxCheckpointsPerThread or
+// Options.MaxBytesPerThread not 0) must name the recorded one: any other is ErrRetentionMismatch. A
+// table that records no policy (made by the TypeScript package or an older pgcheckpoint, and not
+// upgraded by EnsureSchema or migrate since) is trimmed only by a client that names a cap or budget, to
+// those: a client that leaves it to the table trims nothing, so nothing is deleted that its owner meant
+// to keep.
+func (c *Checkpointer) limits(ctx context.Context) (limits, error) {
 	p := c.policy
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.readAt.IsZero() || time.Since(p.readAt) >= policyRefresh {
-		cap, recorded, err := c.readRetention(ctx)
+		l, recorded, err := c.readRetention(ctx)
 		if err != nil {
-			return 0, err
+			return limits{}, err
 		}
-		p.cap, p.recorded, p.readAt = cap, recorded, time.Now()
+		p.cap, p.budget, p.recorded, p.readAt = l.cap, l.budget, recorded, time.Now()
 	}
-	switch {
-	case !p.recorded && c.wantCap != nil:
-		return *c.wantCap, nil
-	case !p.recorded:
-		return 0, nil
-	case c.wantCap != nil && *c.wantCap != p.cap:
-		return 0, fmt.Errorf("the table keeps %s, this client is configured for %s: leave Options.MaxCheckpointsPerThread 0 to follow the table, or change the table's policy (SetRetention, `pgcheckpoint migrate --max-per-thread N`): %w",
-			Retention{p.cap}, Retention{*c.wantCap}, ErrRetentionMismatch)
+	if !p.recorded {
+		var l limits
+		if c.wantCap != nil {
+			l.cap = *c.wantCap
+		}
+		if c.wantBudget != nil {
+			l.budget = *c.wantBudget
+		}
+		return l, nil
 	}
-	return p.cap, nil
+	table := Retention{p.cap, p.budget}
+	client := table
+	if c.wantCap != nil {
+		client.MaxCheckpointsPerThread = *c.wantCap
+	}
+	if c.wantBudget != nil {
+		client.MaxBytesPerThread = *c.wantBudget
+	}
+	if client != table {
+		return limits{}, fmt.Errorf("the table keeps %s, this client is configured for %s: leave Options.MaxCheckpointsPerThread and MaxBytesPerThread 0 to follow the table, or change the table's policy (SetRetention, `pgcheckpoint migrate --max-per-thread N --max-bytes-per-thread B`): %w",
+			table, client, ErrRetentionMismatch)
+	}
+	return limits{p.cap, p.budget}, nil
 }
 
 // readRetention reads the recorded policy: recorded is false when the table records none.
-func (c *Checkpointer) readRetention(ctx context.Context) (cap int, recorded bool, err error) {
+func (c *Checkpointer) readRetention(ctx context.Context) (l limits, recorded bool, err error) {
 	var exists bool
 	if err := c.db.QueryRowContext(ctx, c.q.policyTable, c.names.rawSchema, c.names.rawPolicy).Scan(&exists); err != nil || !exists {
-		return 0, false, err
+		return limits{}, false, err
 	}
-	err = c.db.QueryRowContext(ctx, c.q.readPolicy).Scan(&cap)
+	err = c.db.QueryRowContext(ctx, c.q.readPolicy).Scan(&l.cap, &l.budget)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		return limits{}, false, nil
 	}
-	return cap, err == nil, err
+	return l, err == nil, interpret(err)
 }
 
-// recordRetention records the client's cap (DefaultMaxCheckpointsPerThread when it names none) where
-// the table records no policy yet, then checks the client against what the table records.
+// recordRetention records the client's cap (DefaultMaxCheckpointsPerThread when it names none) and
+// byte budget (none when it names none) where the table records no policy yet, then checks the client
+// against what the table records.
 func (c *Checkpointer) recordRetention(ctx context.Context) error {
-	cap, recorded, err := c.readRetention(ctx)
+	l, recorded, err := c.readRetention(ctx)
 	if err != nil {
 		return err
 	}
 	if !recorded {
-		want := DefaultMaxCheckpointsPerThread
+		want := limits{cap: DefaultMaxCheckpointsPerThread}
 		if c.wantCap != nil {
-			want = *c.wantCap
+			want.cap = *c.wantCap
 		}
-		res, err := c.db.ExecContext(ctx, c.q.recordPolicy, want)
+		if c.wantBudget != nil {
+			want.budget = *c.wantBudget
+		}
+		res, err := c.db.ExecContext(ctx, c.q.recordPolicy, want.cap, want.budget)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			cap, recorded = want, true
-		} else if cap, recorded, err = c.readRetention(ctx); err != nil { // a concurrent run recorded one
+			l, recorded = want, true
+		} else if l, recorded, err = c.readRetention(ctx); err != nil { // a concurrent run recorded one
 			return err
 		}
 	}
 	c.policy.mu.Lock()
-	c.policy.cap, c.policy.recorded, c.policy.readAt = cap, recorded, time.Now()
+	c.policy.cap, c.policy.budget, c.policy.recorded, c.policy.readAt = l.cap, l.budget, recorded, time.Now()
 	c.policy.mu.Unlock()
-	_, err = c.retention(ctx) // the client against what is recorded, without reading again
+	_, err = c.limits(ctx) // the client against what is recorded, without reading again
 	return err
 }
 
@@ -123,31 +159,33 @@ func (c *Checkpointer) forgetRetention() {
 // none (run EnsureSchema or `pgcheckpoint migrate`).
 func (c *Checkpointer) Retention(ctx context.Context) (Retention, error) {
 	defer c.hold()()
-	cap, recorded, err := c.readRetention(ctx)
+	l, recorded, err := c.readRetention(ctx)
 	if err == nil && !recorded {
 		err = fmt.Errorf("the table records no retention policy: %w", ErrSchemaMissing)
 	}
 	if err != nil {
 		return Retention{}, fail(OpRetention, "", "", err)
 	}
-	if cap == 0 {
-		cap = NoLimit
+	if l.cap == 0 {
+		l.cap = NoLimit
 	}
-	return Retention{MaxCheckpointsPerThread: cap}, nil
+	return Retention{MaxCheckpointsPerThread: l.cap, MaxBytesPerThread: l.budget}, nil
 }
 
 // SetRetention records r as the table's retention policy (the policy table must exist: EnsureSchema).
 // Every writer trims by it within a minute (Checkpointers read the policy at most once a minute);
 // writers whose Options name another cap then fail with ErrRetentionMismatch until they are configured
 // to follow the table (0) or to the new cap. Lowering the cap trims each thread at its next put, not at
-// once (Prune trims by age). A cap of 0 is ErrInvalidOptions: NoLimit keeps every checkpoint.
+// once (Prune trims by age); so does setting or lowering the byte budget. A cap of 0 is
+// ErrInvalidOptions: NoLimit keeps every checkpoint. A MaxBytesPerThread of 0 or NoLimit records no
+// byte budget.
 func (c *Checkpointer) SetRetention(ctx context.Context, r Retention) error {
 	defer c.hold()()
 	if r.MaxCheckpointsPerThread == 0 {
 		return fail(OpSetRetention, "", "", fmt.Errorf("MaxCheckpointsPerThread 0 has no meaning here (NoLimit keeps every checkpoint): %w", ErrInvalidOptions))
 	}
 	cap := max(r.MaxCheckpointsPerThread, 0)
-	_, err := c.db.ExecContext(ctx, c.q.setPolicy, cap)
+	_, err := c.db.ExecContext(ctx, c.q.setPolicy, cap, max(r.MaxBytesPerThread, 0))
 	c.forgetRetention()
 	return fail(OpSetRetention, "", "", err)
 }
@@ -167,7 +205,8 @@ func RetentionSQL(d Dialect, schema, table string, r Retention) (string, error) 
 		return "", fail(OpNew, "", "", err)
 	}
 	set := newStatements(n, d.facts()).setPolicy
-	return strings.Replace(set, "$1", strconv.Itoa(max(r.MaxCheckpointsPerThread, 0)), 1) + ";\n", nil
+	set = strings.Replace(set, "$1", strconv.Itoa(max(r.MaxCheckpointsPerThread, 0)), 1)
+	return strings.Replace(set, "$2", strconv.FormatInt(max(r.MaxBytesPerThread, 0), 10), 1) + ";\n", nil
 }
 
 // wantCapOf is the cap opts names: nil when it leaves retention to the table (0), 0 for NoLimit.
@@ -177,6 +216,19 @@ func wantCapOf(opts Options) *int {
 		return nil
 	case n < 0:
 		return new(int)
+	default:
+		return &n
+	}
+}
+
+// wantBudgetOf is the byte budget opts names: nil when it leaves retention to the table (0), 0 for
+// NoLimit (no byte budget).
+func wantBudgetOf(opts Options) *int64 {
+	switch n := opts.MaxBytesPerThread; {
+	case n == 0:
+		return nil
+	case n < 0:
+		return new(int64)
 	default:
 		return &n
 	}

@@ -14,12 +14,14 @@ func ddlPrivilege(n names, stmt string) string {
 	switch {
 	case strings.HasPrefix(stmt, "CREATE SCHEMA"):
 		return fmt.Sprintf("the CREATE privilege on the database, needed to create schema %s", n.schema)
+	case strings.HasPrefix(stmt, "ALTER TABLE "+n.policy):
+		return fmt.Sprintf("ownership of the retention policy table %s, needed to add its byte budget column", n.policy)
 	case strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS "+n.policy):
 		return fmt.Sprintf("the CREATE privilege on schema %s, needed to create the retention policy table %s", n.schema, n.policy)
 	case strings.HasPrefix(stmt, "CREATE TABLE"):
 		return fmt.Sprintf("the CREATE privilege on schema %s, needed to create table %s", n.schema, n.table)
 	default: // ALTER TABLE, CREATE INDEX and the compression change
-		return fmt.Sprintf("ownership of table %s, needed to add its seq column, index or compression", n.table)
+		return fmt.Sprintf("ownership of table %s, needed to add its seq or total_bytes column, index or compression", n.table)
 	}
 }
 

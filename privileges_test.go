@@ -20,8 +20,9 @@ func TestPrivilegeError(t *testing.T) {
 	want := []string{
 		`the CREATE privilege on the database, needed to create schema "app"`,
 		`the CREATE privilege on schema "app", needed to create table "app"."cp"`,
-		`ownership of table "app"."cp"`, `ownership of table "app"."cp"`, `ownership of table "app"."cp"`,
+		`ownership of table "app"."cp"`, `ownership of table "app"."cp"`, `ownership of table "app"."cp"`, `ownership of table "app"."cp"`,
 		`the CREATE privilege on schema "app", needed to create the retention policy table "app"."cp_policy"`,
+		`ownership of the retention policy table "app"."cp_policy"`,
 		`ownership of table "app"."cp"`,
 	}
 	stmts := PostgreSQL.ddl(n).all()

@@ -26,6 +26,7 @@ type putRequest struct {
 	facts    snapshotFacts
 	fence    *string // nil: none; "": the thread must be empty; else the head the new row must follow
 	cap      int     // the retention cap to trim to; 0: none
+	budget   int64   // the byte budget to trim to; 0: none
 }
 
 // putReport is what one attempt's statement returned (see putReport in statements.go).
@@ -35,7 +36,7 @@ type putReport struct {
 	headSeq    sql.NullInt64  // the snapshot's number of that row
 	locked     bool           // the row could be locked: nothing deleted it since the snapshot
 	lockedSeq  sql.NullInt64  // its committed number when locked
-	unnumbered bool           // the thread has rows without a number (written by TypeScript)
+	unnumbered bool           // the thread has rows without a number (written by TypeScript), or (byte budget) its head has no total
 	mine       bool           // this put's id is stored already (see headCTE's ON CONFLICT)
 	trimmed    int64          // rows the trim deleted
 }
@@ -47,7 +48,7 @@ const (
 	verdictStored     verdict = iota // the checkpoint is in the table: done
 	verdictConflict                  // the fence does not name the head: ErrConflict
 	verdictEmpty                     // the thread is empty: its first row takes the first-row path
-	verdictRenumber                  // rows without numbers: renumber the thread, then again
+	verdictRenumber                  // rows without numbers (or, with a byte budget, a head without a total): renumber the thread, then again
 	verdictLost                      // another writer moved the thread since the snapshot: again
 	verdictFollowHead                // the head's id is not below the new id: again with an id after it
 )
@@ -347,8 +348,8 @@ func (c *Checkpointer) settle(ctx context.Context, b *budget, threadID, id strin
 	}
 }
 
-// newPutRequest checks the inputs of a put before anything is sent, then learns the cap to trim to (the
-// table's policy, read at most once a minute).
+// newPutRequest checks the inputs of a put before anything is sent, then learns the cap and byte budget
+// to trim to (the table's policy, read at most once a minute).
 func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snapshot []byte, fence *string) (putRequest, error) {
 	if err := checkThread(threadID); err != nil {
 		return putRequest{}, err
@@ -367,13 +368,13 @@ func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snaps
 	if err := ctx.Err(); err != nil {
 		return putRequest{}, err
 	}
-	cap, err := c.retention(ctx)
+	l, err := c.limits(ctx)
 	if err != nil {
 		return putRequest{}, err
 	}
 	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
 	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
-	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: cap}, nil
+	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: l.cap, budget: l.budget}, nil
 }
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
@@ -391,15 +392,19 @@ func (c *Checkpointer) attempt(ctx context.Context, req putRequest, id string) (
 }
 
 // appendRow appends to a thread that has rows: one statement, or (dialects without oneStatementPut, with
-// retention) one transaction holding the insert and its trim.
+// retention) one transaction holding the insert and its trim. A byte budget takes the statements that
+// trim by bytes (and by the cap, when there is one).
 func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string) (putReport, error) {
 	var r putReport
-	var fenceArg, capArg any
+	var fenceArg, capArg, budgetArg any
 	if req.fence != nil {
 		fenceArg = *req.fence
 	}
 	if req.cap > 0 {
 		capArg = int64(req.cap)
+	}
+	if req.budget > 0 {
+		budgetArg = req.budget
 	}
 	scan := func(row *sql.Row) error {
 		return row.Scan(&r.newSeq, &r.headID, &r.headSeq, &r.locked, &r.lockedSeq, &r.unnumbered, &r.mine, &r.trimmed)
@@ -407,13 +412,21 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	f := req.facts
 	arg := &sendOnce{id: id}
 	if c.facts.oneStatementPut {
+		if req.budget > 0 {
+			err := scan(c.db.QueryRowContext(ctx, c.q.putBytes, req.threadID, arg, req.doc, f.version, f.size, fenceArg, capArg, budgetArg))
+			return r, arg.check(err)
+		}
 		err := scan(c.db.QueryRowContext(ctx, c.q.put, req.threadID, arg, req.doc, f.version, f.size, fenceArg, capArg))
 		return r, arg.check(err)
 	}
-	insert := func(q DBTX) error {
-		return scan(q.QueryRowContext(ctx, c.q.insert, req.threadID, arg, req.doc, f.version, f.size, fenceArg))
+	insertSQL := c.q.insert
+	if req.budget > 0 {
+		insertSQL = c.q.insertBytes
 	}
-	if req.cap == 0 {
+	insert := func(q DBTX) error {
+		return scan(q.QueryRowContext(ctx, insertSQL, req.threadID, arg, req.doc, f.version, f.size, fenceArg))
+	}
+	if req.cap == 0 && req.budget == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
 		// server by itself, so it gets no transaction of its own.
 		return r, arg.check(insert(c.db))
@@ -422,11 +435,17 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		if err := insert(q); err != nil || !r.newSeq.Valid {
 			return err
 		}
-		bound := r.newSeq.Int64 - int64(req.cap)
-		if bound < 1 {
-			return nil
+		var res sql.Result
+		var err error
+		if req.budget > 0 {
+			res, err = q.ExecContext(ctx, c.q.trimBytes, req.threadID, r.newSeq.Int64, capArg, budgetArg)
+		} else {
+			bound := r.newSeq.Int64 - int64(req.cap)
+			if bound < 1 {
+				return nil
+			}
+			res, err = q.ExecContext(ctx, c.q.trim, req.threadID, bound)
 		}
-		res, err := q.ExecContext(ctx, c.q.trim, req.threadID, bound)
 		if err == nil {
 			r.trimmed, _ = res.RowsAffected()
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // EnsureSchema creates the schema, table and indexes if they are missing, and upgrades a table created by
-// the TypeScript package (adds the seq column and the indexes). It is idempotent and cheap when nothing
+// the TypeScript package (adds the seq and total_bytes columns and the indexes) or an older version. It is idempotent and cheap when nothing
 // is missing: it reads the catalog first and then runs no DDL and takes no lock, so it can run at every
 // start. It is safe when several processes run it at once: on PostgreSQL the DDL runs in one transaction
 // behind a transaction-level advisory lock; on CockroachDB, which has no advisory locks, each statement
@@ -73,11 +73,12 @@ func (c *Checkpointer) runDDL(ctx context.Context, stmts []string) error {
 // catalog is what of the table's schema exists.
 type catalog struct {
 	schema, table, seqColumn, seqIndex, unnumberedIndex, policyTable bool
+	totalColumn, policyBytes                                         bool
 }
 
 // complete reports that nothing is missing.
 func (k catalog) complete() bool {
-	return k.schema && k.table && k.seqColumn && k.seqIndex && k.unnumberedIndex && k.policyTable
+	return k.schema && k.table && k.seqColumn && k.seqIndex && k.unnumberedIndex && k.policyTable && k.totalColumn && k.policyBytes
 }
 
 // readCatalog reads what exists, in one query.
@@ -86,7 +87,7 @@ func (c *Checkpointer) readCatalog(ctx context.Context) (catalog, error) {
 	seqIdx := strings.Trim(c.names.seqIdx, `"`)
 	unnumbered := strings.Trim(c.names.unnumberedIdx, `"`)
 	err := c.db.QueryRowContext(ctx, c.q.catalog, c.names.rawSchema, c.names.rawTable, seqIdx, unnumbered, c.names.rawPolicy).
-		Scan(&k.schema, &k.table, &k.seqColumn, &k.seqIndex, &k.unnumberedIndex, &k.policyTable)
+		Scan(&k.schema, &k.table, &k.seqColumn, &k.seqIndex, &k.unnumberedIndex, &k.policyTable, &k.totalColumn, &k.policyBytes)
 	return k, err
 }
 
@@ -143,5 +144,6 @@ func SchemaSQL(d Dialect, schema, table string) (string, error) {
 		return "", err
 	}
 	record := strings.Replace(newStatements(n, d.facts()).recordPolicy, "$1", strconv.Itoa(DefaultMaxCheckpointsPerThread), 1)
+	record = strings.Replace(record, "$2", "0", 1)
 	return strings.Join(append(d.ddl(n).all(), record), ";\n\n") + ";\n", nil
 }

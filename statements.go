@@ -20,6 +20,11 @@ type statements struct {
 	insert string
 	// trim deletes the thread's rows at or below the row numbered $2.
 	trim string
+	// putBytes, insertBytes and trimBytes are put, insert and trim for a policy with a byte budget
+	// (bytesTrimCTE): putBytes takes $7 cap (NULL: none) and $8 budget; insertBytes is insert; trimBytes
+	// takes $2 the new row's seq, $3 cap (NULL: none), $4 budget. Their head check also refuses a head
+	// without a running total (see headCTE), so the thread is renumbered first.
+	putBytes, insertBytes, trimBytes string
 	// first inserts the first row of an empty thread ($1..$5), numbered 1, if the thread is still
 	// empty, and returns its seq. It runs in a transaction after lockFirst (dialects with advisory
 	// locks) or at SERIALIZABLE: either way no concurrent first put interleaves with it.
@@ -43,8 +48,9 @@ type statements struct {
 	savepoint, rollbackToSavepoint, releaseSavepoint string
 	// newest returns the thread's newest id in a fresh snapshot (NULL when it is empty).
 	newest string
-	// renumber gives the thread's rows fresh, dense sequence numbers above the current maximum. The
-	// head's number always changes, which is how a put that read the old numbers notices.
+	// renumber gives the thread's rows fresh, dense sequence numbers above the current maximum, and
+	// fresh running totals (total_bytes). The head's number always changes, which is how a put that read
+	// the old numbers (or totals) notices.
 	renumber string
 
 	getLatest, getByID   string
@@ -68,7 +74,7 @@ type statements struct {
 	// isolation reports the current transaction's isolation level (a caller's transaction is checked).
 	isolation string
 	// catalog reports what of the schema exists: schema, table, seq column, seq index, unnumbered index,
-	// policy table.
+	// policy table, total_bytes column, the policy's max_bytes_per_thread column.
 	catalog string
 	// lockSchema serialises EnsureSchema runs for this table (dialects with advisory locks).
 	lockSchema string
@@ -95,10 +101,11 @@ type statements struct {
 	// with it too).
 	pruneLockPrefix, pruneOlderPrefix, pruneRunPrefix string
 
-	// fork copies checkpoint $2 of thread $1, with up to $4 - 1 older ones when $4 > 1, into thread $3,
+	// fork copies checkpoint $2 of thread $1, with up to $4 - 1 older ones when $4 > 1 (and, with a byte
+	// budget $5, only the newest whose sizes sum to at most $5, $2 always), into thread $3,
 	// if $2 exists and $3 has no row, in one statement: the snapshots never leave the server. The
 	// copies keep their ids, created_at, version and size, and are numbered 1, 2, ... in id order, so
-	// the new thread is a thread like any other. It reports whether the source checkpoint exists,
+	// the new thread is a thread like any other (running totals included). It reports whether the source checkpoint exists,
 	// whether the target thread has rows, and how many rows it copied. It runs in a transaction after
 	// lockFirst on $3 (dialects with advisory locks) or at SERIALIZABLE, as a thread's first put does:
 	// no first put into $3 interleaves with it.
@@ -119,7 +126,8 @@ func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.ta
 //     boundary looked up in it is the right row (another writer's renumbering changes the head's
 //     number, so it cannot go unnoticed);
 //   - no row of the thread lacks a number (written by the TypeScript package): those are renumbered
-//     first, or the trim would not count them;
+//     first, or the trim would not count them (with a byte budget, NOHEADTOTAL: neither may the head
+//     lack a running total, written by an older version: the renumbering computes them);
 //   - the new id sorts after the head, and the fence, when given, names the head.
 //
 // Holding the row lock until commit, no other put can append after the same head, and no renumbering
@@ -127,32 +135,106 @@ func sqlFor(n names, s string) string { return strings.ReplaceAll(s, "{T}", n.ta
 // whose snapshot is older than the last put fails on the number that put took. An empty thread inserts
 // nothing here: its first row goes through first, under a lock of its own.
 //
+// The new row's total_bytes is the head's plus its own size (see bytesTrimCTE). Every statement that
+// renumbers a thread also recomputes its totals, so the totals the snapshot shows are the committed
+// ones whenever its numbers are.
+//
 // ON CONFLICT on the primary key, and mine in the report: this put's id is stored already. A put never
 // sends one id in two statements that could both commit (sendOnce in put.go refuses database/sql's
 // re-send; an unknown outcome is looked up, not run again), so this is a second line of defence: were
 // the same id ever sent twice, the copy would insert nothing and report the first as the put's.
 const headCTE = `WITH head AS (
-    SELECT checkpoint_id, seq FROM {T}
+    SELECT checkpoint_id, seq, total_bytes FROM {T}
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
 ), locked AS (
-    SELECT checkpoint_id, seq FROM {T}
+    SELECT checkpoint_id, seq, total_bytes FROM {T}
     WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR UPDATE
 ), unnumbered AS (
-    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND seq IS NULL) AS found
+    SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1 AND seq IS NULL)NOHEADTOTAL AS found
 ), ins AS (
-    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, locked.seq + 1
+    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq, total_bytes)
+    SELECT $1, $2, $3::text::jsonb, $4, $5, locked.seq + 1, locked.total_bytes + $5::INTEGER
     FROM locked, head, unnumbered
     WHERE locked.seq = head.seq
       AND NOT unnumbered.found
       AND locked.checkpoint_id < $2
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
     ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
-    RETURNING seq
+    RETURNING seq, total_bytes
 )`
+
+// noHeadTotal is headCTE's NOHEADTOTAL with a byte budget: a head without a running total (written
+// by an older version, or before the table had the column) makes the put renumber the thread, which
+// computes every row's total, before it inserts.
+const noHeadTotal = ` OR EXISTS (SELECT 1 FROM head WHERE total_bytes IS NULL)`
+
+// headCTEFor is headCTE with (bytes) or without the byte budget's check of the head's total.
+func headCTEFor(bytes bool) string {
+	if bytes {
+		return strings.Replace(headCTE, "NOHEADTOTAL", noHeadTotal, 1)
+	}
+	return strings.Replace(headCTE, "NOHEADTOTAL", "", 1)
+}
+
+// Running totals: total_bytes is a row's running total, the sum of size_bytes of its thread's rows up to and
+// including it in the thread's order, up to a constant the same for every row of the thread (a put adds
+// its size to the head's total; trimming or pruning the oldest rows changes no other row's total; a
+// renumbering starts again from 0). So the rows from r to the newest hold
+// newest.total_bytes - (r.total_bytes - r.size_bytes) bytes, whichever rows were trimmed before r,
+// and a put under a byte budget finds its trim boundary from the oldest row up, without summing
+// anything: O(rows trimmed), never O(thread).
+//
+// bytesTrimCTE is trimCTE for a byte budget ($8), with or without a cap ($7, NULL: none): the put keeps
+// the newest rows whose sizes, its own included, sum to at most the budget, and at most cap rows with
+// its own; it always keeps its own row (which the statement's snapshot does not hold). keep is the
+// oldest row to keep: the first row, in seq order from the thread's oldest, within both limits (a row
+// is within the budget when the bytes from it to the new row, new.total - (total - size), are at most
+// the budget, which holds for every newer row too), found by an index scan of (thread_id, seq) that
+// stops there; no such row means every older row goes. low is the oldest live row, found as trimCTE's
+// lower bound is and for the same reason: the scan that finds it steps over the index entries of rows
+// earlier puts trimmed (marking them dead), and both keep's scan and the delete's range start from it
+// instead of walking those entries again. (Until VACUUM removes them, or a scan can mark them dead, the
+// scan for low steps over one index entry per row trimmed since, as trimCTE's lower bound does: the
+// same cost as the cap's trim, not a scan of the thread.)
+const bytesTrimCTE = `, low AS (
+    SELECT seq FROM {T} WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1
+), keep AS (
+    SELECT COALESCE((
+        SELECT seq FROM {T}
+        WHERE thread_id = $1 AND seq IS NOT NULL
+          AND seq >= (SELECT seq FROM low)
+          AND seq > (SELECT seq FROM ins) - COALESCE($7::bigint, (SELECT seq FROM ins))
+          AND total_bytes - size_bytes >= (SELECT total_bytes FROM ins) - $8::bigint
+        ORDER BY seq
+        LIMIT 1), (SELECT seq FROM ins)) AS seq
+), del AS (
+    DELETE FROM {T}
+    WHERE thread_id = $1 AND seq IS NOT NULL
+      AND seq >= (SELECT seq FROM low)
+      AND seq < (SELECT seq FROM keep)
+    RETURNING 1
+)`
+
+// bytesTrimSQL is statements.trimBytes: bytesTrimCTE as a statement of its own, after the insert in
+// the same transaction (which it sees: the new row is the one numbered $2).
+const bytesTrimSQL = `WITH low AS (
+    SELECT seq FROM {T} WHERE thread_id = $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1
+)
+DELETE FROM {T}
+WHERE thread_id = $1 AND seq IS NOT NULL
+  AND seq >= (SELECT seq FROM low)
+  AND seq < COALESCE((
+    SELECT seq FROM {T}
+    WHERE thread_id = $1 AND seq IS NOT NULL
+      AND seq >= (SELECT seq FROM low)
+      AND seq > $2::bigint - COALESCE($3::bigint, $2::bigint)
+      AND total_bytes - size_bytes >= (
+        SELECT total_bytes FROM {T} WHERE thread_id = $1 AND seq = $2::bigint) - $4::bigint
+    ORDER BY seq
+    LIMIT 1), $2::bigint)`
 
 // putReportSQL is the row every put attempt returns (see putReport in put.go): the new row's number (NULL:
 // nothing inserted), the snapshot's head id and number, whether the head could be locked and its
@@ -186,14 +268,18 @@ const forkSQL = `WITH source AS (
 ), target AS (
     SELECT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $3) AS found
 ), ins AS (
-    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
+    INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq, total_bytes)
     SELECT $3, r.checkpoint_id, r.snapshot, r.version, r.size_bytes, r.created_at,
-           row_number() OVER (ORDER BY r.checkpoint_id)
-    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at FROM {T}
+           row_number() OVER (ORDER BY r.checkpoint_id),
+           (sum(r.size_bytes) OVER (ORDER BY r.checkpoint_id))::BIGINT
+    FROM (SELECT checkpoint_id, snapshot, version, size_bytes, created_at,
+                 sum(size_bytes) OVER (ORDER BY checkpoint_id DESC) AS upto
+          FROM {T}
           WHERE thread_id = $1 AND checkpoint_id <= $2
           ORDER BY checkpoint_id DESC
           LIMIT $4) AS r, source, target
     WHERE source.found AND NOT target.found
+      AND ($5::bigint IS NULL OR r.upto <= $5::bigint OR r.checkpoint_id = $2)
     RETURNING 1
 )
 SELECT (SELECT found FROM source), (SELECT found FROM target), (SELECT count(*) FROM ins)`
@@ -204,23 +290,26 @@ const versionSQL = `SELECT version()`
 // newStatements writes out every statement for table n on an engine with facts f.
 func newStatements(n names, f dialectFacts) statements {
 	s := statements{
-		insert: sqlFor(n, headCTE+putReportSQL+`0`),
+		insert:      sqlFor(n, headCTEFor(false)+putReportSQL+`0`),
+		insertBytes: sqlFor(n, headCTEFor(true)+putReportSQL+`0`),
+		trimBytes:   sqlFor(n, bytesTrimSQL),
 		trim: sqlFor(n, `DELETE FROM {T}
 WHERE thread_id = $1
   AND checkpoint_id >= (SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
   AND checkpoint_id <= (
     SELECT checkpoint_id FROM {T} WHERE thread_id = $1 AND seq = $2)`),
-		first: sqlFor(n, `INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-SELECT $1, $2, $3::text::jsonb, $4, $5, 1
+		first: sqlFor(n, `INSERT INTO {T} (thread_id, checkpoint_id, snapshot, version, size_bytes, seq, total_bytes)
+SELECT $1, $2, $3::text::jsonb, $4, $5, 1, $5::INTEGER
 WHERE NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = $1)
 RETURNING seq`),
 		lockRows:   sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC FOR UPDATE`),
 		lockNewest: sqlFor(n, `SELECT checkpoint_id FROM {T} WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1 FOR UPDATE`),
 		newest:     sqlFor(n, `SELECT max(checkpoint_id) FROM {T} WHERE thread_id = $1`),
-		renumber: sqlFor(n, `UPDATE {T} AS t SET seq = r.base + r.n
+		renumber: sqlFor(n, `UPDATE {T} AS t SET seq = r.base + r.n, total_bytes = r.total
 FROM (SELECT checkpoint_id,
              row_number() OVER (ORDER BY checkpoint_id) AS n,
-             COALESCE(max(seq) OVER (), 0) AS base
+             COALESCE(max(seq) OVER (), 0) AS base,
+             (sum(size_bytes) OVER (ORDER BY checkpoint_id))::BIGINT AS total
       FROM {T} WHERE thread_id = $1) AS r
 WHERE t.thread_id = $1 AND t.checkpoint_id = r.checkpoint_id`),
 		getLatest: sqlFor(n, `SELECT checkpoint_id, created_at, version, size_bytes, snapshot FROM {T}
@@ -257,19 +346,23 @@ RETURNING t.thread_id`),
     EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'seq'),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $3),
     EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $4),
-    EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $5)`,
+    EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $5),
+    EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'total_bytes'),
+    EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $5 AND column_name = 'max_bytes_per_thread')`,
 		policyTable:  `SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)`,
-		readPolicy:   `SELECT max_checkpoints_per_thread FROM ` + n.policy,
-		recordPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread) VALUES ($1) ON CONFLICT (singleton) DO NOTHING`,
-		setPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread) VALUES ($1)
-ON CONFLICT (singleton) DO UPDATE SET max_checkpoints_per_thread = excluded.max_checkpoints_per_thread`,
+		readPolicy:   `SELECT max_checkpoints_per_thread, max_bytes_per_thread FROM ` + n.policy,
+		recordPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread, max_bytes_per_thread) VALUES ($1, $2) ON CONFLICT (singleton) DO NOTHING`,
+		setPolicy: `INSERT INTO ` + n.policy + ` (max_checkpoints_per_thread, max_bytes_per_thread) VALUES ($1, $2)
+ON CONFLICT (singleton) DO UPDATE SET max_checkpoints_per_thread = excluded.max_checkpoints_per_thread,
+    max_bytes_per_thread = excluded.max_bytes_per_thread`,
 	}
 	s.pruneOlder = pruneOlderSQL(n, "t.thread_id")
 	prefixStatements(&s, n, f)
 	leaseStatements(&s, n, f)
 	s.fork = sqlFor(n, forkSQL)
 	if f.oneStatementPut {
-		s.put = sqlFor(n, headCTE+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
+		s.put = sqlFor(n, headCTEFor(false)+trimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
+		s.putBytes = sqlFor(n, headCTEFor(true)+bytesTrimCTE+putReportSQL+`(SELECT count(*) FROM del)`)
 	}
 	if f.advisoryLocks {
 		// The two-key form: its key space is apart from the one-bigint form applications most often use,

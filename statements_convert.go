@@ -14,11 +14,13 @@ type convertStatements struct {
 	// fullRows reads the full table's checkpoints of the threads $1..$2, in thread then id order.
 	fullRows string
 	// writeDelta stores a batch of planned heads and their new items, $1 a JSON array of
-	// {"t","c","q","s","a","l","lo","hi","v","b","at","i","p"} (see convert.go); it returns the heads
-	// and the items stored.
+	// {"t","c","q","s","a","l","lo","hi","v","b","at","i","p"} (see convert.go), with each thread's
+	// running totals (total_bytes, the batch holds whole threads); it returns the heads and the items
+	// stored.
 	writeDelta string
 	// writeFull copies the threads $1..$2 from the delta table's view (which rebuilds each snapshot)
-	// into the full table, ids, created_at, version, size and seq as they are.
+	// into the full table, ids, created_at, version, size and seq as they are, and each thread's running
+	// totals.
 	writeFull string
 	// fullAny, deltaAny: whether the table holds anything (a delta table: heads or items).
 	fullAny, deltaAny string
@@ -47,9 +49,10 @@ ORDER BY thread_id, checkpoint_id`),
 		writeDelta: r.Replace(`WITH b AS (
     SELECT value AS h FROM jsonb_array_elements($1::text::jsonb)
 ), hs AS (
-    INSERT INTO {H} (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at)
+    INSERT INTO {H} (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at, total_bytes)
     SELECT h->>'t', h->>'c', (h->>'q')::bigint, h->'s', h->'a', h->'l', (h->>'lo')::bigint[], (h->>'hi')::bigint[],
-           (h->>'v')::integer, (h->>'b')::integer, (h->>'at')::timestamptz
+           (h->>'v')::integer, (h->>'b')::integer, (h->>'at')::timestamptz,
+           (sum((h->>'b')::bigint) OVER (PARTITION BY h->>'t' ORDER BY (h->>'q')::bigint))::BIGINT
     FROM b
     RETURNING 1
 ), its AS (
@@ -63,8 +66,9 @@ ORDER BY thread_id, checkpoint_id`),
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM hs), (SELECT count(*) FROM its)`),
-		writeFull: r.Replace(`INSERT INTO {F} (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq)
-SELECT thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq FROM {V}
+		writeFull: r.Replace(`INSERT INTO {F} (thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq, total_bytes)
+SELECT thread_id, checkpoint_id, snapshot, version, size_bytes, created_at, seq,
+       (sum(size_bytes) OVER (PARTITION BY thread_id ORDER BY seq))::BIGINT FROM {V}
 WHERE thread_id >= $1 AND thread_id <= $2`),
 		fullAny:    r.Replace(`SELECT EXISTS (SELECT 1 FROM {F})`),
 		deltaAny:   r.Replace(`SELECT EXISTS (SELECT 1 FROM {H}) OR EXISTS (SELECT 1 FROM {I})`),

@@ -24,6 +24,12 @@ type deltaStatements struct {
 	// insert is put without the trim ($1..$13), for dialects without oneStatementPut; trim ($1 thread,
 	// $2 seq bound) follows in the same transaction.
 	insert, trim string
+	// putBytes, insertBytes and trimBytes are put, insert and trim for a policy with a byte budget (see
+	// bytesTrimCTE in statements.go): putBytes takes $14 cap (NULL: none) and $15 budget; trimBytes $1
+	// thread, $2 the new head's seq, $3 cap (NULL: none), $4 budget. Their head check also refuses a
+	// head without a running total, and their report says so (the last column), so the heads are
+	// renumbered first.
+	putBytes, insertBytes, trimBytes string
 	// first stores the first head of an empty thread and its items ($1..$5, $6 arrays, $7 alloc, $8
 	// items, $9 and $10 spans, $11 positions), if the thread is still empty; it returns the new seq
 	// (NULL: not empty).
@@ -45,31 +51,34 @@ type deltaStatements struct {
 	// threads share none and live apart from then on (docs/storage.md, Fork).
 	fork string
 	// catalog reports the schema, the type of <table> ("VIEW" for a delta table), whether the heads and
-	// items tables and the heads' seq index exist.
+	// items tables and the heads' seq index exist, whether the heads have total_bytes and the policy
+	// table ($6) max_bytes_per_thread.
 	catalog string
 }
 
 // deltaHeadCTE reads the thread's newest head with what a writer plans from, and locks it as the full
 // layout's headCTE does (see there); the insert also needs the head to be the writer's basis ($9).
+// With a byte budget (HEADTOTAL) the head must have a running total too (see headCTE).
 const deltaHeadCTE = `WITH head AS (
-    SELECT checkpoint_id, seq, arrays, alloc FROM {H}
+    SELECT checkpoint_id, seq, arrays, alloc, total_bytes FROM {H}
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
 ), locked AS (
-    SELECT checkpoint_id, seq FROM {H}
+    SELECT checkpoint_id, seq, total_bytes FROM {H}
     WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR UPDATE
 ), ins AS (
-    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $7::text::jsonb, $8::text::jsonb, $12::text::bigint[], $13::text::bigint[], $4, $5, locked.seq + 1
+    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq, total_bytes)
+    SELECT $1, $2, $3::text::jsonb, $7::text::jsonb, $8::text::jsonb, $12::text::bigint[], $13::text::bigint[], $4, $5, locked.seq + 1,
+           locked.total_bytes + $5::INTEGER
     FROM locked, head
     WHERE locked.seq = head.seq
       AND locked.checkpoint_id < $2
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
-      AND locked.checkpoint_id = $9::text
+      AND locked.checkpoint_id = $9::textHEADTOTAL
     ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
-    RETURNING seq
+    RETURNING seq, total_bytes
 )`
 
 // deltaItemsCTE stores the new items, only when the head went in. Positions from a slot's next free one
@@ -90,13 +99,12 @@ const deltaItemsCTE = `, items AS (
 // dropped from an array, is never taken up again, so an item of a trimmed head that some retained head
 // holds is held by the oldest retained head (keep). Ranges are compared as segments between their
 // endpoints.
+//
+// With a byte budget, DELWHERE is deltaBytesWhere instead of deltaCountWhere, after a CTE kb that finds
+// the oldest head to keep as the full layout's bytesTrimCTE does.
 const deltaTrimCTE = `del AS (
     DELETE FROM {H}
-    WHERE thread_id = $1
-      AND checkpoint_id >= (
-        SELECT checkpoint_id FROM {H} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
-      AND checkpoint_id <= (
-        SELECT checkpoint_id FROM {H} WHERE thread_id = $1 AND seq = SEQ)
+    WHERE thread_id = $1DELWHERE
     RETURNING checkpoint_id, lo, hi
 ), keep AS (
     KEEP
@@ -119,6 +127,34 @@ const deltaTrimCTE = `del AS (
     RETURNING 1
 )`
 
+// deltaCountWhere deletes from the oldest head up to the one numbered SEQ.
+const deltaCountWhere = `
+      AND checkpoint_id >= (
+        SELECT checkpoint_id FROM {H} WHERE thread_id = $1 ORDER BY checkpoint_id LIMIT 1)
+      AND checkpoint_id <= (
+        SELECT checkpoint_id FROM {H} WHERE thread_id = $1 AND seq = SEQ)`
+
+// deltaBytesWhere deletes from the oldest head up to the one before kb's.
+const deltaBytesWhere = `
+      AND seq >= (SELECT seq FROM low)
+      AND seq < (SELECT seq FROM kb)`
+
+// deltaKeepBytes is the oldest head a byte budget keeps (kb), from the oldest live head (low; see
+// bytesTrimCTE): NEWSEQ and NEWTOTAL are the new head's seq and total, CAP the cap (NULL: none) and
+// BUDGET the budget.
+const deltaKeepBytes = `low AS (
+    SELECT seq FROM {H} WHERE thread_id = $1 ORDER BY seq LIMIT 1
+), kb AS (
+    SELECT COALESCE((
+        SELECT seq FROM {H}
+        WHERE thread_id = $1
+          AND seq >= (SELECT seq FROM low)
+          AND seq > NEWSEQ - COALESCE(CAP, NEWSEQ)
+          AND total_bytes - size_bytes >= NEWTOTAL - BUDGET
+        ORDER BY seq
+        LIMIT 1), NEWSEQ) AS seq
+), `
+
 // deltaKeepAfterTrim is the spans of the oldest head after the trimmed ones. In the one-statement put
 // the new head is not in the statement's snapshot: when no older head is retained, it is the oldest
 // (deltaKeepOrNew, $12 and $13).
@@ -126,19 +162,26 @@ const deltaKeepAfterTrim = `SELECT lo, hi FROM {H}
     WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del)
     ORDER BY checkpoint_id LIMIT 1`
 
-const deltaKeepOrNew = `SELECT * FROM (` + deltaKeepAfterTrim + `) AS k
-    UNION ALL
-    SELECT $12::text::bigint[], $13::text::bigint[]
-    WHERE NOT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id > (SELECT max(checkpoint_id) FROM del))`
+// deltaKeepOrNew is the spans of the oldest head kept, the new one when no older head is. The choice is
+// by order, not by a NOT EXISTS probe of the heads: the planner answered that probe with a
+// sequential scan of the heads table (it expects to meet a matching row early), which steps over every
+// dead head at the start of the table (seen in TestBytesPlanDeltaTrimDoesNotScanThread).
+const deltaKeepOrNew = `SELECT lo, hi FROM (
+        SELECT lo, hi, 0 AS o FROM (` + deltaKeepAfterTrim + `) AS k
+        UNION ALL
+        SELECT $12::text::bigint[], $13::text::bigint[], 1
+    ) AS u
+    ORDER BY o LIMIT 1`
 
 // deltaReportSQL is the row a put attempt returns: putReportSQL's fields (unnumbered is always false: a
-// head always has a number), the heads trimmed, the snapshot's head state (so a writer whose basis is
+// head always has a number), whether the head lacks a running total (NOTOTAL: with a byte budget only),
+// the heads trimmed, the snapshot's head state (so a writer whose basis is
 // stale plans again without another read), the items stored and the items removed.
 const deltaReportSQL = `
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq FROM head),
        EXISTS (SELECT 1 FROM locked), (SELECT seq FROM locked),
        EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id = $2),
-       (SELECT arrays::text FROM head), (SELECT alloc::text FROM head), (SELECT count(*) FROM items), `
+       (SELECT arrays::text FROM head), (SELECT alloc::text FROM head), (SELECT count(*) FROM items), NOTOTAL, `
 
 // deltaGetSQL reads one head (WHERE) and its items: a first row with the head (pos NULL), then one row
 // per item, each span read by an index range scan in position order. Nothing is sorted or aggregated on
@@ -178,20 +221,27 @@ DELETE FROM {I} AS i USING gaps
 WHERE i.thread_id = gaps.thread_id AND i.pos >= gaps.lo AND i.pos < gaps.hi`
 
 // deltaForkSQL is deltaStatements.fork. An item at a position the copies hold, left in the target
-// thread by heads deleted through the view, is overwritten (as a put overwrites it).
+// thread by heads deleted through the view, is overwritten (as a put overwrites it). With a byte budget
+// ($5) only the newest heads whose sizes fit are copied (the forked one always), and only their items;
+// the copies get their own running totals.
 const deltaForkSQL = `WITH source AS (
     SELECT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1 AND checkpoint_id = $2) AS found
 ), target AS (
     SELECT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $3) AS found
-), h AS (
-    SELECT checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at FROM {H}
+), hl AS (
+    SELECT checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at,
+           sum(size_bytes) OVER (ORDER BY checkpoint_id DESC) AS upto
+    FROM {H}
     WHERE thread_id = $1 AND checkpoint_id <= $2
     ORDER BY checkpoint_id DESC
     LIMIT $4
+), h AS (
+    SELECT * FROM hl WHERE $5::bigint IS NULL OR hl.upto <= $5::bigint OR hl.checkpoint_id = $2
 ), ins AS (
-    INSERT INTO {H} (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at)
+    INSERT INTO {H} (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at, total_bytes)
     SELECT $3::text, h.checkpoint_id, row_number() OVER (ORDER BY h.checkpoint_id),
-           h.snapshot, h.arrays, h.alloc, h.lo, h.hi, h.version, h.size_bytes, h.created_at
+           h.snapshot, h.arrays, h.alloc, h.lo, h.hi, h.version, h.size_bytes, h.created_at,
+           (sum(h.size_bytes) OVER (ORDER BY h.checkpoint_id))::BIGINT
     FROM h, source, target
     WHERE source.found AND NOT target.found
     RETURNING 1
@@ -227,15 +277,35 @@ func newDeltaStatements(heads names, items, view string, f dialectFacts) deltaSt
 		return strings.NewReplacer("$POS", pos, "$ITEMS", list).Replace(deltaItemsCTE)
 	}
 	trimAt := func(seq, keep string) string {
-		return strings.NewReplacer("SEQ", seq, "KEEP", keep).Replace(deltaTrimCTE)
+		where := strings.Replace(deltaCountWhere, "SEQ", seq, 1)
+		return strings.NewReplacer("DELWHERE", where, "KEEP", keep).Replace(deltaTrimCTE)
+	}
+	bytesTrimAt := func(newSeq, newTotal, cap, budget, keep string) string {
+		kb := strings.NewReplacer("NEWSEQ", newSeq, "NEWTOTAL", newTotal, "CAP", cap, "BUDGET", budget).Replace(deltaKeepBytes)
+		return kb + strings.NewReplacer("DELWHERE", deltaBytesWhere, "KEEP", keep).Replace(deltaTrimCTE)
+	}
+	head := func(bytes bool) string {
+		if bytes {
+			return strings.Replace(deltaHeadCTE, "HEADTOTAL", "\n      AND head.total_bytes IS NOT NULL", 1)
+		}
+		return strings.Replace(deltaHeadCTE, "HEADTOTAL", "", 1)
+	}
+	report := func(bytes bool) string {
+		if bytes {
+			return strings.Replace(deltaReportSQL, "NOTOTAL", "EXISTS (SELECT 1 FROM head WHERE total_bytes IS NULL)", 1)
+		}
+		return strings.Replace(deltaReportSQL, "NOTOTAL", "false", 1)
 	}
 	s := deltaStatements{
-		insert: sq(deltaHeadCTE + itemsAt("$11", "$10") + deltaReportSQL + `0, 0`),
+		insert:      sq(head(false) + itemsAt("$11", "$10") + report(false) + `0, 0`),
+		insertBytes: sq(head(true) + itemsAt("$11", "$10") + report(true) + `0, 0`),
+		trimBytes: sq(`WITH ` + bytesTrimAt("$2::bigint", "(SELECT total_bytes FROM {H} WHERE thread_id = $1 AND seq = $2::bigint)", "$3::bigint", "$4::bigint", deltaKeepAfterTrim) + `
+SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM gone)`),
 		trim: sq(`WITH ` + trimAt("$2", deltaKeepAfterTrim) + `
 SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM gone)`),
 		first: sq(`WITH ins AS (
-    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $6::text::jsonb, $7::text::jsonb, $9::text::bigint[], $10::text::bigint[], $4, $5, 1
+    INSERT INTO {H} (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq, total_bytes)
+    SELECT $1, $2, $3::text::jsonb, $6::text::jsonb, $7::text::jsonb, $9::text::bigint[], $10::text::bigint[], $4, $5, 1, $5::INTEGER
     WHERE NOT EXISTS (SELECT 1 FROM {H} WHERE thread_id = $1)
     RETURNING seq
 )` + itemsAt("$11", "$8") + `
@@ -252,11 +322,16 @@ WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`),
     (SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),
     EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $3 AND table_type = 'BASE TABLE'),
     EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $4 AND table_type = 'BASE TABLE'),
-    EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $3 AND indexname = $5)`,
+    EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $3 AND indexname = $5),
+    EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $3 AND column_name = 'total_bytes'),
+    EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $6 AND column_name = 'max_bytes_per_thread')`,
 	}
 	if f.oneStatementPut {
-		s.put = sq(deltaHeadCTE + itemsAt("$11", "$10") + `, ` + trimAt("(SELECT seq FROM ins) - $14::bigint", deltaKeepOrNew) +
-			deltaReportSQL + `(SELECT count(*) FROM del), (SELECT count(*) FROM gone)`)
+		s.put = sq(head(false) + itemsAt("$11", "$10") + `, ` + trimAt("(SELECT seq FROM ins) - $14::bigint", deltaKeepOrNew) +
+			report(false) + `(SELECT count(*) FROM del), (SELECT count(*) FROM gone)`)
+		s.putBytes = sq(head(true) + itemsAt("$11", "$10") + `, ` +
+			bytesTrimAt("(SELECT seq FROM ins)", "(SELECT total_bytes FROM ins)", "$14::bigint", "$15::bigint", deltaKeepOrNew) +
+			report(true) + `(SELECT count(*) FROM del), (SELECT count(*) FROM gone)`)
 	}
 	return s
 }

@@ -34,6 +34,12 @@ var goldenTables = []struct{ schema, table, dir string }{
 // what EnsureSchema runs, in order.
 func ddlName(i int, stmt string) string {
 	role := "other"
+	switch {
+	case strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, "max_bytes_per_thread"):
+		return fmt.Sprintf("ddl_%d_policy_bytes_column", i)
+	case strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, "total_bytes"):
+		return fmt.Sprintf("ddl_%d_total_bytes_column", i)
+	}
 	for _, r := range []struct{ prefix, role string }{
 		{"CREATE SCHEMA", "schema"},
 		{"CREATE TABLE", "table"},

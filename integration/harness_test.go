@@ -115,7 +115,7 @@ func matchPolicy(t testing.TB, cp *pgcheckpoint.Checkpointer, opts pgcheckpoint.
 	if opts.MaxCheckpointsPerThread == 0 {
 		return
 	}
-	err := cp.SetRetention(testCtx(t), pgcheckpoint.Retention{MaxCheckpointsPerThread: opts.MaxCheckpointsPerThread})
+	err := cp.SetRetention(testCtx(t), pgcheckpoint.Retention{MaxCheckpointsPerThread: opts.MaxCheckpointsPerThread, MaxBytesPerThread: opts.MaxBytesPerThread})
 	if err != nil && !errors.Is(err, pgcheckpoint.ErrSchemaMissing) {
 		t.Fatalf("SetRetention: %v", err)
 	}
@@ -128,7 +128,7 @@ func ensureWithPolicy(t testing.TB, cp *pgcheckpoint.Checkpointer, opts pgcheckp
 	t.Helper()
 	err := cp.EnsureSchema(testCtx(t))
 	if errors.Is(err, pgcheckpoint.ErrRetentionMismatch) {
-		err = cp.SetRetention(testCtx(t), pgcheckpoint.Retention{MaxCheckpointsPerThread: opts.MaxCheckpointsPerThread})
+		err = cp.SetRetention(testCtx(t), pgcheckpoint.Retention{MaxCheckpointsPerThread: opts.MaxCheckpointsPerThread, MaxBytesPerThread: opts.MaxBytesPerThread})
 	}
 	if err != nil {
 		t.Fatalf("EnsureSchema: %v", err)

@@ -181,6 +181,14 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	var tags atomic.Int64
 	for e := 0; time.Since(start) < cfg.duration; e++ {
 		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now()}
+		// Every other epoch also has a byte budget (checkerSnapshot's sizes are 60-260 bytes: it keeps 1 to
+		// about 8 checkpoints), half of those without a cap.
+		if b := rng.IntN(4); b >= 2 {
+			ep.budget = int64(120 + rng.IntN(600))
+			if b == 3 {
+				ep.cap = pgcheckpoint.NoLimit
+			}
+		}
 		for i := range 2 + rng.IntN(2) {
 			ep.threads = append(ep.threads, fmt.Sprintf("e%d-t%d", e, i))
 		}
@@ -191,14 +199,14 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		// The epoch's table is made on the admin pool: the clients' pool goes through the proxy, and a cut
 		// armed in the last epoch, or a connection killed there, must not fail the setup.
 		setup := newExecutorOn(admin, tg.dialect, schema, tg.storage)
-		if err := setup.checkpointer(ep.table, ep.cap, false).EnsureSchema(testCtx(t)); err != nil {
+		if err := setup.checkpointer(ep.table, ep.cap, ep.budget, false).EnsureSchema(testCtx(t)); err != nil {
 			t.Fatalf("EnsureSchema: %v", err)
 		}
 		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
 		finalReads(t, ep, newExecutorOn(admin, tg.dialect, schema, tg.storage), stats)
 		if !checkHistory(t, cfg, tg.name+fmt.Sprintf("-e%d", e), ep, stats) {
-			t.Errorf("seed %d: %s epoch %d (cap %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test -C integration . -run 'TestLinearizable/%s' -v",
-				cfg.seed, tg.name, e, ep.cap, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
+			t.Errorf("seed %d: %s epoch %d (cap %d, budget %d) is not linearizable after %v; replay: PGCHECKPOINT_CHECKER_SEED=%d go test -C integration . -run 'TestLinearizable/%s' -v",
+				cfg.seed, tg.name, e, ep.cap, ep.budget, time.Since(start).Round(time.Millisecond), cfg.seed, tg.name)
 			break
 		}
 	}
@@ -211,6 +219,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 type epoch struct {
 	n       int
 	cap     int
+	budget  int64 // the byte budget (0: none)
 	table   string
 	threads []string
 	base    time.Time
@@ -308,7 +317,7 @@ type opRequest struct {
 func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opRequest {
 	th := ep.threads[rng.IntN(len(ep.threads))]
 	head, some := ep.know[th].pick(rng)
-	in := mInput{Thread: th, Cap: ep.cap}
+	in := mInput{Thread: th, Cap: ep.cap, Budget: ep.budget}
 	switch r := rng.IntN(100); {
 	case r < 30:
 		in.Kind = opPut
@@ -431,7 +440,7 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 		case "lock":
 			err = holdThreadLock(ctx, admin, table, ep.threads[rng.IntN(len(ep.threads))], time.Duration(5+rng.IntN(60))*time.Millisecond)
 		case "ensure":
-			err = env.checkpointer(ep.table, ep.cap, false).EnsureSchema(ctx)
+			err = env.checkpointer(ep.table, ep.cap, ep.budget, false).EnsureSchema(ctx)
 		}
 		cancel()
 		if err == nil {
@@ -459,7 +468,7 @@ func holdThreadLock(ctx context.Context, db *sql.DB, table, thread string, d tim
 func finalReads(t *testing.T, ep *epoch, x *executor, stats *checkerStats) {
 	for _, th := range ep.threads {
 		for _, kind := range []opKind{opList, opGetLatest} {
-			req := opRequest{In: mInput{Thread: th, Kind: kind, Cap: ep.cap, Via: "final"}, Table: ep.table, Timeout: 30 * time.Second}
+			req := opRequest{In: mInput{Thread: th, Kind: kind, Cap: ep.cap, Budget: ep.budget, Via: "final"}, Table: ep.table, Timeout: 30 * time.Second}
 			call := time.Now()
 			out := x.run(context.Background(), req)
 			if out.Outcome == unknown {
@@ -563,11 +572,12 @@ func newExecutorOn(db *sql.DB, d pgcheckpoint.Dialect, schema string, storage pg
 	return &executor{db: db, stDB: db, dialect: d, schema: schema, storage: storage, cps: map[string]*pgcheckpoint.Checkpointer{}}
 }
 
-// checkpointer returns the Checkpointer of a table and cap, on the statement-timeout pool if st.
-func (x *executor) checkpointer(table string, cap int, st bool) *pgcheckpoint.Checkpointer {
+// checkpointer returns the Checkpointer of a table, cap and byte budget, on the statement-timeout pool
+// if st.
+func (x *executor) checkpointer(table string, cap int, budget int64, st bool) *pgcheckpoint.Checkpointer {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	key := fmt.Sprintf("%s/%d/%v", table, cap, st)
+	key := fmt.Sprintf("%s/%d/%d/%v", table, cap, budget, st)
 	if cp := x.cps[key]; cp != nil {
 		return cp
 	}
@@ -575,7 +585,8 @@ func (x *executor) checkpointer(table string, cap int, st bool) *pgcheckpoint.Ch
 	if st {
 		db = x.stDB
 	}
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, MaxCheckpointsPerThread: cap, Storage: x.storage})
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, MaxCheckpointsPerThread: cap,
+		MaxBytesPerThread: budget, Storage: x.storage})
 	if err != nil {
 		panic(err)
 	}
@@ -587,7 +598,7 @@ func (x *executor) checkpointer(table string, cap int, st bool) *pgcheckpoint.Ch
 func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	cp := x.checkpointer(req.Table, req.In.Cap, req.StmtTimeout)
+	cp := x.checkpointer(req.Table, req.In.Cap, req.In.Budget, req.StmtTimeout)
 	if req.Tx == "" {
 		out, err := callOp(ctx, cp, req.In)
 		return classify(req.In, out, err)
@@ -619,9 +630,11 @@ func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 }
 
 // checkerSnapshot is the snapshot a put of tag writes: the tag twice, as the version column and in the
-// document, so a list (metadata only) and a get both say which put wrote the row.
+// document, so a list (metadata only) and a get both say which put wrote the row; and padding of a
+// length the tag decides (the snapshot is 60-260 bytes), so that the model knows every checkpoint's size
+// for the byte budget.
 func checkerSnapshot(tag int) []byte {
-	return fmt.Appendf(nil, `{"version": %d, "tag": %d}`, tag, tag)
+	return fmt.Appendf(nil, `{"version": %d, "tag": %d, "pad": "%s"}`, tag, tag, strings.Repeat("x", 30+(tag*37)%200))
 }
 
 // callOp makes the library call of in.

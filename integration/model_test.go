@@ -20,7 +20,7 @@ import (
 type opKind string
 
 const (
-	opPut          opKind = "put"       // Put: append, trim to the newest Cap
+	opPut          opKind = "put"       // Put: append, trim to the newest Cap and Budget
 	opPutAfter     opKind = "putafter"  // PutAfter(Head): append only if Head is the newest ("" = empty thread)
 	opGetLatest    opKind = "get"       // Get(thread, ""): the newest checkpoint
 	opGetByID      opKind = "getid"     // Get(thread, ID)
@@ -30,11 +30,13 @@ const (
 	opPrune        opKind = "prune"     // Prune(OlderThan tiny): removes some of the thread's older checkpoints, never the newest
 )
 
-// mInput is what a client asked for. Cap is the retention cap of the table the thread lives in.
+// mInput is what a client asked for. Cap and Budget are the retention policy of the table the thread
+// lives in (Budget 0: no byte budget; a checkpoint's size is its tag's checkerSnapshot's).
 type mInput struct {
 	Thread string
 	Kind   opKind
 	Cap    int
+	Budget int64
 	Tag    int    // puts: the tag the snapshot carries
 	Head   string // PutAfter: the head the caller names
 	ID     string // GetByID, DeleteOne
@@ -117,11 +119,22 @@ func (s *mState) holds(id string) bool {
 	return slices.ContainsFunc(s.entries, func(e mEntry) bool { return e.ID == id })
 }
 
-// appended is the state after a put of e, trimmed to the newest limit checkpoints (limit <= 0: no cap).
-func (s *mState) appended(e mEntry, limit int) *mState {
+// appended is the state after a put of e, trimmed to the newest limit checkpoints (limit <= 0: no cap)
+// and to the newest whose sizes sum to at most budget bytes, at least e (budget 0: none).
+func (s *mState) appended(e mEntry, limit int, budget int64) *mState {
 	next := append(slices.Clip(slices.Clone(s.entries)), e)
 	if limit > 0 && len(next) > limit {
 		next = next[len(next)-limit:]
+	}
+	if budget > 0 {
+		sum, keep := int64(0), 0
+		for _, x := range slices.Backward(next) {
+			if sum += int64(len(checkerSnapshot(x.Tag))); sum > budget && keep > 0 {
+				break
+			}
+			keep++
+		}
+		next = next[len(next)-keep:]
 	}
 	return newState(next)
 }
@@ -191,7 +204,7 @@ func stepPut(s *mState, in mInput, out mOutput, allowed bool) []*mState {
 	if out.ID != "" && (s.holds(out.ID) || out.ID <= s.maxKnownID()) {
 		return nil
 	}
-	return []*mState{s.appended(mEntry{ID: out.ID, Tag: in.Tag}, in.Cap)}
+	return []*mState{s.appended(mEntry{ID: out.ID, Tag: in.Tag}, in.Cap, in.Budget)}
 }
 
 // pruned is every state Prune can leave: any subset of the older checkpoints removed, never the newest.
@@ -289,6 +302,9 @@ func describeOperation(input, output any) string {
 		call = string(in.Kind)
 	}
 	call += fmt.Sprintf(" cap %d", in.Cap)
+	if in.Budget > 0 {
+		call += fmt.Sprintf(" budget %d", in.Budget)
+	}
 	if in.Via != "" {
 		call += " [" + in.Via + "]"
 	}
@@ -322,6 +338,11 @@ func TestLinearizableModel(t *testing.T) {
 		return op(c, call, ret, mInput{Kind: opList}, mOutput{List: es})
 	}
 	const never = 1 << 40
+	// Under a byte budget that holds the snapshots of tags 2 and 3 exactly, puts 1-3 keep 2 and 3.
+	budget := int64(len(checkerSnapshot(2)) + len(checkerSnapshot(3)))
+	putB := func(c int, call, ret int64, tag int, id string) porcupine.Operation {
+		return op(c, call, ret, mInput{Kind: opPut, Tag: tag, Budget: budget}, mOutput{ID: id})
+	}
 	cases := []struct {
 		name    string
 		history []porcupine.Operation
@@ -330,6 +351,19 @@ func TestLinearizableModel(t *testing.T) {
 		{"puts trim to the cap", []porcupine.Operation{
 			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"), put(0, 4, 5, 3, "c"), put(0, 6, 7, 4, "d"),
 			list(0, 8, 9, mEntry{"d", 4}, mEntry{"c", 3}, mEntry{"b", 2}),
+		}, true},
+		{"puts trim to the byte budget", []porcupine.Operation{
+			putB(0, 0, 1, 1, "a"), putB(0, 2, 3, 2, "b"), putB(0, 4, 5, 3, "c"),
+			list(0, 8, 9, mEntry{"c", 3}, mEntry{"b", 2}),
+		}, true},
+		{"no put keeps beyond the byte budget", []porcupine.Operation{
+			putB(0, 0, 1, 1, "a"), putB(0, 2, 3, 2, "b"), putB(0, 4, 5, 3, "c"),
+			list(0, 8, 9, mEntry{"c", 3}, mEntry{"b", 2}, mEntry{"a", 1}),
+		}, false},
+		{"a put keeps its own checkpoint however small the budget", []porcupine.Operation{
+			op(0, 0, 1, mInput{Kind: opPut, Tag: 1, Budget: 1}, mOutput{ID: "a"}),
+			op(0, 2, 3, mInput{Kind: opPut, Tag: 2, Budget: 1}, mOutput{ID: "b"}),
+			list(0, 8, 9, mEntry{"b", 2}),
 		}, true},
 		{"a put must become the newest", []porcupine.Operation{
 			put(0, 0, 1, 1, "b"), put(0, 2, 3, 2, "a"),

@@ -323,7 +323,7 @@ func runFaultScenarios(t *testing.T, fd faultDriver, dsn string, cluster bool) {
 			t.Fatalf("EnsureSchema with concurrent-DDL errors injected: %v (sent %v)", err, plan.sent())
 		}
 		// Then the policy: the policy table's existence (CATALOG), its row (POLICY), the default recorded.
-		if got, want := plan.shape(), "CATALOG !DDL DDL !DDL DDL !DDL DDL DDL DDL CATALOG POLICY INSERT INTO \""+schema[:11]; got != want {
+		if got, want := plan.shape(), "CATALOG !DDL DDL !DDL DDL DDL !DDL DDL DDL DDL DDL CATALOG POLICY INSERT INTO \""+schema[:11]; got != want {
 			t.Fatalf("sent %q, want the catalog read (the schema exists: no CREATE SCHEMA), then each failed statement run once more, then the policy recorded: %q", got, want)
 		}
 		plan.set()

@@ -39,6 +39,7 @@ type Option func(*config)
 type config struct {
 	schema, table string
 	cap           int
+	budget        int64
 	fence         *string
 	seq           int64
 	trimmed       int64
@@ -52,6 +53,10 @@ func Table(schema, table string) Option {
 
 // Cap is the retention cap the put trims to, the table's (0 means 100, negative means none).
 func Cap(n int) Option { return func(c *config) { c.cap = n } }
+
+// Budget is the table's byte budget (Retention.MaxBytesPerThread; 0: none): ExpectPut expects the
+// statements that trim by bytes, ExpectRetention reports it.
+func Budget(n int64) Option { return func(c *config) { c.budget = n } }
 
 // Fence makes ExpectPut expect a PutAfter naming head ("" for a thread that must be empty).
 func Fence(head string) Option { return func(c *config) { c.fence = &head } }
@@ -135,13 +140,19 @@ func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snap
 		panic(fmt.Sprintf("pgcheckpointmock: ExpectPut: %v", err))
 	}
 	id := &ID{}
-	var fence, capArg driver.Value
+	var fence, capArg, budgetArg driver.Value
 	if c.fence != nil {
 		fence = *c.fence
 	}
 	if c.cap > 0 {
 		capArg = int64(c.cap)
 	}
+	put, insert := s.Put, s.Insert
+	if c.budget > 0 {
+		budgetArg = c.budget
+		put, insert = s.PutBytes, s.InsertBytes
+	}
+	retention := c.cap > 0 || c.budget > 0
 	first := c.seq <= 1 && (c.fence == nil || *c.fence == "")
 	oneStatement := s.Put != ""
 	report := sqlmock.NewRows(reportColumns)
@@ -159,14 +170,22 @@ func ExpectPut(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, thread string, snap
 		report.AddRow(c.seq, head, c.seq-1, true, c.seq-1, false, false, trimmed)
 	}
 	args := []driver.Value{thread, id, snapshot, int64(version), int64(size), fence}
-	if oneStatement {
-		mock.ExpectQuery(s.Put).WithArgs(append(args, capArg)...).WillReturnRows(report)
-	} else {
-		if c.cap > 0 {
+	switch {
+	case oneStatement && c.budget > 0:
+		mock.ExpectQuery(put).WithArgs(append(args, capArg, budgetArg)...).WillReturnRows(report)
+	case oneStatement:
+		mock.ExpectQuery(put).WithArgs(append(args, capArg)...).WillReturnRows(report)
+	default:
+		if retention {
 			mock.ExpectBegin()
 		}
-		mock.ExpectQuery(s.Insert).WithArgs(args...).WillReturnRows(report)
-		if c.cap > 0 {
+		mock.ExpectQuery(insert).WithArgs(args...).WillReturnRows(report)
+		if c.budget > 0 && !first {
+			mock.ExpectExec(s.TrimBytes).WithArgs(thread, c.seq, capArg, budgetArg).WillReturnResult(sqlmock.NewResult(0, c.trimmed))
+		}
+		if c.budget > 0 {
+			mock.ExpectCommit()
+		} else if c.cap > 0 {
 			if bound := c.seq - int64(c.cap); !first && bound >= 1 {
 				mock.ExpectExec(s.Trim).WithArgs(thread, bound).WillReturnResult(sqlmock.NewResult(0, c.trimmed))
 			}
@@ -191,7 +210,8 @@ var (
 
 // ExpectRetention registers the reads of the table's retention policy that a Checkpointer makes before
 // its first put (and again once a minute): the policy table exists and records cap checkpoints per
-// thread (0: every checkpoint is kept). With Table, the policy table is that table's.
+// thread (0: every checkpoint is kept) and, with Budget, a byte budget. With Table, the policy table is
+// that table's.
 func ExpectRetention(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, cap int, opts ...Option) {
 	c := newConfig(opts)
 	s := statements(d, c)
@@ -205,7 +225,7 @@ func ExpectRetention(mock sqlmock.Sqlmock, d pgcheckpoint.Dialect, cap int, opts
 	mock.ExpectQuery(s.PolicyTable).WithArgs(schema, table+"_policy").
 		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
 	mock.ExpectQuery(s.ReadPolicy).WithArgs().
-		WillReturnRows(sqlmock.NewRows([]string{"max_checkpoints_per_thread"}).AddRow(int64(cap)))
+		WillReturnRows(sqlmock.NewRows([]string{"max_checkpoints_per_thread", "max_bytes_per_thread"}).AddRow(int64(cap), c.budget))
 }
 
 // ExpectGetLatest registers a Get of the thread's newest checkpoint that returns cp, or finds nothing

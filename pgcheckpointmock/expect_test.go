@@ -140,6 +140,39 @@ func TestPutWithoutRetention(t *testing.T) {
 	}
 }
 
+// TestPutWithByteBudget: a table whose policy has a byte budget makes the put send the statements that
+// trim by bytes: PutBytes with cap and budget (PostgreSQL); InsertBytes and TrimBytes in one
+// transaction (CockroachDB).
+func TestPutWithByteBudget(t *testing.T) {
+	t.Parallel()
+	for _, d := range []pgcheckpoint.Dialect{pgcheckpoint.PostgreSQL, pgcheckpoint.CockroachDB} {
+		for _, cap := range []int{pgcheckpoint.NoLimit, 5} {
+			db, mock, err := pgcheckpointmock.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pgcheckpointmock.ExpectRetention(mock, d, max(cap, 0), pgcheckpointmock.Budget(4096))
+			pgcheckpointmock.ExpectPut(mock, d, "t", []byte(`{}`), pgcheckpointmock.Cap(cap), pgcheckpointmock.Budget(4096),
+				pgcheckpointmock.Seq(7), pgcheckpointmock.Trimmed(2))
+			if _, err := cp.Put(context.Background(), "t", []byte(`{}`)); err != nil {
+				t.Errorf("%s cap %d: %v", d.Name(), cap, err)
+			}
+			pgcheckpointmock.ExpectPut(mock, d, "u", []byte(`{}`), pgcheckpointmock.Cap(cap), pgcheckpointmock.Budget(4096))
+			if _, err := cp.Put(context.Background(), "u", []byte(`{}`)); err != nil {
+				t.Errorf("%s cap %d: first row: %v", d.Name(), cap, err)
+			}
+			if err := mock.ExpectationsWereMet(); err != nil {
+				t.Errorf("%s cap %d: %v", d.Name(), cap, err)
+			}
+			db.Close()
+		}
+	}
+}
+
 // Every statement the core sends has a field, filled with the core's own text, for both dialects and
 // any table; the fields the dialect never sends are empty.
 func TestStatementsForCoversEverything(t *testing.T) {

@@ -23,6 +23,11 @@ type Statements struct {
 	Insert string
 	// Trim follows Insert on CockroachDB when the new seq is above the cap. Args: thread, new seq - cap.
 	Trim string
+	// PutBytes, InsertBytes and TrimBytes replace Put, Insert and Trim when the table's policy has a byte
+	// budget (Retention.MaxBytesPerThread). PutBytes args: Put's, then the budget (cap nil when there is
+	// none); InsertBytes args: Insert's; TrimBytes (CockroachDB, after InsertBytes whenever it stored the
+	// row) args: thread, new seq, cap (nil: none), budget. They return what Put, Insert and Trim return.
+	PutBytes, InsertBytes, TrimBytes string
 	// LockFirst and First store the first checkpoint of a thread that Put (or Insert) found empty, in a
 	// transaction of their own. LockFirst takes the thread's advisory lock (PostgreSQL; empty for
 	// CockroachDB, which runs that transaction at SERIALIZABLE instead), args: thread. First args:
@@ -68,7 +73,8 @@ type Statements struct {
 	// *sql.Tx (or WithTx) checks once before its first put.
 	Isolation string
 	// Catalog (args: schema, table, seq index name, unnumbered index name, policy table name,
-	// unquoted) returns six booleans: what of the schema exists. EnsureSchema reads it first and does nothing when all are
+	// unquoted) returns eight booleans: what of the schema exists (the last two: the total_bytes column
+	// and the policy's max_bytes_per_thread column). EnsureSchema reads it first and does nothing when all are
 	// true. LockSchema (PostgreSQL; no args) serialises EnsureSchema's DDL; the DDL itself is
 	// pgcheckpoint.SchemaSQL.
 	Catalog, LockSchema string
@@ -81,7 +87,7 @@ type Statements struct {
 	PruneThreadsPrefix, PruneLockPrefix, PruneOlderPrefix, PruneRunPrefix string
 	// Fork copies a checkpoint (and up to limit - 1 older ones) into an empty thread, in a transaction
 	// after LockFirst on the target (PostgreSQL) or at SERIALIZABLE (CockroachDB). Args: source thread,
-	// checkpoint id, target thread, limit. It returns source found, target has rows, rows copied.
+	// checkpoint id, target thread, limit, byte budget (nil: none; History only). It returns source found, target has rows, rows copied.
 	Fork string
 	// LeaseTable creates the lease table (EnsureLeaseSchema). LeaseAcquire (args: thread, owner, ttl
 	// seconds; returns token, expires_at or no row), LeaseCheck (args: thread, owner, token; returns
@@ -90,17 +96,18 @@ type Statements struct {
 	// thread, owner, token) are the leases' statements.
 	LeaseTable, LeaseAcquire, LeaseCheck, LeaseRenew, LeaseRelease string
 	// PolicyTable (args: schema, policy table name, unquoted) returns whether the table of the retention
-	// policy exists; ReadPolicy (no args) returns the recorded max_checkpoints_per_thread (0: keep all),
-	// no row when none is recorded. A Checkpointer sends both before its first put, and again a minute
-	// later (ExpectRetention). RecordPolicy (EnsureSchema, where none is recorded) and SetPolicy
-	// (SetRetention) take the cap.
+	// policy exists; ReadPolicy (no args) returns the recorded max_checkpoints_per_thread (0: keep all)
+	// and max_bytes_per_thread (0: no byte budget), no row when none is recorded. A Checkpointer sends
+	// both before its first put, and again a minute later (ExpectRetention). RecordPolicy (EnsureSchema,
+	// where none is recorded) and SetPolicy (SetRetention) take the cap and the byte budget.
 	PolicyTable, ReadPolicy, RecordPolicy, SetPolicy string
 }
 
 // fields maps the names of pgcheckpoint.Statements to the fields of s.
 func (s *Statements) fields() map[string]*string {
 	return map[string]*string{
-		"put": &s.Put, "insert": &s.Insert, "trim": &s.Trim, "first": &s.First, "lockFirst": &s.LockFirst, "stored": &s.Stored,
+		"put": &s.Put, "insert": &s.Insert, "trim": &s.Trim,
+		"putBytes": &s.PutBytes, "insertBytes": &s.InsertBytes, "trimBytes": &s.TrimBytes, "first": &s.First, "lockFirst": &s.LockFirst, "stored": &s.Stored,
 		"lockRows": &s.LockRows, "newest": &s.Newest, "renumber": &s.Renumber,
 		"lockNewest": &s.LockNewest, "savepoint": &s.Savepoint, "rollbackToSavepoint": &s.RollbackToSavepoint,
 		"releaseSavepoint": &s.ReleaseSavepoint,

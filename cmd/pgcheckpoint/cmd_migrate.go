@@ -30,8 +30,13 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if f.conn.maxPerThread != 0 {
-			set, err := pgcheckpoint.RetentionSQL(d, f.conn.schema, f.conn.table, pgcheckpoint.Retention{MaxCheckpointsPerThread: f.conn.maxPerThread})
+		if f.conn.maxPerThread != 0 || f.conn.maxBytesPerThread != 0 {
+			// The statement sets the whole policy: without --max-per-thread it records the default cap.
+			r := pgcheckpoint.Retention{MaxCheckpointsPerThread: f.conn.maxPerThread, MaxBytesPerThread: f.conn.maxBytesPerThread}
+			if r.MaxCheckpointsPerThread == 0 {
+				r.MaxCheckpointsPerThread = pgcheckpoint.DefaultMaxCheckpointsPerThread
+			}
+			set, err := pgcheckpoint.RetentionSQL(d, f.conn.schema, f.conn.table, r)
 			if err != nil {
 				return err
 			}
@@ -57,10 +62,19 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	before, berr := schemaState(ctx, s, f.conn)
 	err = s.cp.EnsureSchema(ctx)
 	var was pgcheckpoint.Retention
+	changed := false
 	if errors.Is(err, pgcheckpoint.ErrRetentionMismatch) {
-		// --max-per-thread names another cap than the table's: migrate is where a policy changes.
+		// --max-per-thread or --max-bytes-per-thread names another policy than the table's: migrate is
+		// where a policy changes. A flag left 0 keeps that part of the table's policy.
 		if was, err = s.cp.Retention(ctx); err == nil {
-			err = s.cp.SetRetention(ctx, pgcheckpoint.Retention{MaxCheckpointsPerThread: f.conn.maxPerThread})
+			r := was
+			if f.conn.maxPerThread != 0 {
+				r.MaxCheckpointsPerThread = f.conn.maxPerThread
+			}
+			if f.conn.maxBytesPerThread != 0 {
+				r.MaxBytesPerThread = max(f.conn.maxBytesPerThread, 0)
+			}
+			err, changed = s.cp.SetRetention(ctx, r), true
 		}
 	}
 	if err != nil {
@@ -80,7 +94,7 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	case before != after:
 		change = "upgraded"
 	}
-	if was.MaxCheckpointsPerThread != 0 {
+	if changed {
 		change = fmt.Sprintf("retention changed from %s to %s", was, policy)
 	}
 	fmt.Fprintf(e.stdout, "table %s.%s is ready: %s (%s, %s); it keeps %s\n", f.conn.schema, f.conn.table, change,

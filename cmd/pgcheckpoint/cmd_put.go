@@ -93,7 +93,7 @@ func trimReport(ctx context.Context, s *session, thread string) string {
 		return "trimmed nothing"
 	case err != nil:
 		return fmt.Sprintf("trimmed %s of thread %s in %s", plural(n, "oldest checkpoint", "oldest checkpoints"), display(thread), s.table)
-	case r.MaxCheckpointsPerThread == pgcheckpoint.NoLimit:
+	case r.MaxCheckpointsPerThread == pgcheckpoint.NoLimit && r.MaxBytesPerThread == 0:
 		return fmt.Sprintf("trimmed nothing: %s keeps every checkpoint", s.table)
 	case n == 0:
 		return ""

@@ -173,6 +173,58 @@ func TestRetentionFlag(t *testing.T) {
 	}
 }
 
+// TestRetentionBytesFlag: --max-bytes-per-thread records the table's byte budget (migrate), which puts
+// trim by and say so; migrate changes one part of the policy and keeps the other; --print writes the
+// policy statement after the DDL; a budget below -1 is bad input.
+func TestRetentionBytesFlag(t *testing.T) {
+	t.Parallel()
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			schema := newSchema(t)
+			c := conn(t, driver, schema)
+			out := cli(t, "", args("migrate", c, []string{"--max-bytes-per-thread", "100"})...).must(t, exitOK).stdout
+			if !strings.Contains(out, "it keeps 100 checkpoints and at most 100 bytes per thread") {
+				t.Fatalf("migrate --max-bytes-per-thread 100: %q", out)
+			}
+			doc := `{"pad": "` + strings.Repeat("x", 40-11) + `"}` // 40 bytes: two fit in 100
+			for i := 0; i < 4; i++ {
+				r := cli(t, doc, args("put", c, []string{"th"})...)
+				if r.code != exitOK || (i >= 2) != strings.Contains(r.stderr, "trimmed 1 oldest checkpoint") ||
+					(i >= 2 && !strings.Contains(r.stderr, "which keeps 100 checkpoints and at most 100 bytes per thread")) {
+					t.Fatalf("put %d: exit %d, stderr %q", i, r.code, r.stderr)
+				}
+			}
+			if n := len(jsonLines(t, cli(t, "", args("ls", c, []string{"--json", "th"})...).must(t, exitOK).stdout,
+				"id", "thread_id", "created_at", "version", "size_bytes")); n != 2 {
+				t.Fatalf("budget 100, 4 puts of 40 bytes: %d rows", n)
+			}
+			// A client naming another budget is refused before it writes.
+			if r := cli(t, doc, args("put", c, []string{"--max-bytes-per-thread", "1000", "th"})...); r.code != exitUsage || !strings.Contains(r.stderr, "retention policy mismatch") {
+				t.Fatalf("put with another budget: exit %d, stderr %q", r.code, r.stderr)
+			}
+			out = cli(t, "", args("migrate", c, []string{"--max-per-thread", "5"})...).must(t, exitOK).stdout
+			if !strings.Contains(out, "retention changed from 100 checkpoints and at most 100 bytes per thread to 5 checkpoints and at most 100 bytes per thread") {
+				t.Fatalf("migrate --max-per-thread 5 on a budget: %q", out)
+			}
+			out = cli(t, "", args("migrate", c, []string{"--max-bytes-per-thread", "-1"})...).must(t, exitOK).stdout
+			if !strings.Contains(out, "it keeps 5 checkpoints per thread") {
+				t.Fatalf("migrate --max-bytes-per-thread -1: %q", out)
+			}
+		})
+	}
+	out := cli(t, "", "migrate", "--print", "--max-bytes-per-thread", "4096").must(t, exitOK).stdout
+	for _, want := range []string{"total_bytes   BIGINT", "ADD COLUMN IF NOT EXISTS max_bytes_per_thread",
+		"VALUES (100, 4096)\nON CONFLICT (singleton) DO UPDATE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("migrate --print --max-bytes-per-thread 4096 lacks %q:\n%s", want, out)
+		}
+	}
+	if r := cli(t, "", "migrate", "--print", "--max-bytes-per-thread", "-5"); r.code != exitUsage || !strings.Contains(r.stderr, "--max-bytes-per-thread") {
+		t.Fatalf("--max-bytes-per-thread -5: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 // TestThreadsPaging pages through more threads than one page holds.
 func TestThreadsPaging(t *testing.T) {
 	t.Parallel()

@@ -13,7 +13,8 @@ type connFlags struct {
 	dsn, driver, dialect, schema, table string
 	storage                             string // "full" or "delta" (docs/storage.md)
 	maxPerThread                        int
-	maxBytes                            int // put --max-bytes; 0: the library's default
+	maxBytesPerThread                   int64 // retention byte budget: 0 follows the table, -1 none
+	maxBytes                            int   // put --max-bytes; 0: the library's default
 }
 
 // flags is a command's flag set with the connection flags registered.
@@ -34,6 +35,7 @@ func newFlags(e env, name string) *flags {
 	f.StringVar(&f.conn.schema, "schema", "public", "schema of the checkpoint table")
 	f.StringVar(&f.conn.table, "table", "ziro_checkpoints", "checkpoint table")
 	f.IntVar(&f.conn.maxPerThread, "max-per-thread", 0, "retention cap per thread: 0 follows the table's policy; N or -1 (keep all) must match it (migrate records it)")
+	f.Int64Var(&f.conn.maxBytesPerThread, "max-bytes-per-thread", 0, "retention byte budget per thread: 0 follows the table's policy; N or -1 (none) must match it (migrate records it)")
 	f.StringVar(&f.conn.storage, "storage", "full", "table layout: full or delta (docs/storage.md)")
 	return f
 }
@@ -77,13 +79,16 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	if f.conn.maxPerThread < -1 {
 		return nil, usageErrorf("%s: --max-per-thread must be -1 (no cap), 0 (the table's policy) or positive, got %d", f.Name(), f.conn.maxPerThread)
 	}
+	if f.conn.maxBytesPerThread < -1 {
+		return nil, usageErrorf("%s: --max-bytes-per-thread must be -1 (no byte budget), 0 (the table's policy) or positive, got %d", f.Name(), f.conn.maxBytesPerThread)
+	}
 	return pos, nil
 }
 
 // connFlagNames are the flags newFlags registers for every command.
-var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true, "storage": true}
+var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true, "max-bytes-per-thread": true, "storage": true}
 
-// retentionCommands are the commands --max-per-thread means something for; the others accept it (so a
+// retentionCommands are the commands --max-per-thread and --max-bytes-per-thread mean something for; the others accept it (so a
 // script may pass the same flags everywhere) but do not list it.
 var retentionCommands = map[string]bool{"put": true, "migrate": true, "demo": true, "bench": true}
 

@@ -45,11 +45,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "migrate", args: "[--print [--ttl DURATION [--ttl-cron CRON]]] [--max-per-thread N]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
+		{name: "migrate", args: "[--print [--ttl DURATION [--ttl-cron CRON]]] [--max-per-thread N] [--max-bytes-per-thread B]", summary: "create the table and index if missing (idempotent); --print writes the DDL",
 			desc: "Creates the schema, table and index when missing and upgrades a table created by the TypeScript\npackage; says whether it changed anything. Idempotent and safe to run from several processes at once.\n" +
-				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. Prints the policy.\n" +
+				"Records the table's retention policy: --max-per-thread N (-1: keep every checkpoint) sets it, also on a\ntable that records another; without it a table that records none gets 100. --max-bytes-per-thread B\n(-1: none) sets the byte budget: each thread keeps its newest checkpoints whose sizes sum to at most B\nbytes (always the newest); with both, whichever keeps fewer. Prints the policy.\n" +
 				"--print --dialect cockroach --ttl D also prints CockroachDB's row-level TTL (checkpoints expire D after\ncreated_at, deleted by the cluster's TTL job; it may delete a thread's newest: docs/cockroachdb.md).",
 			examples: []string{"pgcheckpoint migrate --dsn postgres://app@db:5432/app", "pgcheckpoint migrate --max-per-thread -1",
+				"pgcheckpoint migrate --max-bytes-per-thread 10485760",
 				"pgcheckpoint migrate --print --dialect cockroach > 0001_checkpoints.sql", "pgcheckpoint migrate --print --dialect cockroach --ttl 720h"},
 			run: cmdMigrate},
 		{name: "put", args: "[--expect-head ID | --expect-empty] THREAD [FILE]", summary: "store a JSON snapshot from FILE or stdin; prints the new id",
@@ -131,6 +132,9 @@ const connUsage = `  --dsn S             connection string; default $DATABASE_UR
 const retentionUsage = `  --max-per-thread N  retention cap per thread: the table records it (migrate --max-per-thread N sets
                       it; a new table gets 100); 0, the default, follows the table; N or -1 (keep all)
                       must match it
+  --max-bytes-per-thread B  retention byte budget per thread (sizes as sent): the table records it
+                      (migrate --max-bytes-per-thread B sets it; a new table gets none); 0, the
+                      default, follows the table; B or -1 (none) must match it
 `
 
 const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost,

@@ -49,9 +49,9 @@ func TestSqlmockRetentionFollowsTheTable(t *testing.T) {
 			mock.ExpectQuery(s.PolicyTable).WithArgs("public", "ziro_checkpoints_policy").
 				WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(tc.table))
 			if tc.table {
-				rows := sqlmock.NewRows([]string{"max_checkpoints_per_thread"})
+				rows := sqlmock.NewRows([]string{"max_checkpoints_per_thread", "max_bytes_per_thread"})
 				if tc.recorded != nil {
-					rows.AddRow(int64(*tc.recorded))
+					rows.AddRow(int64(*tc.recorded), int64(0))
 				}
 				mock.ExpectQuery(s.ReadPolicy).WillReturnRows(rows)
 			}
@@ -91,7 +91,7 @@ func TestSqlmockSetRetention(t *testing.T) {
 	if err := cp.SetRetention(context.Background(), pgcheckpoint.Retention{}); !errors.Is(err, pgcheckpoint.ErrInvalidOptions) {
 		t.Fatalf("SetRetention(0): %v, want ErrInvalidOptions", err)
 	}
-	mock.ExpectExec(s.SetPolicy).WithArgs(int64(0)).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(s.SetPolicy).WithArgs(int64(0), int64(0)).WillReturnResult(sqlmock.NewResult(0, 1))
 	if err := cp.SetRetention(context.Background(), pgcheckpoint.Retention{MaxCheckpointsPerThread: pgcheckpoint.NoLimit}); err != nil {
 		t.Fatal(err)
 	}

@@ -463,16 +463,16 @@ func TestSqlmockCockroachEnsureSchema(t *testing.T) {
 	policy := func(recorded bool) {
 		mock.ExpectQuery(crdbSQL(t, "policyTable")).WithArgs("public", "ziro_checkpoints_policy").
 			WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
-		rows := sqlmock.NewRows([]string{"max_checkpoints_per_thread"})
+		rows := sqlmock.NewRows([]string{"max_checkpoints_per_thread", "max_bytes_per_thread"})
 		if recorded {
-			rows.AddRow(int64(100))
+			rows.AddRow(int64(100), int64(0))
 		}
 		mock.ExpectQuery(crdbSQL(t, "readPolicy")).WillReturnRows(rows)
 		if !recorded {
-			mock.ExpectExec(crdbSQL(t, "recordPolicy")).WithArgs(int64(100)).WillReturnResult(sqlmock.NewResult(0, 1))
+			mock.ExpectExec(crdbSQL(t, "recordPolicy")).WithArgs(int64(100), int64(0)).WillReturnResult(sqlmock.NewResult(0, 1))
 		}
 	}
-	catalog(true, false, false, false, false, false)
+	catalog(true, false, false, false, false, false, false, false)
 	for _, s := range ddl {
 		mock.ExpectExec(s).WillReturnResult(sqlmock.NewResult(0, 0))
 	}
@@ -481,7 +481,7 @@ func TestSqlmockCockroachEnsureSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	catalog(true, false, false, false, false, false)
+	catalog(true, false, false, false, false, false, false, false)
 	for i, code := range []string{"42P07", "40001", "42710", "23505"} {
 		mock.ExpectExec(ddl[i]).WillReturnError(crdbState(code))
 		mock.ExpectExec(ddl[i]).WillReturnResult(sqlmock.NewResult(0, 0))
@@ -494,7 +494,7 @@ func TestSqlmockCockroachEnsureSchema(t *testing.T) {
 		t.Fatalf("EnsureSchema racing a concurrent run: %v", err)
 	}
 
-	catalog(true, true, true, true, true, true)
+	catalog(true, true, true, true, true, true, true, true)
 	policy(true)
 	if err := cp.EnsureSchema(context.Background()); err != nil {
 		t.Fatalf("EnsureSchema with nothing missing: %v", err)
@@ -512,7 +512,7 @@ func TestSqlmockCockroachEnsureSchemaOwnSchema(t *testing.T) {
 	catalog := func() {
 		mock.ExpectQuery(goldenSQL(t, dir+"/catalog")).
 			WithArgs("agents", "Checkpoints", "Checkpoints_thread_seq_key", "Checkpoints_unnumbered", "Checkpoints_policy").
-			WillReturnRows(catalogRow(false, false, false, false, false, false))
+			WillReturnRows(catalogRow(false, false, false, false, false, false, false, false))
 	}
 	if !strings.HasPrefix(ddl[0], "CREATE SCHEMA") {
 		t.Fatalf("the first DDL statement is not CREATE SCHEMA: %s", ddl[0])

@@ -22,15 +22,15 @@ func deltaSQL(t testing.TB, dialect, name string) string {
 	return goldenSQL(t, dialect+"/delta/"+name)
 }
 
-var deltaReportColumns = []string{"new_seq", "head_id", "head_seq", "locked", "locked_seq", "mine", "arrays", "alloc", "items", "trimmed", "gone"}
+var deltaReportColumns = []string{"new_seq", "head_id", "head_seq", "locked", "locked_seq", "mine", "arrays", "alloc", "items", "no_total", "trimmed", "gone"}
 
 func TestSqlmockDeltaPutAndGet(t *testing.T) {
 	t.Parallel()
 	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{Storage: pgcheckpoint.StorageDelta})
 	ctx := context.Background()
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_catalog")).
-		WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_heads", "ziro_checkpoints_items", "ziro_checkpoints_heads_thread_seq_key").
-		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x"}).AddRow(true, "VIEW", true, true, true))
+		WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_heads", "ziro_checkpoints_items", "ziro_checkpoints_heads_thread_seq_key", "ziro_checkpoints_policy").
+		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x", "total", "policy_bytes"}).AddRow(true, "VIEW", true, true, true, true, true))
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_peek")).WithArgs("t1").
 		WillReturnRows(sqlmock.NewRows([]string{"id", "arrays", "alloc"}))
 	mock.ExpectBegin()
@@ -51,7 +51,7 @@ func TestSqlmockDeltaPutAndGet(t *testing.T) {
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_put")).
 		WithArgs("t1", uuidArg{after: "", got: &id2}, []byte(`{"x":2}`), int64(0), int64(len(snap2)), nil, sqlmock.AnyArg(),
 			[]byte(`{"m":[0,3]}`), sameArg{&id1}, []byte(`[3]`), "{2}", "{0}", "{3}", int64(100)).
-		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(2), "h", int64(1), true, int64(1), false, nil, nil, int64(1), int64(0), int64(0)))
+		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(2), "h", int64(1), true, int64(1), false, nil, nil, int64(1), false, int64(0), int64(0)))
 	got, err := cp.Put(ctx, "t1", []byte(snap2))
 	if err != nil || got != id2 {
 		t.Fatalf("Put = %q, %v; want %q", got, err, id2)
@@ -82,8 +82,8 @@ func TestSqlmockDeltaCockroachStaleBasis(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{Dialect: pgcheckpoint.CockroachDB, Storage: pgcheckpoint.StorageDelta, MaxCheckpointsPerThread: 1})
 	ctx := context.Background()
-	mock.ExpectQuery(deltaSQL(t, "cockroach", "delta_catalog")).WithArgs(sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()).
-		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x"}).AddRow(true, "VIEW", true, true, true))
+	mock.ExpectQuery(deltaSQL(t, "cockroach", "delta_catalog")).WithArgs(sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()).
+		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x", "total", "policy_bytes"}).AddRow(true, "VIEW", true, true, true, true, true))
 	// A cold writer reads the head: H1 holds m = [1] at position 0 (the hash does not match this
 	// snapshot's, so m is written again).
 	mock.ExpectQuery(deltaSQL(t, "cockroach", "delta_peek")).WithArgs("t1").
@@ -95,7 +95,7 @@ func TestSqlmockDeltaCockroachStaleBasis(t *testing.T) {
 		WithArgs("t1", uuidArg{}, []byte(`{}`), int64(0), int64(len(snap)), nil, sqlmock.AnyArg(),
 			[]byte(`{"m":[0,3]}`), headA, []byte(`[7,8]`), "{1,2}", "{1}", "{3}").
 		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(nil, farFuture[:8]+headA[8:], int64(5), true, int64(5), false,
-			`{"m": {"h": "00000000000000000000000000000000", "n": 1, "r": [[0, 1]], "s": 0}}`, `{"m": [0, 4]}`, int64(0), int64(0), int64(0)))
+			`{"m": {"h": "00000000000000000000000000000000", "n": 1, "r": [[0, 1]], "s": 0}}`, `{"m": [0, 4]}`, int64(0), false, int64(0), int64(0)))
 	mock.ExpectCommit() // nothing was written: the transaction ends
 	// The thread moved (another writer): plan again on the reported head, whose slot is at 4.
 	mock.ExpectBegin()
@@ -103,7 +103,7 @@ func TestSqlmockDeltaCockroachStaleBasis(t *testing.T) {
 	mock.ExpectQuery(deltaSQL(t, "cockroach", "delta_insert")).
 		WithArgs("t1", uuidArg{got: &id}, []byte(`{}`), int64(0), int64(len(snap)), nil, sqlmock.AnyArg(),
 			[]byte(`{"m":[0,6]}`), farFuture[:8]+headA[8:], []byte(`[7,8]`), "{4,5}", "{4}", "{6}").
-		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(6), "x", int64(5), true, int64(5), false, nil, nil, int64(2), int64(0), int64(0)))
+		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(6), "x", int64(5), true, int64(5), false, nil, nil, int64(2), false, int64(0), int64(0)))
 	mock.ExpectQuery(deltaSQL(t, "cockroach", "delta_trim")).WithArgs("t1", int64(5)).
 		WillReturnRows(sqlmock.NewRows([]string{"del", "gone"}).AddRow(int64(1), int64(1)))
 	mock.ExpectCommit()
@@ -119,11 +119,11 @@ func TestSqlmockDeltaFork(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{Storage: pgcheckpoint.StorageDelta})
 	ctx := context.Background()
-	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_catalog")).WithArgs(sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()).
-		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x"}).AddRow(true, "VIEW", true, true, true))
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_catalog")).WithArgs(sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg(), sqlmock.AnyArg()).
+		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x", "total", "policy_bytes"}).AddRow(true, "VIEW", true, true, true, true, true))
 	mock.ExpectBegin()
 	mock.ExpectExec(deltaSQL(t, "postgres", "heads_lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_fork")).WithArgs("from", headA, "to", int64(1)).
+	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_fork")).WithArgs("from", headA, "to", int64(1), nil).
 		WillReturnRows(sqlmock.NewRows([]string{"source", "target", "copied"}).AddRow(true, false, int64(1)))
 	mock.ExpectCommit()
 	if got, err := cp.Fork(ctx, "from", headA, "to", pgcheckpoint.ForkOptions{}); err != nil || got != headA {
@@ -153,8 +153,8 @@ func TestSqlmockDeltaLeasePut(t *testing.T) {
 	mock.ExpectBegin()
 	check(true)
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_catalog")).
-		WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_heads", "ziro_checkpoints_items", "ziro_checkpoints_heads_thread_seq_key").
-		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x"}).AddRow(true, "VIEW", true, true, true))
+		WithArgs("public", "ziro_checkpoints", "ziro_checkpoints_heads", "ziro_checkpoints_items", "ziro_checkpoints_heads_thread_seq_key", "ziro_checkpoints_policy").
+		WillReturnRows(sqlmock.NewRows([]string{"s", "t", "h", "i", "x", "total", "policy_bytes"}).AddRow(true, "VIEW", true, true, true, true, true))
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_peek")).WithArgs("t1").
 		WillReturnRows(sqlmock.NewRows([]string{"id", "arrays", "alloc"}))
 	mock.ExpectExec(deltaSQL(t, "postgres", "heads_lockFirst")).WithArgs("t1").WillReturnResult(sqlmock.NewResult(0, 0))
@@ -175,7 +175,7 @@ func TestSqlmockDeltaLeasePut(t *testing.T) {
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_put")).
 		WithArgs("t1", uuidArg{after: "", got: &id2}, []byte(`{"x":2}`), int64(0), int64(len(snap2)), nil, sqlmock.AnyArg(),
 			[]byte(`{"m":[0,3]}`), sameArg{&id1}, []byte(`[3]`), "{2}", "{0}", "{3}", int64(100)).
-		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(2), "h", int64(1), true, int64(1), false, nil, nil, int64(1), int64(0), int64(0)))
+		WillReturnRows(sqlmock.NewRows(deltaReportColumns).AddRow(int64(2), "h", int64(1), true, int64(1), false, nil, nil, int64(1), false, int64(0), int64(0)))
 	mock.ExpectCommit()
 	if got, err := l.Put(ctx, []byte(snap2)); err != nil || got != id2 {
 		t.Fatalf("warm lease Put = %q, %v; want %q", got, err, id2)

@@ -60,7 +60,7 @@ func TestSqlmockForkPostgres(t *testing.T) {
 	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 7})
 	mock.ExpectBegin()
 	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(7)).
+	mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(7), nil).
 		WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(true, false, int64(5)))
 	mock.ExpectCommit()
 	id, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{History: true})
@@ -77,7 +77,7 @@ func TestSqlmockForkPostgres(t *testing.T) {
 	}{{false, false, pgcheckpoint.ErrNotFound}, {true, true, pgcheckpoint.ErrThreadExists}} {
 		mock.ExpectBegin()
 		mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
-		mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(1)).
+		mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(1), nil).
 			WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(c.source, c.target, int64(0)))
 		mock.ExpectCommit()
 		if _, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{}); !errors.Is(err, c.want) {
@@ -88,7 +88,7 @@ func TestSqlmockForkPostgres(t *testing.T) {
 	// existing thread).
 	mock.ExpectBegin()
 	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(1)).
+	mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(1), nil).
 		WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(true, false, int64(1)))
 	mock.ExpectCommit().WillReturnError(pgErr("40003"))
 	if _, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) {
@@ -101,10 +101,10 @@ func TestSqlmockForkCockroach(t *testing.T) {
 	t.Parallel()
 	cp, mock, log := newCockroachMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: pgcheckpoint.NoLimit})
 	mock.ExpectBegin()
-	mock.ExpectQuery(crdbSQL(t, "fork")).WithArgs("from", headA, "to", int64(1<<63-1)).WillReturnError(pgErr("40001"))
+	mock.ExpectQuery(crdbSQL(t, "fork")).WithArgs("from", headA, "to", int64(1<<63-1), nil).WillReturnError(pgErr("40001"))
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	mock.ExpectQuery(crdbSQL(t, "fork")).WithArgs("from", headA, "to", int64(1<<63-1)).
+	mock.ExpectQuery(crdbSQL(t, "fork")).WithArgs("from", headA, "to", int64(1<<63-1), nil).
 		WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(true, false, int64(3)))
 	mock.ExpectCommit()
 	id, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{History: true})

@@ -656,13 +656,14 @@ func TestSqlmockDetectDialect(t *testing.T) {
 	}
 }
 
-// catalogRow is the catalog's answer: schema, table, seq column, seq index, unnumbered index exist.
+// catalogRow is the catalog's answer: schema, table, seq column, seq index, unnumbered index, policy
+// table, total_bytes column, the policy's max_bytes_per_thread column exist.
 func catalogRow(have ...bool) *sqlmock.Rows {
 	row := make([]driver.Value, len(have))
 	for i, h := range have {
 		row[i] = h
 	}
-	return sqlmock.NewRows([]string{"schema", "table", "seq", "seq_index", "unnumbered_index", "policy_table"}).AddRow(row...)
+	return sqlmock.NewRows([]string{"schema", "table", "seq", "seq_index", "unnumbered_index", "policy_table", "total_bytes", "policy_bytes"}).AddRow(row...)
 }
 
 // EnsureSchema reads the catalog first: with everything there it runs nothing else; otherwise the DDL
@@ -684,11 +685,12 @@ func TestSqlmockEnsureSchema(t *testing.T) {
 		have []bool
 		ddl  []string
 	}{
-		{[]bool{false, false, false, false, false, false}, ddl},
-		{[]bool{true, true, true, true, true, true}, nil},
-		{[]bool{true, true, false, false, false, false}, ddl[1:]}, // a table created by the TypeScript package
-		{[]bool{true, true, true, true, false, true}, ddl[1:]},
-		{[]bool{true, true, true, true, true, false}, ddl[1:]}, // made by pgcheckpoint before the policy
+		{[]bool{false, false, false, false, false, false, false, false}, ddl},
+		{[]bool{true, true, true, true, true, true, true, true}, nil},
+		{[]bool{true, true, false, false, false, false, false, false}, ddl[1:]}, // a table created by the TypeScript package
+		{[]bool{true, true, true, true, false, true, true, true}, ddl[1:]},
+		{[]bool{true, true, true, true, true, false, false, false}, ddl[1:]}, // made by pgcheckpoint before the policy
+		{[]bool{true, true, true, true, true, true, false, false}, ddl[1:]},  // before the byte budget
 	} {
 		catalog().WillReturnRows(catalogRow(tc.have...))
 		if tc.ddl != nil {
@@ -702,13 +704,13 @@ func TestSqlmockEnsureSchema(t *testing.T) {
 		// Then the retention policy: recorded (the default, 100) where the table records none.
 		mock.ExpectQuery(goldenSQL(t, dir+"/policyTable")).WithArgs("agents", "Checkpoints_policy").
 			WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(true))
-		policy := sqlmock.NewRows([]string{"max_checkpoints_per_thread"})
+		policy := sqlmock.NewRows([]string{"max_checkpoints_per_thread", "max_bytes_per_thread"})
 		if tc.have[5] {
-			policy.AddRow(int64(100))
+			policy.AddRow(int64(100), int64(0))
 		}
 		mock.ExpectQuery(goldenSQL(t, dir+"/readPolicy")).WillReturnRows(policy)
 		if !tc.have[5] {
-			mock.ExpectExec(goldenSQL(t, dir+"/recordPolicy")).WithArgs(int64(100)).WillReturnResult(sqlmock.NewResult(0, 1))
+			mock.ExpectExec(goldenSQL(t, dir+"/recordPolicy")).WithArgs(int64(100), int64(0)).WillReturnResult(sqlmock.NewResult(0, 1))
 		}
 		if err := cp.EnsureSchema(context.Background()); err != nil {
 			t.Fatalf("EnsureSchema with %v: %v", tc.have, err)

@@ -13,10 +13,13 @@ CREATE TABLE IF NOT EXISTS "ziro_checkpoints" (
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     seq           BIGINT,
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 );
 
 ALTER TABLE "ziro_checkpoints" ADD COLUMN IF NOT EXISTS seq BIGINT;
+
+ALTER TABLE "ziro_checkpoints" ADD COLUMN IF NOT EXISTS total_bytes BIGINT;
 
 CREATE UNIQUE INDEX IF NOT EXISTS "ziro_checkpoints_thread_seq_key" ON "ziro_checkpoints" (thread_id, seq) WHERE seq IS NOT NULL;
 
@@ -26,6 +29,8 @@ CREATE TABLE IF NOT EXISTS "ziro_checkpoints_policy" (
     singleton                  BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
     max_checkpoints_per_thread INTEGER NOT NULL CHECK (max_checkpoints_per_thread >= 0)
 );
+
+ALTER TABLE "ziro_checkpoints_policy" ADD COLUMN IF NOT EXISTS max_bytes_per_thread BIGINT NOT NULL DEFAULT 0 CHECK (max_bytes_per_thread >= 0);
 
 DO $$
 BEGIN
@@ -38,7 +43,7 @@ EXCEPTION WHEN feature_not_supported THEN
 END
 $$;
 
-INSERT INTO "ziro_checkpoints_policy" (max_checkpoints_per_thread) VALUES (100) ON CONFLICT (singleton) DO NOTHING;
+INSERT INTO "ziro_checkpoints_policy" (max_checkpoints_per_thread, max_bytes_per_thread) VALUES (100, 0) ON CONFLICT (singleton) DO NOTHING;
 -- +goose StatementEnd
 
 -- +goose Down

@@ -6,5 +6,6 @@ CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints" (
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     seq           BIGINT,
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 )

@@ -10,5 +10,6 @@ CREATE TABLE IF NOT EXISTS "public"."ziro_checkpoints_heads" (
     version       INTEGER NOT NULL,
     size_bytes    INTEGER NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    total_bytes   BIGINT,
     PRIMARY KEY (thread_id, checkpoint_id)
 )

@@ -2,15 +2,20 @@ WITH source AS (
     SELECT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $1 AND checkpoint_id = $2) AS found
 ), target AS (
     SELECT EXISTS (SELECT 1 FROM "public"."ziro_checkpoints_heads" WHERE thread_id = $3) AS found
-), h AS (
-    SELECT checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at FROM "public"."ziro_checkpoints_heads"
+), hl AS (
+    SELECT checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at,
+           sum(size_bytes) OVER (ORDER BY checkpoint_id DESC) AS upto
+    FROM "public"."ziro_checkpoints_heads"
     WHERE thread_id = $1 AND checkpoint_id <= $2
     ORDER BY checkpoint_id DESC
     LIMIT $4
+), h AS (
+    SELECT * FROM hl WHERE $5::bigint IS NULL OR hl.upto <= $5::bigint OR hl.checkpoint_id = $2
 ), ins AS (
-    INSERT INTO "public"."ziro_checkpoints_heads" (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at)
+    INSERT INTO "public"."ziro_checkpoints_heads" (thread_id, checkpoint_id, seq, snapshot, arrays, alloc, lo, hi, version, size_bytes, created_at, total_bytes)
     SELECT $3::text, h.checkpoint_id, row_number() OVER (ORDER BY h.checkpoint_id),
-           h.snapshot, h.arrays, h.alloc, h.lo, h.hi, h.version, h.size_bytes, h.created_at
+           h.snapshot, h.arrays, h.alloc, h.lo, h.hi, h.version, h.size_bytes, h.created_at,
+           (sum(h.size_bytes) OVER (ORDER BY h.checkpoint_id))::BIGINT
     FROM h, source, target
     WHERE source.found AND NOT target.found
     RETURNING 1

@@ -1,24 +1,24 @@
 WITH head AS (
-    SELECT checkpoint_id, seq FROM "agents"."Checkpoints"
+    SELECT checkpoint_id, seq, total_bytes FROM "agents"."Checkpoints"
     WHERE thread_id = $1
     ORDER BY checkpoint_id DESC
     LIMIT 1
 ), locked AS (
-    SELECT checkpoint_id, seq FROM "agents"."Checkpoints"
+    SELECT checkpoint_id, seq, total_bytes FROM "agents"."Checkpoints"
     WHERE thread_id = $1 AND checkpoint_id = (SELECT checkpoint_id FROM head)
     FOR UPDATE
 ), unnumbered AS (
     SELECT EXISTS (SELECT 1 FROM "agents"."Checkpoints" WHERE thread_id = $1 AND seq IS NULL) AS found
 ), ins AS (
-    INSERT INTO "agents"."Checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $4, $5, locked.seq + 1
+    INSERT INTO "agents"."Checkpoints" (thread_id, checkpoint_id, snapshot, version, size_bytes, seq, total_bytes)
+    SELECT $1, $2, $3::text::jsonb, $4, $5, locked.seq + 1, locked.total_bytes + $5::INTEGER
     FROM locked, head, unnumbered
     WHERE locked.seq = head.seq
       AND NOT unnumbered.found
       AND locked.checkpoint_id < $2
       AND ($6::text IS NULL OR $6::text = locked.checkpoint_id)
     ON CONFLICT (thread_id, checkpoint_id) DO NOTHING
-    RETURNING seq
+    RETURNING seq, total_bytes
 )
 SELECT (SELECT seq FROM ins), (SELECT checkpoint_id FROM head), (SELECT seq FROM head),
        EXISTS (SELECT 1 FROM locked), (SELECT seq FROM locked), (SELECT found FROM unnumbered),

@@ -1,1 +1,1 @@
-SELECT max_checkpoints_per_thread FROM "agents"."Checkpoints_policy"
+SELECT max_checkpoints_per_thread, max_bytes_per_thread FROM "agents"."Checkpoints_policy"

@@ -1,6 +1,6 @@
 WITH ins AS (
-    INSERT INTO "agents"."Checkpoints_heads" (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq)
-    SELECT $1, $2, $3::text::jsonb, $6::text::jsonb, $7::text::jsonb, $9::text::bigint[], $10::text::bigint[], $4, $5, 1
+    INSERT INTO "agents"."Checkpoints_heads" (thread_id, checkpoint_id, snapshot, arrays, alloc, lo, hi, version, size_bytes, seq, total_bytes)
+    SELECT $1, $2, $3::text::jsonb, $6::text::jsonb, $7::text::jsonb, $9::text::bigint[], $10::text::bigint[], $4, $5, 1, $5::INTEGER
     WHERE NOT EXISTS (SELECT 1 FROM "agents"."Checkpoints_heads" WHERE thread_id = $1)
     RETURNING seq
 ), items AS (

@@ -1,0 +1,1 @@
+ALTER TABLE "public"."ziro_checkpoints_heads" ADD COLUMN IF NOT EXISTS total_bytes BIGINT

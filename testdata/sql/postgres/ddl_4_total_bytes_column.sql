@@ -1,0 +1,1 @@
+ALTER TABLE "public"."ziro_checkpoints" ADD COLUMN IF NOT EXISTS total_bytes BIGINT
