@@ -145,7 +145,7 @@ func (s *mState) appended(e mEntry, limit int, budget int64) *mState {
 	if budget > 0 {
 		sum, keep := int64(0), 0
 		for _, x := range slices.Backward(next) {
-			if sum += int64(len(checkerSnapshot(x.Tag))); sum > budget && keep > 0 {
+			if sum += sizeOf(x.Tag); sum > budget && keep > 0 {
 				break
 			}
 			keep++
@@ -153,6 +153,14 @@ func (s *mState) appended(e mEntry, limit int, budget int64) *mState {
 		next = next[len(next)-keep:]
 	}
 	return newState(next)
+}
+
+// sizeOf is the size of the snapshot of a tag's put (0 for the tags no put writes: see completeForks).
+func sizeOf(tag int) int64 {
+	if tag <= 0 {
+		return 0
+	}
+	return int64(len(checkerSnapshot(tag)))
 }
 
 // without is the state with the checkpoints for which drop is true removed.
@@ -280,11 +288,11 @@ func forked(in mInput) []*mState {
 	var out []*mState
 	for mask := 0; mask < 1<<len(cands); mask++ {
 		var es []mEntry
-		size := int64(len(checkerSnapshot(in.Tag)))
+		size := sizeOf(in.Tag)
 		for i, e := range cands {
 			if mask&(1<<i) != 0 {
 				es = append(es, e)
-				size += int64(len(checkerSnapshot(e.Tag)))
+				size += sizeOf(e.Tag)
 			}
 		}
 		if (in.Cap > 0 && len(es)+1 > in.Cap) || (in.Budget > 0 && len(es) > 0 && size > in.Budget) {
