@@ -227,7 +227,8 @@ type epoch struct {
 	mu      sync.Mutex
 	ops     []porcupine.Operation
 	// targets are the fresh threads that forks copy into (under mu): each is named by one fork, drawn
-	// before the fork is called, and otherwise only read and put to.
+	// before the fork is called; other calls only read it, put to it and fork into it without History
+	// (never a delete: once it has a checkpoint it never is empty again).
 	targets []string
 }
 
@@ -371,8 +372,9 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 	switch r := rng.IntN(100); {
 	case r < 6:
 		// A fork from one of the epoch's threads, of a checkpoint seen there (or of an id no put made),
-		// mostly into a fresh thread, sometimes into another of the epoch's threads (ErrThreadExists
-		// unless it is empty just then; without History there, so that the copy is known exactly).
+		// mostly into a fresh thread, sometimes into another fork's target or another of the epoch's
+		// threads (ErrThreadExists unless it is empty just then; without History there, so that the
+		// copy is known exactly).
 		in.Kind, in.From = opFork, th
 		switch rng.IntN(10) {
 		case 0:
@@ -386,7 +388,8 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 		}
 		if rng.IntN(5) != 0 {
 			// History only into a fresh target: what the model allows a History fork to copy stands on
-			// a thread no other call writes to before it (forked in model_test.go).
+			// a thread that is empty until the fork lands and then gets only puts, with higher ids
+			// (completeForks; forked in model_test.go).
 			history := rng.IntN(2) == 0
 			if in.To = ep.newTarget(); in.To != "" {
 				in.History = history
