@@ -226,6 +226,42 @@ type epoch struct {
 	know    map[string]*knowledge
 	mu      sync.Mutex
 	ops     []porcupine.Operation
+	// targets are the fresh threads that forks copy into (under mu): each is named by one fork, drawn
+	// before the fork is called; other calls only read it, put to it and fork into it without History
+	// (never a delete: once it has a checkpoint it never is empty again).
+	targets []string
+}
+
+// allThreads is the epoch's threads and the fork targets named so far.
+func (ep *epoch) allThreads() []string {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	return append(slices.Clone(ep.threads), ep.targets...)
+}
+
+// maxTargets bounds an epoch's fork targets: every Prune is one operation in each of them.
+const maxTargets = 16
+
+// newTarget names a fresh fork target ("" when the epoch has maxTargets).
+func (ep *epoch) newTarget() string {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if len(ep.targets) >= maxTargets {
+		return ""
+	}
+	th := fmt.Sprintf("e%d-f%d", ep.n, len(ep.targets))
+	ep.targets = append(ep.targets, th)
+	return th
+}
+
+// pickTarget returns one of the fork targets named so far ("" when none).
+func (ep *epoch) pickTarget(rng *rand.Rand) string {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if len(ep.targets) == 0 {
+		return ""
+	}
+	return ep.targets[rng.IntN(len(ep.targets))]
 }
 
 // opTimeout bounds every operation (and so how far a client can run past the end of its epoch).
@@ -235,28 +271,40 @@ const opTimeout = 5 * time.Second
 const pending = -1
 
 // record adds one finished call to the history. Reads that failed say nothing and are left out; a write
-// with an unknown outcome gets no return time; a Prune becomes one operation per thread.
+// with an unknown outcome gets no return time; a Prune becomes one operation per thread (fork targets
+// included: it prunes the whole table); a Fork becomes two, its source half (a read of the checkpoint's
+// existence) and its target half (an insert into an empty thread), in their own threads' partitions.
 func (ep *epoch) record(client int, in mInput, out mOutput, call, ret time.Time) {
-	isRead := in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList
-	if isRead && out.Outcome == unknown {
-		return
-	}
 	r := ret.Sub(ep.base).Nanoseconds()
 	if out.Outcome == unknown {
 		r = pending
 	}
-	threads := []string{in.Thread}
-	if in.Kind == opPrune {
-		threads = ep.threads
+	var ins []mInput
+	switch in.Kind {
+	case opPrune:
+		for _, th := range ep.allThreads() {
+			in.Thread = th
+			ins = append(ins, in)
+		}
+	case opFork:
+		from, into := in, in
+		from.Kind, from.Thread = opForkFrom, in.From
+		into.Kind, into.Thread = opForkInto, in.To
+		ins = []mInput{from, into}
+	default:
+		ins = []mInput{in}
 	}
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	for _, th := range threads {
-		in.Thread = th
+	for _, in := range ins {
+		isRead := in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList || in.Kind == opForkFrom
+		if isRead && out.Outcome == unknown {
+			continue
+		}
 		ep.ops = append(ep.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call.Sub(ep.base).Nanoseconds(), Return: r})
-	}
-	if k := ep.know[in.Thread]; k != nil && in.Kind != opPrune {
-		k.learn(in, out)
+		if k := ep.know[in.Thread]; k != nil && in.Kind != opPrune {
+			k.learn(in, out)
+		}
 	}
 }
 
@@ -290,6 +338,9 @@ func (k *knowledge) learn(in mInput, out mOutput) {
 		}
 	case in.Kind == opDeleteThread:
 		k.head = ""
+	case in.Kind == opForkInto:
+		add(in.ID) // a fork into this thread (it was empty): the copy is its only checkpoint
+		k.head = in.ID
 	}
 }
 
@@ -319,6 +370,53 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 	head, some := ep.know[th].pick(rng)
 	in := mInput{Thread: th, Cap: ep.cap, Budget: ep.budget}
 	switch r := rng.IntN(100); {
+	case r < 6:
+		// A fork from one of the epoch's threads, of a checkpoint seen there (or of an id no put made),
+		// mostly into a fresh thread, sometimes into another fork's target or another of the epoch's
+		// threads (ErrThreadExists unless it is empty just then; without History there, so that the
+		// copy is known exactly).
+		in.Kind, in.From = opFork, th
+		switch rng.IntN(10) {
+		case 0:
+		case 1, 2, 3, 4, 5, 6:
+			in.ID = head
+		default:
+			in.ID = some
+		}
+		if in.ID == "" {
+			in.ID = fmt.Sprintf("%08x-0000-7000-8000-%012x", rng.Uint32(), rng.Uint64()&(1<<48-1))
+		}
+		if rng.IntN(5) != 0 {
+			// History only into a fresh target: what the model allows a History fork to copy stands on
+			// a thread that is empty until the fork lands and then gets only puts, with higher ids
+			// (completeForks; forked in model_test.go).
+			history := rng.IntN(2) == 0
+			if in.To = ep.newTarget(); in.To != "" {
+				in.History = history
+			}
+		}
+		if in.To == "" && rng.IntN(2) == 0 {
+			in.To = ep.pickTarget(rng) // a target another fork named: ErrThreadExists, or the copy if that fork failed
+		}
+		if in.To == "" {
+			others := slices.DeleteFunc(slices.Clone(ep.threads), func(o string) bool { return o == th })
+			in.To = others[rng.IntN(len(others))]
+		}
+		if in.History {
+			in.Via = "history"
+		}
+	case r < 14 && ep.pickTarget(rng) != "":
+		// An operation on a fork target: a put, a list or a read of the newest (nothing that names an id:
+		// see forked in model_test.go).
+		in.Thread = ep.pickTarget(rng)
+		switch r % 4 {
+		case 0, 1:
+			in.Kind = opPut
+		case 2:
+			in.Kind = opList
+		default:
+			in.Kind = opGetLatest
+		}
 	case r < 30:
 		in.Kind = opPut
 	case r < 45:
@@ -466,7 +564,7 @@ func holdThreadLock(ctx context.Context, db *sql.DB, table, thread string, d tim
 // finalReads reads every thread once more after the clients stopped, without faults, so that the last
 // state is in the history and unknown puts are resolved by what is there.
 func finalReads(t *testing.T, ep *epoch, x *executor, stats *checkerStats) {
-	for _, th := range ep.threads {
+	for _, th := range ep.allThreads() {
 		for _, kind := range []opKind{opList, opGetLatest} {
 			req := opRequest{In: mInput{Thread: th, Kind: kind, Cap: ep.cap, Budget: ep.budget, Via: "final"}, Table: ep.table, Timeout: 30 * time.Second}
 			call := time.Now()
@@ -496,7 +594,8 @@ func checkHistory(t *testing.T, cfg checkerConfig, name string, ep *epoch, stats
 		}
 		last = max(last, op.Call, op.Return)
 	}
-	ops := slices.Clone(ep.ops)
+	ops := dropIdlePrunes(ep.ops)
+	completeForks(ops, seen)
 	for i, op := range ops {
 		if op.ClientId < 0 {
 			ops[i].ClientId = 99 // final reads: a client of their own in the visualisation
@@ -531,6 +630,77 @@ func checkHistory(t *testing.T, cfg checkerConfig, name string, ep *epoch, stats
 		return false
 	}
 	return true
+}
+
+// dropIdlePrunes leaves out the prunes of a thread that returned before its first write (a put or a fork
+// into it that succeeded or may have) was called: the thread was empty, the prune did nothing there.
+// Most of the epoch's fork targets are made late or never written, and a prune is recorded in each.
+func dropIdlePrunes(ops []porcupine.Operation) []porcupine.Operation {
+	first := map[string]int64{}
+	for _, op := range ops {
+		in, out := op.Input.(mInput), op.Output.(mOutput)
+		if (in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opForkInto) && (out.Outcome == done || out.Outcome == unknown) {
+			if at, ok := first[in.Thread]; !ok || op.Call < at {
+				first[in.Thread] = op.Call
+			}
+		}
+	}
+	var kept []porcupine.Operation
+	for _, op := range ops {
+		in := op.Input.(mInput)
+		if at, ok := first[in.Thread]; in.Kind == opPrune && op.Return != pending && (!ok || op.Return < at) {
+			continue
+		}
+		kept = append(kept, op)
+	}
+	return kept
+}
+
+// completeForks fills in each fork's target half what the model needs and the client did not know: the
+// tag of the checkpoint forked (ids are unique to a put, and a copy keeps its tag, so any call that
+// revealed the id says it) and, for a fork with History, the older checkpoints it may have copied: those
+// that reads of the target revealed with ids below the forked one (a put into the target after the fork
+// gets a higher id, and one before it makes the fork fail with ErrThreadExists).
+func completeForks(ops []porcupine.Operation, seen map[int]string) {
+	tagOf := map[string]int{}
+	for tag, id := range seen {
+		tagOf[id] = tag
+	}
+	revealed := map[string][]mEntry{} // thread -> entries its reads returned
+	for _, op := range ops {
+		in, out := op.Input.(mInput), op.Output.(mOutput)
+		if out.Outcome != done {
+			continue
+		}
+		switch in.Kind {
+		case opPut, opPutAfter:
+			tagOf[out.ID] = in.Tag
+		case opGetLatest, opGetByID:
+			revealed[in.Thread] = append(revealed[in.Thread], mEntry{ID: out.ID, Tag: out.Tag})
+		case opList:
+			revealed[in.Thread] = append(revealed[in.Thread], out.List...)
+		}
+	}
+	for i, op := range ops {
+		in := op.Input.(mInput)
+		if in.Kind != opForkFrom && in.Kind != opForkInto {
+			continue
+		}
+		in.Tag = -2 // an id nobody revealed: no checkpoint of it, the model accepts no copy with tag -2
+		if tag, ok := tagOf[in.ID]; ok {
+			in.Tag = tag
+		}
+		if in.Kind == opForkInto && in.History {
+			in.Cands = nil
+			for _, e := range revealed[in.Thread] {
+				if e.ID < in.ID && !slices.Contains(in.Cands, e) {
+					in.Cands = append(in.Cands, e)
+				}
+			}
+			slices.SortFunc(in.Cands, func(a, b mEntry) int { return strings.Compare(a.ID, b.ID) })
+		}
+		ops[i].Input = in
+	}
 }
 
 // executor runs operations for one client process: a bounded pool, a second one with a statement
@@ -673,6 +843,8 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 		err = cp.DeleteThread(ctx, in.Thread)
 	case opPrune:
 		_, err = cp.Prune(ctx, pgcheckpoint.PruneOptions{OlderThan: time.Microsecond})
+	case opFork:
+		_, err = cp.Fork(ctx, in.From, in.ID, in.To, pgcheckpoint.ForkOptions{History: in.History})
 	}
 	return out, err
 }
@@ -688,8 +860,10 @@ func classify(in mInput, out mOutput, err error) mOutput {
 		// Said in so many words: a fenced put's ErrConflict after an attempt with an unknown outcome
 		// carries it too, and must not be read as "nothing written".
 		out = mOutput{Outcome: unknown}
-	case errors.Is(err, pgcheckpoint.ErrNotFound) && (in.Kind == opGetLatest || in.Kind == opGetByID):
+	case errors.Is(err, pgcheckpoint.ErrNotFound) && (in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opFork):
 		out = mOutput{Outcome: notFound}
+	case errors.Is(err, pgcheckpoint.ErrThreadExists) && in.Kind == opFork:
+		out = mOutput{Outcome: exists}
 	case errors.Is(err, pgcheckpoint.ErrConflict) && in.Kind == opPutAfter:
 		out = mOutput{Outcome: conflict}
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot), errors.Is(err, pgcheckpoint.ErrInvalidThreadID),
@@ -844,7 +1018,7 @@ func prefixAt(part []porcupine.Operation, at int64) []porcupine.Operation {
 		case op.Call > at:
 		case op.Return <= at && o.Outcome != unknown:
 			out = append(out, op)
-		case in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList:
+		case in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList || in.Kind == opForkFrom:
 		default:
 			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID}, at+1
 			out = append(out, op)

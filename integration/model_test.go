@@ -28,6 +28,13 @@ const (
 	opDeleteOne    opKind = "delete"    // Delete(thread, ID)
 	opDeleteThread opKind = "deleteall" // Delete(thread, "")
 	opPrune        opKind = "prune"     // Prune(OlderThan tiny): removes some of the thread's older checkpoints, never the newest
+	// opFork is Fork(Thread, ID, To, History) as a client calls it. The history records it as two
+	// operations, one per thread, which porcupine checks apart (it checks each thread's partition on its
+	// own): opForkFrom in the source thread, a read of whether checkpoint ID exists, and opForkInto in the
+	// target thread, an insert into an empty thread of the copies.
+	opFork     opKind = "fork"
+	opForkFrom opKind = "forkfrom" // the source half: ok or ErrThreadExists: ID existed; ErrNotFound: it did not
+	opForkInto opKind = "forkinto" // the target half: ok: the thread was empty and now holds the copies
 )
 
 // mInput is what a client asked for. Cap and Budget are the retention policy of the table the thread
@@ -39,8 +46,14 @@ type mInput struct {
 	Budget int64
 	Tag    int    // puts: the tag the snapshot carries
 	Head   string // PutAfter: the head the caller names
-	ID     string // GetByID, DeleteOne
-	Via    string // how it ran, for the visualisation: "", "tx", "timeout", "stmt-timeout", "proc1", ...
+	ID     string // GetByID, DeleteOne; forks: the checkpoint forked
+	// Forks: the target thread, whether the older checkpoints are copied too; for opForkInto, the tag of
+	// checkpoint ID and, with History, Cands: the older checkpoints the copies may include (checkHistory
+	// fills both in from the history, as it does an unknown put's id).
+	From, To string
+	History  bool
+	Cands    []mEntry
+	Via      string // how it ran, for the visualisation: "", "tx", "timeout", "stmt-timeout", "proc1", ...
 }
 
 // outcome says what an operation's result tells the model.
@@ -58,12 +71,15 @@ const (
 	failed
 	// conflict: a PutAfter returned ErrConflict: the head was not the one named, nothing was written.
 	conflict
-	// notFound: a Get returned ErrNotFound.
+	// notFound: a Get returned ErrNotFound, or a Fork did (its source checkpoint did not exist).
 	notFound
+	// exists: a Fork returned ErrThreadExists: the target thread had checkpoints, nothing was written.
+	// The source is checked first, so the source checkpoint existed.
+	exists
 )
 
 func (o outcome) String() string {
-	return [...]string{"ok", "unknown", "failed", "conflict", "not found"}[o]
+	return [...]string{"ok", "unknown", "failed", "conflict", "not found", "thread exists"}[o]
 }
 
 // mEntry is one checkpoint of the model: its id and the tag of the put that wrote it. ID is "" for a
@@ -129,7 +145,7 @@ func (s *mState) appended(e mEntry, limit int, budget int64) *mState {
 	if budget > 0 {
 		sum, keep := int64(0), 0
 		for _, x := range slices.Backward(next) {
-			if sum += int64(len(checkerSnapshot(x.Tag))); sum > budget && keep > 0 {
+			if sum += sizeOf(x.Tag); sum > budget && keep > 0 {
 				break
 			}
 			keep++
@@ -137,6 +153,14 @@ func (s *mState) appended(e mEntry, limit int, budget int64) *mState {
 		next = next[len(next)-keep:]
 	}
 	return newState(next)
+}
+
+// sizeOf is the size of the snapshot of a tag's put (0 for the tags no put writes: see completeForks).
+func sizeOf(tag int) int64 {
+	if tag <= 0 {
+		return 0
+	}
+	return int64(len(checkerSnapshot(tag)))
 }
 
 // without is the state with the checkpoints for which drop is true removed.
@@ -191,6 +215,31 @@ func step(s *mState, in mInput, out mOutput) []*mState {
 		return []*mState{newState(nil)}
 	case opPrune:
 		return pruned(s)
+	case opForkFrom:
+		switch out.Outcome {
+		case notFound:
+			return when(!s.holds(in.ID), s)
+		case done, exists:
+			return when(s.holds(in.ID), s)
+		}
+		return []*mState{s} // unknown: not recorded (a read that failed), but harmless
+	case opForkInto:
+		switch out.Outcome {
+		case notFound:
+			return []*mState{s} // the source is checked first: nothing is known of the target
+		case exists:
+			return when(len(s.entries) > 0, s)
+		case done:
+			if len(s.entries) > 0 {
+				return nil
+			}
+			return forked(in)
+		case unknown:
+			if len(s.entries) > 0 {
+				return []*mState{s} // had it run here it would have been refused
+			}
+			return append([]*mState{s}, forked(in)...)
+		}
 	}
 	panic("model: unknown operation " + string(in.Kind))
 }
@@ -217,6 +266,39 @@ func pruned(s *mState) []*mState {
 	var out []*mState
 	for mask := 0; mask < 1<<(n-1); mask++ {
 		out = append(out, s.without(func(i int, _ mEntry) bool { return i < n-1 && mask&(1<<i) != 0 }))
+	}
+	return out
+}
+
+// forked is every state a fork into an empty thread can leave: the copy of checkpoint in.ID and, with
+// in.History, copies of any of the older candidates in.Cands that together keep within the cap and the
+// byte budget (Fork copies the newest that the retention policy keeps, the forked one always). The model
+// knows only the candidates, the older checkpoints that reads of the target revealed, not which
+// checkpoints the source held at the fork's instant: a copy no read of the target ever saw is one that
+// left the target before any list, and a model without it explains the same reads.
+func forked(in mInput) []*mState {
+	top := mEntry{ID: in.ID, Tag: in.Tag}
+	if !in.History {
+		return []*mState{newState([]mEntry{top})}
+	}
+	cands := in.Cands // oldest first, ids below in.ID
+	if len(cands) > 12 {
+		cands = cands[len(cands)-12:] // a bound on the states; more means a bug elsewhere already
+	}
+	var out []*mState
+	for mask := 0; mask < 1<<len(cands); mask++ {
+		var es []mEntry
+		size := sizeOf(in.Tag)
+		for i, e := range cands {
+			if mask&(1<<i) != 0 {
+				es = append(es, e)
+				size += sizeOf(e.Tag)
+			}
+		}
+		if (in.Cap > 0 && len(es)+1 > in.Cap) || (in.Budget > 0 && len(es) > 0 && size > in.Budget) {
+			continue
+		}
+		out = append(out, newState(append(es, top)))
 	}
 	return out
 }
@@ -298,6 +380,14 @@ func describeOperation(input, output any) string {
 		call = fmt.Sprintf("putAfter(%s) #%d", shortID(in.Head), in.Tag)
 	case opGetByID, opDeleteOne:
 		call = fmt.Sprintf("%s(%s)", in.Kind, shortID(in.ID))
+	case opFork, opForkFrom, opForkInto:
+		call = fmt.Sprintf("%s(%s %s#%d -> %s)", in.Kind, in.From, shortID(in.ID), in.Tag, in.To)
+		if in.History {
+			call += " history"
+			if len(in.Cands) > 0 {
+				call += " of " + describeEntries(in.Cands)
+			}
+		}
 	default:
 		call = string(in.Kind)
 	}
@@ -413,6 +503,91 @@ func TestLinearizableModel(t *testing.T) {
 			list(0, 12, 13, mEntry{"d", 4}),
 		}, false},
 	}
+	// Forks: the source half in thread t, the target half in thread u, checked apart.
+	from := func(c int, call, ret int64, id string, o outcome) porcupine.Operation {
+		return op(c, call, ret, mInput{Kind: opForkFrom, From: "t", To: "u", ID: id}, mOutput{Outcome: o})
+	}
+	inU := func(x porcupine.Operation) porcupine.Operation {
+		in := x.Input.(mInput)
+		in.Thread = "u"
+		x.Input = in
+		return x
+	}
+	into := func(c int, call, ret int64, in mInput, o outcome) porcupine.Operation {
+		in.Kind, in.From, in.To = opForkInto, "t", "u"
+		return inU(op(c, call, ret, in, mOutput{Outcome: o}))
+	}
+	withCap := func(n int, x porcupine.Operation) porcupine.Operation {
+		in := x.Input.(mInput)
+		in.Cap = n
+		x.Input = in
+		return x
+	}
+	cases = append(cases, []struct {
+		name    string
+		history []porcupine.Operation
+		ok      bool
+	}{
+		{"fork: the source checkpoint existed and the target holds its copy", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), put(0, 2, 3, 2, "b"),
+			from(0, 4, 5, "a", done), into(0, 4, 5, mInput{ID: "a", Tag: 1}, done),
+			inU(list(0, 6, 7, mEntry{"a", 1})), inU(put(0, 8, 9, 3, "c")),
+			inU(list(0, 10, 11, mEntry{"c", 3}, mEntry{"a", 1})),
+		}, true},
+		{"fork: finds a checkpoint deleted before it began", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), op(0, 2, 3, mInput{Kind: opDeleteOne, ID: "a"}, mOutput{}),
+			from(0, 4, 5, "a", done),
+		}, false},
+		{"fork: a wrong copy in the target", []porcupine.Operation{
+			into(0, 4, 5, mInput{ID: "a", Tag: 1}, done), inU(list(0, 6, 7, mEntry{"b", 2})),
+		}, false},
+		{"fork: not found while the checkpoint exists", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), from(0, 2, 3, "a", notFound),
+		}, false},
+		{"fork: not found overlapping the delete", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), op(1, 2, 6, mInput{Kind: opDeleteOne, ID: "a"}, mOutput{}),
+			from(0, 3, 5, "a", notFound), into(0, 3, 5, mInput{ID: "a", Tag: 1}, notFound),
+			inU(list(0, 7, 8)),
+		}, true},
+		{"fork: thread exists when the target has a checkpoint", []porcupine.Operation{
+			put(0, 0, 1, 1, "a"), inU(put(1, 0, 1, 2, "b")),
+			from(0, 2, 3, "a", exists), into(0, 2, 3, mInput{ID: "a", Tag: 1}, exists),
+			inU(list(0, 4, 5, mEntry{"b", 2})),
+		}, true},
+		{"fork: thread exists into an empty target", []porcupine.Operation{
+			into(0, 2, 3, mInput{ID: "a", Tag: 1}, exists),
+		}, false},
+		{"fork: ok into a target that has a checkpoint (the copy inserted anyway)", []porcupine.Operation{
+			inU(put(1, 0, 1, 2, "b")), into(0, 2, 3, mInput{ID: "a", Tag: 1}, done),
+		}, false},
+		{"fork: an unknown fork may have happened", []porcupine.Operation{
+			into(0, 2, never, mInput{ID: "a", Tag: 1}, unknown), inU(list(0, 4, 5, mEntry{"a", 1})),
+		}, true},
+		{"fork: an unknown fork may not have happened", []porcupine.Operation{
+			into(0, 2, never, mInput{ID: "a", Tag: 1}, unknown), inU(list(0, 4, 5)),
+			inU(put(0, 6, 7, 2, "b")), inU(list(0, 8, 9, mEntry{"b", 2})),
+		}, true},
+		{"fork: an unknown fork cannot land in a thread that has a checkpoint", []porcupine.Operation{
+			inU(put(1, 0, 1, 2, "b")), into(0, 2, never, mInput{ID: "a", Tag: 1}, unknown),
+			inU(list(0, 4, 5, mEntry{"b", 2}, mEntry{"a", 1})),
+		}, false},
+		{"fork with history: older copies within the cap", []porcupine.Operation{
+			into(0, 2, 3, mInput{ID: "c", Tag: 3, History: true, Cands: []mEntry{{"a", 1}, {"b", 2}}}, done),
+			inU(list(0, 4, 5, mEntry{"c", 3}, mEntry{"b", 2}, mEntry{"a", 1})),
+		}, true},
+		{"fork with history: more copies than the cap", []porcupine.Operation{
+			withCap(2, inU(op(0, 2, 3, mInput{Kind: opForkInto, ID: "c", Tag: 3, History: true, Cands: []mEntry{{"a", 1}, {"b", 2}}}, mOutput{}))),
+			inU(list(0, 4, 5, mEntry{"c", 3}, mEntry{"b", 2}, mEntry{"a", 1})),
+		}, false},
+		{"fork with history: no more than the byte budget", []porcupine.Operation{
+			inU(op(0, 2, 3, mInput{Kind: opForkInto, ID: "c", Tag: 3, History: true, Budget: budget, Cands: []mEntry{{"a", 1}, {"b", 2}}}, mOutput{})),
+			inU(list(0, 4, 5, mEntry{"c", 3}, mEntry{"b", 2}, mEntry{"a", 1})),
+		}, false},
+		{"fork without history copies one checkpoint", []porcupine.Operation{
+			into(0, 2, 3, mInput{ID: "c", Tag: 3, Cands: []mEntry{{"a", 1}}}, done),
+			inU(list(0, 4, 5, mEntry{"c", 3}, mEntry{"a", 1})),
+		}, false},
+	}...)
 	for _, c := range cases {
 		if got := porcupine.CheckOperations(threadModel, c.history); got != c.ok {
 			t.Errorf("%s: linearizable = %v, want %v", c.name, got, c.ok)
