@@ -47,9 +47,8 @@ const policyRefresh = time.Minute
 // policyCache is the policy a Checkpointer read last, shared with its WithTx copies.
 type policyCache struct {
 	mu       sync.Mutex
-	cap      int   // trim to this many; 0: no cap
-	budget   int64 // trim to this many bytes; 0: no byte budget
-	recorded bool  // the table records a policy (else cap and budget are the client's own)
+	limits   limits // what the table records
+	recorded bool   // the table records a policy (else the client's own limits apply)
 	readAt   time.Time
 }
 
@@ -75,7 +74,7 @@ func (c *Checkpointer) limits(ctx context.Context) (limits, error) {
 		if err != nil {
 			return limits{}, err
 		}
-		p.cap, p.budget, p.recorded, p.readAt = l.cap, l.budget, recorded, time.Now()
+		p.limits, p.recorded, p.readAt = l, recorded, time.Now()
 	}
 	if !p.recorded {
 		var l limits
@@ -87,7 +86,7 @@ func (c *Checkpointer) limits(ctx context.Context) (limits, error) {
 		}
 		return l, nil
 	}
-	table := Retention{p.cap, p.budget}
+	table := Retention{p.limits.cap, p.limits.budget}
 	client := table
 	if c.wantCap != nil {
 		client.MaxCheckpointsPerThread = *c.wantCap
@@ -99,7 +98,7 @@ func (c *Checkpointer) limits(ctx context.Context) (limits, error) {
 		return limits{}, fmt.Errorf("the table keeps %s, this client is configured for %s: leave Options.MaxCheckpointsPerThread and MaxBytesPerThread 0 to follow the table, or change the table's policy (SetRetention, `pgcheckpoint migrate --max-per-thread N --max-bytes-per-thread B`): %w",
 			table, client, ErrRetentionMismatch)
 	}
-	return limits{p.cap, p.budget}, nil
+	return p.limits, nil
 }
 
 // readRetention reads the recorded policy: recorded is false when the table records none.
@@ -142,7 +141,7 @@ func (c *Checkpointer) recordRetention(ctx context.Context) error {
 		}
 	}
 	c.policy.mu.Lock()
-	c.policy.cap, c.policy.budget, c.policy.recorded, c.policy.readAt = l.cap, l.budget, recorded, time.Now()
+	c.policy.limits, c.policy.recorded, c.policy.readAt = l, recorded, time.Now()
 	c.policy.mu.Unlock()
 	_, err = c.limits(ctx) // the client against what is recorded, without reading again
 	return err

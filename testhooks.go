@@ -16,6 +16,6 @@ func init() {
 func assumeRetention(c *Checkpointer, cap int) {
 	c.policy.mu.Lock()
 	defer c.policy.mu.Unlock()
-	c.policy.cap, c.policy.recorded = cap, true
+	c.policy.limits.cap, c.policy.recorded = cap, true
 	c.policy.readAt = time.Now().Add(100 * 365 * 24 * time.Hour)
 }
