@@ -79,6 +79,13 @@ type Options struct {
 	// Storage is the table's layout: StorageFull (the zero value; the TypeScript package's table) or
 	// StorageDelta (docs/storage.md). A table of the other layout is ErrStorageMismatch.
 	Storage Storage
+	// Keys, when set, encrypts at rest (docs/security.md): every snapshot this client writes is sealed
+	// with AES-256-GCM under Keys' current key, bound to its table, thread and checkpoint; reads open
+	// envelopes with the key they name and, from a table that requires encryption, refuse plaintext
+	// (ErrEncryptionRequired). EnsureSchema makes an empty table require encryption; Rekey encrypts a
+	// table that has rows and moves rows to a new current key. Nil: no encryption (an encrypted
+	// snapshot is then ErrKeyMissing).
+	Keys KeyProvider
 }
 
 // Checkpointer stores agent snapshots in one table. It is safe for concurrent use, also over a
@@ -99,6 +106,8 @@ type Checkpointer struct {
 	observer   Observer
 	// delta is set for a delta table (StorageDelta); names and q then name its heads table.
 	delta *delta
+	// seal encrypts and decrypts snapshots (Options.Keys); nil: no encryption.
+	seal *sealer
 	// inTx: db is the caller's transaction (New with a *sql.Tx, or WithTx): nothing is retried, and
 	// the transaction's isolation level is checked once (isolationOK).
 	inTx        bool
@@ -146,6 +155,7 @@ func New(db DBTX, opts Options) (*Checkpointer, error) {
 	if err := c.useStorage(opts.Storage); err != nil {
 		return nil, fail(OpNew, "", "", err)
 	}
+	c.seal = newSealer(opts.Keys, c.sealedTable())
 	switch db.(type) {
 	case *sql.Tx:
 		c.inTx, c.isolationOK = true, new(atomic.Bool)
@@ -221,7 +231,7 @@ type Checkpoint struct {
 	CreatedAt time.Time       // the server's time of the insert
 	Version   int32           // the snapshot's top-level "version" (0 when absent)
 	SizeBytes int32           // length of the snapshot JSON as it was sent
-	Snapshot  json.RawMessage // the snapshot as PostgreSQL returns it: equivalent JSON in JSONB's normal form
+	Snapshot  json.RawMessage // the snapshot as PostgreSQL returns it: equivalent JSON in JSONB's normal form (encrypted: as it was sent)
 }
 
 // Put stores snapshot (a JSON object) as the newest checkpoint of the thread, trims the thread to the
@@ -306,7 +316,9 @@ func (c *Checkpointer) get(ctx context.Context, threadID, id string) (Checkpoint
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	cp.Snapshot = snap
+	if cp.Snapshot, err = c.reveal(ctx, c.bind(bindRow, threadID, cp.ID, ""), snap); err != nil {
+		return Checkpoint{}, err
+	}
 	return cp, nil
 }
 

@@ -107,6 +107,25 @@ var (
 	// and ConvertOptions.Resume was not set: a conversion starts into an empty table. Nothing was
 	// written.
 	ErrTableNotEmpty = errors.New("table not empty")
+
+	// ErrKeyMissing means a snapshot could not be sealed or opened for want of a key: the client has no
+	// Options.Keys and met an encrypted snapshot, the key provider has no key of the id a stored
+	// snapshot names (it was dropped from the ring before `pgcheckpoint rekey` moved its rows), or the
+	// provider failed to hand out its current key. Messages name key ids, never key material. Nothing
+	// was written.
+	ErrKeyMissing = errors.New("encryption key missing")
+
+	// ErrDecryptFailed means a stored ciphertext did not authenticate: it was altered, truncated,
+	// moved or copied from another row, thread, checkpoint or table (each ciphertext is bound to its
+	// row), or sealed under another secret that carries the same key id. pgcheckpoint never returns a
+	// snapshot it could not authenticate. Nothing was written.
+	ErrDecryptFailed = errors.New("snapshot fails to decrypt")
+
+	// ErrEncryptionRequired means the table requires encryption and met plaintext: a client with
+	// Options.Keys read a plaintext snapshot from a table that `pgcheckpoint rekey` (or EnsureSchema)
+	// marked encrypted, or a client without keys tried to write to a table being encrypted or
+	// encrypted (the server's check constraint refused the row). Nothing was written.
+	ErrEncryptionRequired = errors.New("table requires encryption")
 )
 
 // errNoHead is PutAfter's answer to an empty expected head.
@@ -170,6 +189,7 @@ const (
 	stateInsufficientPriv = "42501"
 	stateUntranslatable   = "22P05" // unsupported Unicode escape: \u0000 in JSONB
 	stateNumericRange     = "22003" // a JSONB number beyond the server's numeric range
+	stateCheckViolation   = "23514" // a check constraint: the encryption one (encryptedSuffix) is interpreted
 )
 
 // interpret is the one place where driver errors become pgcheckpoint errors: it adds the sentinel an
@@ -187,6 +207,10 @@ func interpret(err error) error {
 	case stateInsufficientPriv:
 		if !errors.Is(err, ErrPermission) {
 			return fmt.Errorf("%w: %w", ErrPermission, err)
+		}
+	case stateCheckViolation:
+		if strings.Contains(err.Error(), encryptedSuffix+`"`) && !errors.Is(err, ErrEncryptionRequired) {
+			return fmt.Errorf("%w (a plaintext snapshot was refused by the table's encryption constraint): %w", ErrEncryptionRequired, err)
 		}
 	case stateUntranslatable, stateNumericRange:
 		if !errors.Is(err, ErrInvalidSnapshot) {

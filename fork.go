@@ -120,7 +120,11 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 					return err
 				}
 			}
-			return q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit, budgetArg).Scan(&sourceFound, &targetFound, &copied)
+			err := q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit, budgetArg).Scan(&sourceFound, &targetFound, &copied)
+			if err != nil || copied == 0 {
+				return err
+			}
+			return c.rebindFork(ctx, q, r)
 		})
 		if err == nil || c.inTx {
 			break

@@ -2,6 +2,7 @@ package pgcheckpoint
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -20,15 +21,17 @@ type Memory struct {
 	budget   int64 // the byte budget; 0: none
 	maxBytes int
 	ids      *idGen
+	seal     *sealer // Options.Keys: snapshots are held sealed, bound to table "memory"; nil: as given
 }
 
 // NewMemory returns an empty Memory store. It uses MaxCheckpointsPerThread, MaxBytesPerThread (0 or
-// negative: no byte budget), MaxSnapshotBytes (0 means the PostgreSQL default) and Clock from opts and
-// ignores the rest. A put trims as a Checkpointer's does: to the cap, and to the newest checkpoints whose
+// negative: no byte budget), MaxSnapshotBytes (0 means the PostgreSQL default), Clock and Keys from opts
+// and ignores the rest. With Keys it holds every snapshot sealed as a Checkpointer stores it, so a key
+// the provider stops handing out makes reads fail alike (ErrKeyMissing). A put trims as a Checkpointer's does: to the cap, and to the newest checkpoints whose
 // SizeBytes sum to at most the byte budget (always keeping the newest), whichever keeps fewer.
 func NewMemory(opts Options) *Memory {
 	m := &Memory{threads: map[string][]Checkpoint{}, cap: capOf(opts), budget: max(opts.MaxBytesPerThread, 0), maxBytes: maxBytesOf(opts, PostgreSQL),
-		ids: newIDGen(opts.Clock)}
+		ids: newIDGen(opts.Clock), seal: newSealer(opts.Keys, memoryTable)}
 	return m
 }
 
@@ -73,6 +76,13 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	var key Key
+	var aead cipher.AEAD
+	if m.seal != nil {
+		if key, aead, err = m.seal.current(ctx); err != nil {
+			return "", err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows := m.threads[threadID]
@@ -90,9 +100,13 @@ func (m *Memory) put(ctx context.Context, threadID string, snapshot []byte, fenc
 			return "", err
 		}
 	}
+	stored := append(json.RawMessage(nil), snapshot...)
+	if aead != nil {
+		stored = sealWith(key, aead, memoryBinding(threadID, id.String()), snapshot)
+	}
 	rows = append(rows, Checkpoint{
 		ID: id.String(), ThreadID: threadID, CreatedAt: time.Now(), Version: f.version, SizeBytes: int32(f.size),
-		Snapshot: append(json.RawMessage(nil), snapshot...),
+		Snapshot: stored,
 	})
 	if keep := retained(rows, m.cap, m.budget); keep < len(rows) {
 		rows = append([]Checkpoint(nil), rows[len(rows)-keep:]...)
@@ -128,6 +142,22 @@ func (m *Memory) get(ctx context.Context, threadID, id string, latest bool) (Che
 	if err := ctx.Err(); err != nil {
 		return Checkpoint{}, err
 	}
+	cp, ok := m.find(threadID, id, latest)
+	if !ok {
+		return Checkpoint{}, ErrNotFound
+	}
+	if m.seal != nil {
+		plain, err := m.seal.open(ctx, memoryBinding(threadID, cp.ID), cp.Snapshot)
+		if err != nil {
+			return Checkpoint{}, err
+		}
+		cp.Snapshot = plain
+	}
+	return cp, nil
+}
+
+// find returns a copy of checkpoint id of the thread, or its newest when latest is set.
+func (m *Memory) find(threadID, id string, latest bool) (Checkpoint, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows := m.threads[threadID]
@@ -135,10 +165,18 @@ func (m *Memory) get(ctx context.Context, threadID, id string, latest bool) (Che
 		if latest || rows[i].ID == id {
 			cp := rows[i]
 			cp.Snapshot = append(json.RawMessage(nil), cp.Snapshot...)
-			return cp, nil
+			return cp, true
 		}
 	}
-	return Checkpoint{}, ErrNotFound
+	return Checkpoint{}, false
+}
+
+// memoryTable is the table name a Memory store's ciphertexts are bound to.
+const memoryTable = "memory"
+
+// memoryBinding is where a Memory store's checkpoint belongs.
+func memoryBinding(threadID, id string) binding {
+	return binding{table: memoryTable, kind: bindRow, thread: threadID, at: id}
 }
 
 // List implements Store.
@@ -282,6 +320,13 @@ func (m *Memory) fork(ctx context.Context, fromThread, checkpointID, toThread st
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	var key Key
+	var aead cipher.AEAD
+	if m.seal != nil {
+		if key, aead, err = m.seal.current(ctx); err != nil {
+			return "", err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows := m.threads[r.from]
@@ -305,6 +350,14 @@ func (m *Memory) fork(ctx context.Context, fromThread, checkpointID, toThread st
 	for _, cp := range rows[from : at+1] {
 		cp.ThreadID = r.to
 		cp.Snapshot = append(json.RawMessage(nil), cp.Snapshot...)
+		if aead != nil {
+			// The copy is bound to its new thread, as a Checkpointer's fork re-binds it.
+			plain, err := m.seal.open(ctx, memoryBinding(r.from, cp.ID), cp.Snapshot)
+			if err != nil {
+				return "", err
+			}
+			cp.Snapshot = sealWith(key, aead, memoryBinding(r.to, cp.ID), plain)
+		}
 		out = append(out, cp)
 	}
 	m.threads[r.to] = out

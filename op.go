@@ -27,4 +27,6 @@ const (
 	OpRelease       Op = "release"        // Lease.Release
 	OpLeasePut      Op = "lease_put"      // Lease.Put (its put, inside, reports OpPut)
 	OpConvert       Op = "convert"        // Convert (a table to the other layout)
+	OpEncryption    Op = "encryption"     // Encryption (a table's encryption state)
+	OpRekey         Op = "rekey"          // Rekey (sealing a table's rows under the current key)
 )

@@ -50,6 +50,9 @@ type policyCache struct {
 	limits   limits // what the table records
 	recorded bool   // the table records a policy (else the client's own limits apply)
 	readAt   time.Time
+	// enc is the table's encryption state as read at encAt (see encryptionCached).
+	enc   EncryptionState
+	encAt time.Time
 }
 
 // limits is what a put trims to: cap checkpoints (0: no cap) and budget bytes (0: no budget).

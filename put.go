@@ -2,6 +2,7 @@ package pgcheckpoint
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
@@ -27,6 +28,19 @@ type putRequest struct {
 	fence    *string // nil: none; "": the thread must be empty; else the head the new row must follow
 	cap      int     // the retention cap to trim to; 0: none
 	budget   int64   // the byte budget to trim to; 0: none
+	// key seals what each attempt stores (its id is in the binding, so each attempt seals anew); its
+	// aead is nil without encryption.
+	key  Key
+	aead cipher.AEAD
+}
+
+// stored is what an attempt of req with checkpoint id stores in a full table's row: the snapshot, or
+// its envelope bound to the row.
+func (c *Checkpointer) stored(req putRequest, id string) json.RawMessage {
+	if req.aead == nil {
+		return req.doc
+	}
+	return sealWith(req.key, req.aead, c.bind(bindRow, req.threadID, id, ""), req.doc)
 }
 
 // putReport is what one attempt's statement returned (see putReport in statements.go).
@@ -374,7 +388,13 @@ func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snaps
 	}
 	// As json.RawMessage, not []byte: pgx's exec and simple-protocol modes (the ones that work through
 	// PgBouncer's transaction pooling) send a []byte as bytea, which $3::text would turn into hex.
-	return putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: l.cap, budget: l.budget}, nil
+	req := putRequest{threadID: threadID, doc: json.RawMessage(snapshot), facts: facts, fence: fence, cap: l.cap, budget: l.budget}
+	if c.seal != nil {
+		if req.key, req.aead, err = c.seal.current(ctx); err != nil {
+			return putRequest{}, err
+		}
+	}
+	return req, nil
 }
 
 // attempt makes one attempt and never retries. first reports that it took the first-row path.
@@ -411,12 +431,13 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 	}
 	f := req.facts
 	arg := &sendOnce{id: id}
+	doc := c.stored(req, id)
 	if c.facts.oneStatementPut {
 		if req.budget > 0 {
-			err := scan(c.db.QueryRowContext(ctx, c.q.putBytes, req.threadID, arg, req.doc, f.version, f.size, fenceArg, capArg, budgetArg))
+			err := scan(c.db.QueryRowContext(ctx, c.q.putBytes, req.threadID, arg, doc, f.version, f.size, fenceArg, capArg, budgetArg))
 			return r, arg.check(err)
 		}
-		err := scan(c.db.QueryRowContext(ctx, c.q.put, req.threadID, arg, req.doc, f.version, f.size, fenceArg, capArg))
+		err := scan(c.db.QueryRowContext(ctx, c.q.put, req.threadID, arg, doc, f.version, f.size, fenceArg, capArg))
 		return r, arg.check(err)
 	}
 	insertSQL := c.q.insert
@@ -424,7 +445,7 @@ func (c *Checkpointer) appendRow(ctx context.Context, req putRequest, id string)
 		insertSQL = c.q.insertBytes
 	}
 	insert := func(q DBTX) error {
-		return scan(q.QueryRowContext(ctx, insertSQL, req.threadID, arg, req.doc, f.version, f.size, fenceArg))
+		return scan(q.QueryRowContext(ctx, insertSQL, req.threadID, arg, doc, f.version, f.size, fenceArg))
 	}
 	if req.cap == 0 && req.budget == 0 {
 		// Without retention the insert is the whole put: one statement, which CockroachDB retries on the
@@ -486,7 +507,7 @@ func (c *Checkpointer) firstRow(ctx context.Context, req putRequest, id string) 
 				return err
 			}
 		}
-		err := q.QueryRowContext(ctx, c.q.first, req.threadID, id, req.doc, f.version, f.size).Scan(&seq)
+		err := q.QueryRowContext(ctx, c.q.first, req.threadID, id, c.stored(req, id), f.version, f.size).Scan(&seq)
 		if err == sql.ErrNoRows {
 			return nil
 		}

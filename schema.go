@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// EnsureSchema creates the schema, table and indexes if they are missing, and upgrades a table created by
+// EnsureSchema creates the schema, table and indexes if they are missing (with Options.Keys, a table
+// that holds no checkpoint is made one that requires encryption: see Encryption), and upgrades a table created by
 // the TypeScript package (adds the seq and total_bytes columns and the indexes) or an older version. It is idempotent and cheap when nothing
 // is missing: it reads the catalog first and then runs no DDL and takes no lock, so it can run at every
 // start. It is safe when several processes run it at once: on PostgreSQL the DDL runs in one transaction
@@ -22,11 +23,19 @@ func (c *Checkpointer) EnsureSchema(ctx context.Context) error {
 }
 
 func (c *Checkpointer) ensureSchema(ctx context.Context) error {
+	if err := c.ensureTables(ctx); err != nil {
+		return err
+	}
+	if err := c.recordRetention(ctx); err != nil {
+		return err
+	}
+	return c.markEncryptedIfEmpty(ctx)
+}
+
+// ensureTables creates or upgrades what the catalog lacks.
+func (c *Checkpointer) ensureTables(ctx context.Context) error {
 	if c.delta != nil {
-		if err := c.ensureDeltaSchema(ctx); err != nil {
-			return err
-		}
-		return c.recordRetention(ctx)
+		return c.ensureDeltaSchema(ctx)
 	}
 	have, err := c.readCatalog(ctx)
 	if err != nil {
@@ -37,7 +46,7 @@ func (c *Checkpointer) ensureSchema(ctx context.Context) error {
 			return c.fullMismatch(ctx, "ensure schema", err)
 		}
 	}
-	return c.recordRetention(ctx)
+	return nil
 }
 
 // createMissing runs the DDL of what the catalog lacks.
