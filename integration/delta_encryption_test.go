@@ -540,3 +540,45 @@ func growing(i int) string {
 	}
 	return fmt.Sprintf(`{"version": 1, "step": %d, "messages": [%s], "tool_calls": [%s]}`, i, strings.Join(msgs, ", "), strings.Join(tools, ", "))
 }
+
+// TestFullEncryptionFork forks an encrypted full table's thread, whose re-binding shares its code with
+// the delta table's: the copy reads back, its ciphertext differs, and a keyless fork is ErrKeyMissing
+// and writes nothing.
+func TestFullEncryptionFork(t *testing.T) {
+	forEncTargets(t, 0, func(t *testing.T, e encEnv) {
+		open := func(keys pgcheckpoint.KeyProvider) *pgcheckpoint.Checkpointer {
+			cp, err := pgcheckpoint.New(e.db, pgcheckpoint.Options{Dialect: e.tg.dialect, Schema: e.schema, Table: "full", Keys: keys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cp
+		}
+		full := open(e.keys)
+		if err := full.EnsureSchema(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		id, err := full.Put(e.ctx, "src", []byte(conversation(3)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := open(nil).Fork(e.ctx, "src", id, "bare", pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrKeyMissing) {
+			t.Fatalf("keyless fork: %v, want ErrKeyMissing", err)
+		}
+		if n := count(t, e.db, `"`+e.schema+`".full`, "bare"); n != 0 {
+			t.Fatalf("a refused fork left %d rows", n)
+		}
+		if _, err := full.Fork(e.ctx, "src", id, "dst", pgcheckpoint.ForkOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := full.Get(e.ctx, "dst", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameJSON(t, "copy", got.Snapshot, conversation(3))
+		var same bool
+		if err := e.db.QueryRowContext(e.ctx, `SELECT s.snapshot = d.snapshot FROM "`+e.schema+`".full AS s, "`+e.schema+`".full AS d
+WHERE s.thread_id = 'src' AND d.thread_id = 'dst'`).Scan(&same); err != nil || same {
+			t.Fatalf("the copy kept the source's ciphertext (%v)", err)
+		}
+	})
+}
