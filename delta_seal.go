@@ -190,7 +190,9 @@ func (c *Checkpointer) planPut(req putRequest, id string, st *threadState, ms []
 func (c *Checkpointer) deltaReveal(ctx context.Context, threadID, id string, head, arrays, arena []byte, items []itemRef) (
 	[]byte, []byte, []itemRef, error) {
 	if c.seal == nil {
-		if _, err := c.reveal(ctx, c.bind(bindHead, threadID, id, ""), head); err != nil {
+		// Bindings are built only for the error (the plaintext get allocates nothing more).
+		if isEnvelope(head) {
+			_, err := c.reveal(ctx, c.bind(bindHead, threadID, id, ""), head)
 			return nil, nil, nil, err
 		}
 		for _, it := range items {
