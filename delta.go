@@ -290,8 +290,14 @@ type deltaPlan struct {
 	next   *threadState
 }
 
-// planDelta computes a put of the split snapshot ms on a thread in state st.
-func planDelta(st *threadState, ms []member) deltaPlan {
+// itemSealer seals a new item for its position (see Checkpointer.planPut); nil: the plan stores items
+// as they are. A sealed plan also hides the arrays' chain hashes and recognises no prefix from a
+// state read from the server (see planArray).
+type itemSealer func(pos int64, elem []byte) []byte
+
+// planDelta computes a put of the split snapshot ms on a thread in state st, sealing each new item with
+// seal when it is not nil.
+func planDelta(st *threadState, ms []member, seal itemSealer) deltaPlan {
 	var p deltaPlan
 	next := &threadState{alloc: make(map[string]slot, len(st.alloc)+1), arrays: map[string]*arrayState{}}
 	maxSlot := int64(-1)
@@ -317,12 +323,15 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 			sl = slot{n: maxSlot, next: maxSlot * slotBase}
 		}
 		first := sl.next
-		a := planArray(st.arrays[m.key], m.elems, &sl.next)
+		a := planArray(st.arrays[m.key], m.elems, &sl.next, seal != nil)
 		next.alloc[m.key] = sl
 		for i, e := range m.elems[a.kept:] {
 			if p.nItems > 0 {
 				items = append(items, ',')
 				pos = append(pos, ',')
+			}
+			if seal != nil {
+				e = seal(first+int64(i), e)
 			}
 			items = append(items, e...)
 			pos = strconv.AppendInt(pos, first+int64(i), 10)
@@ -332,7 +341,7 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 		if len(arrays) > 1 {
 			arrays = append(arrays, ',')
 		}
-		arrays = appendArrayMeta(append(append(arrays, m.rawKey...), ':'), a, sl.n)
+		arrays = appendArrayMeta(append(append(arrays, m.rawKey...), ':'), a, sl.n, seal != nil)
 	}
 	// The spans in position order: get reads them in this order, so items come back sorted.
 	var spans [][2]int64
@@ -358,8 +367,11 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 }
 
 // planArray returns the state of an array of elems after a put, given its state prev in the basis head
-// (nil when the head has no such array), taking new positions from *next.
-func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
+// (nil when the head has no such array), taking new positions from *next. A sealed put (sealed) keeps
+// a prefix only when this process knows the basis' elements (prev.fast, a warm writer): an encrypted
+// head stores no chain hash (see appendArrayMeta), and a plaintext head's hash would have the put keep
+// plaintext items under an encrypted head, so a cold sealed put writes the array afresh.
+func planArray(prev *arrayState, elems [][]byte, next *int64, sealed bool) *arrayState {
 	fast := make([]fastHash, len(elems))
 	for i, e := range elems {
 		fast[i] = fastOf(e)
@@ -373,6 +385,8 @@ func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
 			keep++
 		}
 		chains = append(make([]chainHash, 0, len(elems)), prev.chains[:keep]...)
+	case sealed:
+		// Cold and sealed: nothing is kept (see above).
 	default:
 		// Cold: the basis was read from the server; its prefix is recognised by its chain hash alone.
 		if len(elems) >= prev.n {
@@ -434,8 +448,13 @@ func truncateRanges(rs [][2]int64, n int) [][2]int64 {
 }
 
 // appendArrayMeta appends a's entry of the heads' arrays column:
-// {"s":slot,"r":[[lo,hi],...],"n":N,"h":"hex"}.
-func appendArrayMeta(b []byte, a *arrayState, slot int64) []byte {
+// {"s":slot,"r":[[lo,hi],...],"n":N,"h":"hex"}. A sealed put (sealed) writes sixteen zero bytes as the
+// hash: the chain hash of plaintext elements lets anyone who guesses an array's content confirm the
+// guess, so an encrypted head must not store it. The price is that a writer without the thread's
+// state in memory (a new process, a cache miss, a lost race: parseState) no longer recognises the
+// head's prefix and writes every element of the snapshot's arrays again; a warm writer compares its
+// in-memory hashes (arrayState.fast) and sends only the new elements, as a plaintext put does.
+func appendArrayMeta(b []byte, a *arrayState, slot int64, sealed bool) []byte {
 	b = append(b, `{"s":`...)
 	b = strconv.AppendInt(b, slot, 10)
 	b = append(b, `,"r":[`...)
@@ -452,7 +471,12 @@ func appendArrayMeta(b []byte, a *arrayState, slot int64) []byte {
 	b = append(b, `],"n":`...)
 	b = strconv.AppendInt(b, int64(a.n), 10)
 	b = append(b, `,"h":"`...)
-	b = hex.AppendEncode(b, a.chain[:])
+	if sealed {
+		var zero chainHash
+		b = hex.AppendEncode(b, zero[:])
+	} else {
+		b = hex.AppendEncode(b, a.chain[:])
+	}
 	return append(b, `"}`...)
 }
 
