@@ -13,7 +13,7 @@ import (
 // headComposition is the part of a delta head's binding that pins which items it holds: per spilled
 // array (keys in byte order) its key, slot, ranges and element count, from the heads' arrays column
 // (as the put sent it or as the server returns it: JSON, in any key order). The chain hash "h" is left
-// out: an encrypted head stores none (see planDelta), and Rekey may clear one a plaintext head had.
+// out: it is a cache of what the head holds (see chainer), which Rekey may rewrite or clear.
 func headComposition(arrays []byte) (string, error) {
 	var meta map[string]struct {
 		S int64      `json:"s"`
@@ -171,8 +171,11 @@ func (c *Checkpointer) planPut(req putRequest, id string, st *threadState, ms []
 	if req.aead == nil {
 		return planDelta(st, ms, nil), nil
 	}
-	plan := planDelta(st, ms, func(pos int64, elem []byte) []byte {
-		return sealWith(req.key, req.aead, c.itemBinding(req.threadID, pos), elem)
+	plan := planDelta(st, ms, &planSeal{
+		item: func(pos int64, elem []byte) []byte {
+			return sealWith(req.key, req.aead, c.itemBinding(req.threadID, pos), elem)
+		},
+		chain: chainer{id: req.key.id, key: req.chainKey},
 	})
 	comp, err := headComposition(plan.arrays)
 	if err != nil {
