@@ -288,9 +288,9 @@ type arrayState struct {
 	chain  chainHash // of all n elements
 	// chainID is the chainer id chain was made with ("" plain SHA-256; a key id for a sealed head).
 	chainID string
-	fast   []fastHash
-	chains []chainHash
-	kept   int // while planning: how many elements the basis held already (the rest are new items)
+	fast    []fastHash
+	chains  []chainHash
+	kept    int // while planning: how many elements the basis held already (the rest are new items)
 }
 
 // maxRanges bounds the ranges of one array: a history edited at many places is written out afresh.
