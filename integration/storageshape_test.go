@@ -36,6 +36,8 @@ type shapeSizes struct {
 	plainRow, envRow, byteaRow       int64
 }
 
+// TestEncryptionStorageShape logs, per fixture, the stored sizes of the three shapes (see above) and
+// checks the facts that hold whatever the load: the envelope's form and that ciphertext is incompressible.
 func TestEncryptionStorageShape(t *testing.T) {
 	tg := postgresTargets(t)[0]
 	db := tg.open(t)
