@@ -180,7 +180,8 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	rng := rand.New(rand.NewPCG(cfg.seed, salt))
 	var tags atomic.Int64
 	for e := 0; time.Since(start) < cfg.duration; e++ {
-		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now()}
+		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now(),
+			ttl: time.Duration(100+rng.IntN(300)) * time.Millisecond}
 		// Every other epoch also has a byte budget (checkerSnapshot's sizes are 60-260 bytes: it keeps 1 to
 		// about 8 checkpoints), half of those without a cap.
 		if b := rng.IntN(4); b >= 2 {
@@ -199,7 +200,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		// The epoch's table is made on the admin pool: the clients' pool goes through the proxy, and a cut
 		// armed in the last epoch, or a connection killed there, must not fail the setup.
 		setup := newExecutorOn(admin, tg.dialect, schema, tg.storage)
-		if err := setup.checkpointer(ep.table, ep.cap, ep.budget, false).EnsureSchema(testCtx(t)); err != nil {
+		if err := ensureTables(testCtx(t), setup.checkpointer(ep.table, ep.cap, ep.budget, false)); err != nil {
 			t.Fatalf("EnsureSchema: %v", err)
 		}
 		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
@@ -215,11 +216,20 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		tg.name, cfg.seed, time.Since(start).Round(time.Millisecond), stats.histories, stats.unknownHistories, stats.recorded, stats.maxPerHistory, stats.ops, stats.faults)
 }
 
+// ensureTables makes cp's table and its lease table.
+func ensureTables(ctx context.Context, cp *pgcheckpoint.Checkpointer) error {
+	if err := cp.EnsureSchema(ctx); err != nil {
+		return err
+	}
+	return cp.EnsureLeaseSchema(ctx)
+}
+
 // epoch is one history: a table, its cap, its threads, what the clients learnt and what they did.
 type epoch struct {
 	n       int
 	cap     int
-	budget  int64 // the byte budget (0: none)
+	budget  int64         // the byte budget (0: none)
+	ttl     time.Duration // every lease's TTL, short enough that leases expire during the epoch
 	table   string
 	threads []string
 	base    time.Time
@@ -279,6 +289,9 @@ func (ep *epoch) record(client int, in mInput, out mOutput, call, ret time.Time)
 	if out.Outcome == unknown {
 		r = pending
 	}
+	if isLease(in.Kind) {
+		in.At, out.Ret = call.Sub(ep.base).Nanoseconds(), r // the model bounds the lease's expiry by them
+	}
 	var ins []mInput
 	switch in.Kind {
 	case opPrune:
@@ -325,7 +338,7 @@ func (k *knowledge) learn(in mInput, out mOutput) {
 	}
 	switch {
 	case out.Outcome != done:
-	case in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opGetLatest:
+	case in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opLeasePut || in.Kind == opGetLatest:
 		add(out.ID)
 		k.head = out.ID
 	case in.Kind == opList:
@@ -417,8 +430,10 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 		default:
 			in.Kind = opGetLatest
 		}
-	case r < 30:
+	case r < 22:
 		in.Kind = opPut
+	case r < 30:
+		ep.drawLease(rng, &in)
 	case r < 45:
 		in.Kind = opPutAfter
 		switch r % 3 {
@@ -442,28 +457,64 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 	default:
 		in.Kind = opPrune
 	}
-	if in.Kind == opPut || in.Kind == opPutAfter {
+	if in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opLeasePut {
 		in.Tag = int(tags.Add(1))
 	}
 	if (in.Kind == opGetByID || in.Kind == opDeleteOne) && in.ID == "" {
 		in.Kind, in.ID = opGetLatest, ""
 	}
 	req := opRequest{In: in, Table: ep.table, Timeout: opTimeout}
+	// A lease lives on the pool it was granted on (the main one) and runs its own transactions.
+	plain := in.Kind != opPrune && !isLease(in.Kind)
 	switch r := rng.IntN(100); {
 	case r < 6 && cfg.faults["deadline"]:
 		req.Timeout = time.Duration(1+rng.IntN(15)) * time.Millisecond
 		req.In.Via = strings.TrimSpace(req.In.Via + " deadline")
-	case r < 11 && cfg.faults["stmt-timeout"]:
+	case r < 11 && cfg.faults["stmt-timeout"] && !isLease(in.Kind):
 		req.StmtTimeout = true
 		req.In.Via = strings.TrimSpace(req.In.Via + " stmt-timeout")
-	case r < 19 && cfg.faults["tx-rc"] && in.Kind != opPrune:
+	case r < 19 && cfg.faults["tx-rc"] && plain:
 		req.Tx = "rc"
 		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rc")
-	case r < 22 && cfg.faults["tx-rr"] && in.Kind != opPrune:
+	case r < 22 && cfg.faults["tx-rr"] && plain:
 		req.Tx = "rr"
 		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rr")
 	}
 	return req
+}
+
+// drawLease makes in a lease operation on its thread, with the epoch's TTL: Acquire 20%, a put through
+// the client's lease 50% (one in five of them through the lease it held before its last grant, which
+// that grant superseded), Renew 20%, Release 10%. A client never gives a lease up: it goes on using a
+// lease it lost or released until it is granted another; a client that stops using a lease it holds is
+// an owner that crashed.
+func (ep *epoch) drawLease(rng *rand.Rand, in *mInput) {
+	in.TTL = ep.ttl
+	switch r := rng.IntN(10); {
+	case r < 2:
+		in.Kind = opAcquire
+	case r < 7:
+		in.Kind, in.Prev = opLeasePut, r == 6
+	case r < 9:
+		in.Kind = opRenew
+	default:
+		in.Kind = opRelease
+	}
+	if in.Prev {
+		in.Via = "prev"
+	}
+}
+
+// ownLease names the client as the owner of a lease operation and makes one that goes through the
+// client's lease an Acquire while the client was never granted the thread.
+func ownLease(in *mInput, owner string, granted map[string]bool) {
+	if !isLease(in.Kind) {
+		return
+	}
+	in.Owner = owner
+	if in.Kind != opAcquire && !granted[in.Thread] {
+		in.Kind, in.Prev, in.Tag, in.Via = opAcquire, false, 0, strings.TrimSpace(strings.TrimPrefix(in.Via, "prev"))
+	}
 }
 
 // runEpoch runs the local client goroutines, the worker processes' clients and the fault injector until
@@ -475,10 +526,15 @@ func runEpoch(t *testing.T, cfg checkerConfig, ep *epoch, env *executor, workers
 	client := func(id int, run func(opRequest) mOutput) {
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(seed, uint64(id)))
+		granted := map[string]bool{} // the threads this client was granted a lease of
 		for time.Now().Before(end) && !t.Failed() {
 			req := ep.draw(cfg, rng, tags)
+			ownLease(&req.In, fmt.Sprintf("c%d", id), granted)
 			call := time.Now()
 			out := run(req)
+			if req.In.Kind == opAcquire && out.Outcome == done {
+				granted[req.In.Thread] = true
+			}
 			ep.record(id, req.In, out, call, time.Now())
 			stats.op(req.In, out)
 		}
@@ -538,7 +594,7 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 		case "lock":
 			err = holdThreadLock(ctx, admin, table, ep.threads[rng.IntN(len(ep.threads))], time.Duration(5+rng.IntN(60))*time.Millisecond)
 		case "ensure":
-			err = env.checkpointer(ep.table, ep.cap, ep.budget, false).EnsureSchema(ctx)
+			err = ensureTables(ctx, env.checkpointer(ep.table, ep.cap, ep.budget, false))
 		}
 		cancel()
 		if err == nil {
@@ -639,7 +695,7 @@ func dropIdlePrunes(ops []porcupine.Operation) []porcupine.Operation {
 	first := map[string]int64{}
 	for _, op := range ops {
 		in, out := op.Input.(mInput), op.Output.(mOutput)
-		if (in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opForkInto) && (out.Outcome == done || out.Outcome == unknown) {
+		if (in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opLeasePut || in.Kind == opForkInto) && (out.Outcome == done || out.Outcome == unknown) {
 			if at, ok := first[in.Thread]; !ok || op.Call < at {
 				first[in.Thread] = op.Call
 			}
@@ -673,7 +729,7 @@ func completeForks(ops []porcupine.Operation, seen map[int]string) {
 			continue
 		}
 		switch in.Kind {
-		case opPut, opPutAfter:
+		case opPut, opPutAfter, opLeasePut:
 			tagOf[out.ID] = in.Tag
 		case opGetLatest, opGetByID:
 			revealed[in.Thread] = append(revealed[in.Thread], mEntry{ID: out.ID, Tag: out.Tag})
@@ -712,6 +768,7 @@ type executor struct {
 	schema   string
 	mu       sync.Mutex
 	cps      map[string]*pgcheckpoint.Checkpointer
+	leases   map[string][2]*pgcheckpoint.Lease // table/thread/owner -> the client's lease, and the one before
 }
 
 func newExecutor(t testing.TB, driverName, dsn string, d pgcheckpoint.Dialect, schema string) *executor {
@@ -769,6 +826,9 @@ func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	cp := x.checkpointer(req.Table, req.In.Cap, req.In.Budget, req.StmtTimeout)
+	if isLease(req.In.Kind) {
+		return x.runLease(ctx, cp, req.Table, req.In)
+	}
 	if req.Tx == "" {
 		out, err := callOp(ctx, cp, req.In)
 		return classify(req.In, out, err)
@@ -797,6 +857,49 @@ func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 		return mOutput{Outcome: unknown, ID: res.ID}
 	}
 	return res
+}
+
+// runLease runs a lease operation. A grant becomes the client's lease of the thread, the one it held
+// before its previous; the other operations go through the client's lease (in.Prev: the previous one) and
+// fail, with nothing done, when it holds none.
+func (x *executor) runLease(ctx context.Context, cp *pgcheckpoint.Checkpointer, table string, in mInput) mOutput {
+	key := table + "/" + in.Thread + "/" + in.Owner
+	x.mu.Lock()
+	if x.leases == nil {
+		x.leases = map[string][2]*pgcheckpoint.Lease{}
+	}
+	mine := x.leases[key]
+	x.mu.Unlock()
+	if in.Kind == opAcquire {
+		l, err := cp.Acquire(ctx, in.Thread, in.Owner, in.TTL)
+		if err != nil {
+			return classify(in, mOutput{}, err)
+		}
+		x.mu.Lock()
+		x.leases[key] = [2]*pgcheckpoint.Lease{l, mine[0]}
+		x.mu.Unlock()
+		return mOutput{Outcome: done, Token: l.Token}
+	}
+	l := mine[0]
+	if in.Prev {
+		l = mine[1]
+	}
+	if l == nil {
+		return mOutput{Outcome: failed}
+	}
+	var out mOutput
+	var err error
+	switch in.Kind {
+	case opRenew:
+		err = l.Renew(ctx, in.TTL)
+	case opRelease:
+		err = l.Release(ctx)
+	case opLeasePut:
+		out.ID, err = l.Put(ctx, checkerSnapshot(in.Tag))
+	}
+	out = classify(in, out, err)
+	out.Token = l.Token
+	return out
 }
 
 // checkerSnapshot is the snapshot a put of tag writes: the tag twice, as the version column and in the
@@ -866,6 +969,10 @@ func classify(in mInput, out mOutput, err error) mOutput {
 		out = mOutput{Outcome: exists}
 	case errors.Is(err, pgcheckpoint.ErrConflict) && in.Kind == opPutAfter:
 		out = mOutput{Outcome: conflict}
+	case errors.Is(err, pgcheckpoint.ErrLeaseHeld) && in.Kind == opAcquire:
+		out = mOutput{Outcome: held}
+	case errors.Is(err, pgcheckpoint.ErrLeaseLost) && (in.Kind == opRenew || in.Kind == opLeasePut):
+		out = mOutput{Outcome: lost}
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot), errors.Is(err, pgcheckpoint.ErrInvalidThreadID),
 		errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge), errors.Is(err, pgcheckpoint.ErrInvalidOptions):
 		out = mOutput{Outcome: failed}
