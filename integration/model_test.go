@@ -9,6 +9,7 @@ package integration
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -131,17 +132,23 @@ type mState struct {
 
 // mLease is what the model knows of a thread's lease: the highest token granted (a lower bound, when an
 // Acquire whose outcome is unknown may have granted one more) and the current grant, the newest, which
-// alone can be in force. The model does not know the server's clock: the current grant may expire at
-// any instant, but not before Until, the instant it is surely in force until (its Acquire's or last
-// Renew's call + the TTL: the server's now() in that statement came after the call). An operation that
-// sees it ended by expiry (a Put or Renew that lost it, another owner's Acquire) must return after Until.
+// alone can be in force. The model does not know the server's clock, only that the now() of a statement
+// lies between its call and its return: the current grant may expire at any instant from Until (its
+// Acquire's or last Renew's call + the TTL) to Ends (their return + the TTL). An operation that sees it
+// ended by expiry (a Put or Renew that lost it, another owner's Acquire) must return after Until; one
+// that finds it in force (a Put or Renew that succeeds, an Acquire that finds it held) must be called
+// before Ends.
 type mLease struct {
 	Top   int64  // the highest token granted, or a lower bound on it
 	Owner string // the current grant's owner ("": never granted)
 	Token int64  // the current grant's token (0: granted by an Acquire whose outcome is unknown)
 	Live  bool   // the current grant may be in force: not released, not seen expired
 	Until int64  // ns from the epoch's start: the current grant is in force at least until then, unless released
+	Ends  int64  // ns from the epoch's start: the current grant is not in force after then (noEnd: unknown)
 }
+
+// noEnd is the Ends of a grant or Renew whose outcome is unknown: it may land at any instant.
+const noEnd = math.MaxInt64 / 2
 
 // clockSlack is how far the server's clock may run ahead of the checker's over one lease's TTL (the
 // server's now() against the test's monotonic clock, on one machine): far more than any slew.
@@ -318,21 +325,22 @@ func acquired(s *mState, in mInput, out mOutput) []*mState {
 	l := s.lease
 	switch out.Outcome {
 	case held:
-		return when(l.Live && l.Owner != in.Owner, s)
+		return when(l.mayHold(in.At) && l.Owner != in.Owner, s)
 	case done:
 		if out.Token <= l.Top || (l.Owner != in.Owner && !l.canEnd(out.Ret)) {
 			return nil
 		}
-		return []*mState{s.leased(grant(in, out.Token, out.Token))}
+		return []*mState{s.leased(grant(in, out.Token, out.Token, out.Ret+int64(in.TTL)))}
 	case unknown:
-		return []*mState{s, s.leased(grant(in, l.Top+1, 0))}
+		return []*mState{s, s.leased(grant(in, l.Top+1, 0, noEnd))}
 	}
 	return nil
 }
 
-// grant is the lease after a grant to in.Owner of token (0: unknown), top the highest token since.
-func grant(in mInput, top, token int64) mLease {
-	return mLease{Top: top, Owner: in.Owner, Token: token, Live: true, Until: in.At + int64(in.TTL)}
+// grant is the lease after a grant to in.Owner of token (0: unknown) that ends by ends, top the highest
+// token since.
+func grant(in mInput, top, token, ends int64) mLease {
+	return mLease{Top: top, Owner: in.Owner, Token: token, Live: true, Until: in.At + int64(in.TTL), Ends: ends}
 }
 
 // canEnd reports whether the current grant may have ended by an instant before ret: it is no longer in
@@ -341,13 +349,20 @@ func (l mLease) canEnd(ret int64) bool {
 	return !l.Live || ret+clockSlack >= l.Until
 }
 
+// mayHold reports whether the current grant may be in force at an instant after at: it is live, and at
+// is before its Ends.
+func (l mLease) mayHold(at int64) bool {
+	return l.Live && at < l.Ends+clockSlack
+}
+
 // throughLease is every state a Renew, Release or Put through the lease of token out.Token that returned
 // out can leave. Only the current grant, in force, renews or puts; a lease not in force was superseded,
 // released or expired. Losing the current grant ends it, by expiry (not before its Until); a Release of it
-// ends it; a Renew moves its Until to the call + the TTL (an unknown one may have: the earlier of both).
+// ends it; a Renew moves its Until and Ends to the call and the return + the TTL (an unknown one may
+// have: the earlier Until, no Ends).
 func throughLease(s *mState, in mInput, out mOutput) []*mState {
 	l := s.lease
-	inForce := l.Live && l.Token == out.Token // tokens start at 1: an unknown grant's 0 matches no lease
+	inForce := l.Token == out.Token && l.mayHold(in.At) // tokens start at 1: an unknown grant's 0 matches no lease
 	ended := l
 	ended.Live = false
 	switch {
@@ -362,8 +377,9 @@ func throughLease(s *mState, in mInput, out mOutput) []*mState {
 		return []*mState{s, s.leased(ended)}
 	case in.Kind == opRenew:
 		renewed := l
-		if renewed.Until = in.At + int64(in.TTL); out.Outcome == unknown {
-			renewed.Until = min(l.Until, renewed.Until)
+		renewed.Until, renewed.Ends = in.At+int64(in.TTL), out.Ret+int64(in.TTL)
+		if out.Outcome == unknown {
+			renewed.Until, renewed.Ends = min(l.Until, renewed.Until), noEnd
 		}
 		return []*mState{s.leased(renewed)}
 	}
@@ -478,14 +494,17 @@ func shortID(id string) string {
 	return id
 }
 
-// String renders a lease state, e.g. "lease c1 token 3 until 412.000ms (top 3)".
+// String renders a lease state, e.g. "lease c1 token 3 in force until 312.0-320.0ms (top 3)".
 func (l mLease) String() string {
 	if l.Owner == "" {
 		return "no lease"
 	}
-	state := fmt.Sprintf("until %.3fms", float64(l.Until)/1e6)
-	if !l.Live {
+	state := fmt.Sprintf("in force until %.1f-%.1fms", float64(l.Until)/1e6, float64(l.Ends)/1e6)
+	switch {
+	case !l.Live:
 		state = "ended"
+	case l.Ends == noEnd:
+		state = fmt.Sprintf("in force until %.1fms or later", float64(l.Until)/1e6)
 	}
 	return fmt.Sprintf("lease %s token %d %s (top %d)", l.Owner, l.Token, state, l.Top)
 }
@@ -785,6 +804,21 @@ func TestLinearizableModel(t *testing.T) {
 		{"lease: lost before the TTL could pass", []porcupine.Operation{
 			acq(0, 0, 1, "a", 1, done), lput(0, 20, 21, 1, 1, "", lost),
 		}, false},
+		{"lease: a put through a lease after it surely expired", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 110, 111, 1, 1, "a", done),
+		}, false},
+		{"lease: a renew after the lease surely expired", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 80, 90, opRenew, 1, done), thru(0, 200, 201, opRenew, 1, done),
+		}, false},
+		{"lease: held after the lease surely expired", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 110, 111, "b", 0, held),
+		}, false},
+		{"lease: an unknown renew may have extended the lease", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 50, never, opRenew, 1, unknown), lput(1, 200, 201, 1, 1, "a", done),
+		}, true},
+		{"lease: a renew extends the lease to its return + the TTL", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 80, 90, opRenew, 1, done), lput(0, 185, 186, 1, 1, "a", done),
+		}, true},
 		{"lease: held after the lease was released", []porcupine.Operation{
 			acq(0, 0, 1, "a", 1, done), thru(0, 2, 3, opRelease, 1, done), acq(1, 4, 5, "b", 0, held),
 		}, false},
