@@ -859,9 +859,9 @@ func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 	return res
 }
 
-// runLease runs a lease operation. A grant becomes the client's lease of the thread, the one it held
-// before its previous; the other operations go through the client's lease (in.Prev: the previous one) and
-// fail, with nothing done, when it holds none.
+// runLease runs a lease operation. A grant becomes the client's lease of the thread, and the lease it
+// held until then its previous one; the other operations go through the client's lease (in.Prev: the
+// previous one) and fail, with nothing done, when it holds none.
 func (x *executor) runLease(ctx context.Context, cp *pgcheckpoint.Checkpointer, table string, in mInput) mOutput {
 	key := table + "/" + in.Thread + "/" + in.Owner
 	x.mu.Lock()
@@ -1127,7 +1127,7 @@ func prefixAt(part []porcupine.Operation, at int64) []porcupine.Operation {
 			out = append(out, op)
 		case in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList || in.Kind == opForkFrom:
 		default:
-			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID}, at+1
+			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID, Token: o.Token}, at+1
 			out = append(out, op)
 		}
 	}
