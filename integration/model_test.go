@@ -160,12 +160,15 @@ func (s *mState) with(entries []mEntry) *mState { return makeState(entries, s.le
 // leased is the state with s's checkpoints and lease l.
 func (s *mState) leased(l mLease) *mState { return makeState(s.entries, l) }
 
+// makeState is the state of these checkpoints and lease l, with its key.
 func makeState(entries []mEntry, l mLease) *mState {
 	var b strings.Builder
 	for _, e := range entries {
 		fmt.Fprintf(&b, "%s:%d,", e.ID, e.Tag)
 	}
-	fmt.Fprintf(&b, "|%+v", l)
+	if l.Owner != "" {
+		fmt.Fprintf(&b, "|%d %s %d %t %d %d", l.Top, l.Owner, l.Token, l.Live, l.Until, l.Ends)
+	}
 	return &mState{entries: entries, lease: l, key: b.String()}
 }
 
