@@ -36,8 +36,8 @@ import (
 
 // allFaults are the faults the checker knows: server-side kills, the proxy's cuts, lock waits, concurrent
 // EnsureSchema, and per-operation ones: short context deadlines, a pool with a 25 ms statement_timeout,
-// caller transactions at READ COMMITTED and REPEATABLE READ.
-var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr"}
+// caller transactions at READ COMMITTED and REPEATABLE READ, SIGKILL of a client process during a call.
+var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr", "kill"}
 
 // defaultFaults are the faults a run injects unless PGCHECKPOINT_CHECKER_FAULTS says otherwise ("all"
 // for allFaults, "none"): every fault. The connection faults were left out while a put whose outcome was
@@ -174,7 +174,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	for i, drv := range procs {
 		spec := helperSpec{Mode: "checker", Driver: drv, DSN: withParam(t, clientDSN, "application_name", fmt.Sprintf("%s-p%d", app, i)),
 			Dialect: tg.dialect.Name(), Schema: schema}
-		workers = append(workers, &checkerWorker{h: startHelper(t, spec), name: fmt.Sprintf("proc%d-%s", i, drv)})
+		workers = append(workers, &checkerWorker{h: startHelper(t, spec), spec: spec, name: fmt.Sprintf("proc%d-%s", i, drv)})
 	}
 	stats := &checkerStats{ops: map[string]int{}, faults: map[string]int{}}
 	rng := rand.New(rand.NewPCG(cfg.seed, salt))
@@ -212,6 +212,9 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		}
 	}
 	stats.faults["proxy cuts made"] = int(proxy.cuts.Load())
+	for _, w := range workers {
+		stats.faults["client processes killed"] += w.gen
+	}
 	t.Logf("FIGURES checker %s (seed %d): %v; %d histories checked (%d inconclusive: checker timeout), %d operations recorded (at most %d in one history); operations %v; faults %v",
 		tg.name, cfg.seed, time.Since(start).Round(time.Millisecond), stats.histories, stats.unknownHistories, stats.recorded, stats.maxPerHistory, stats.ops, stats.faults)
 }
@@ -375,6 +378,7 @@ type opRequest struct {
 	Timeout     time.Duration // the call's context deadline
 	StmtTimeout bool          // through the pool whose sessions have statement_timeout = 25ms
 	Tx          string        // "", "rc" or "rr": inside a caller transaction (WithTx) at that level
+	Kill        time.Duration // a client process is SIGKILLed this long after it was sent the request (0: not)
 }
 
 // draw makes the next random operation of a client.
@@ -480,6 +484,9 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 		req.Tx = "rr"
 		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rr")
 	}
+	if cfg.faults["kill"] && rng.IntN(200) == 0 {
+		req.Kill = time.Duration(1+rng.IntN(20)) * time.Millisecond
+	}
 	return req
 }
 
@@ -512,7 +519,7 @@ func ownLease(in *mInput, owner string, granted map[string]bool) {
 		return
 	}
 	in.Owner = owner
-	if in.Kind != opAcquire && !granted[in.Thread] {
+	if in.Kind != opAcquire && !granted[owner+"/"+in.Thread] {
 		in.Kind, in.Prev, in.Tag, in.Via = opAcquire, false, 0, strings.TrimSpace(strings.TrimPrefix(in.Via, "prev"))
 	}
 }
@@ -523,17 +530,17 @@ func runEpoch(t *testing.T, cfg checkerConfig, ep *epoch, env *executor, workers
 	app, schema string, local int, seed uint64, tags *atomic.Int64, stats *checkerStats) {
 	end := time.Now().Add(cfg.epoch)
 	var wg sync.WaitGroup
-	client := func(id int, run func(opRequest) mOutput) {
+	client := func(id int, owner func() string, run func(opRequest) mOutput) {
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(seed, uint64(id)))
-		granted := map[string]bool{} // the threads this client was granted a lease of
+		granted := map[string]bool{} // owner/thread: the threads the client's owner was granted a lease of
 		for time.Now().Before(end) && !t.Failed() {
 			req := ep.draw(cfg, rng, tags)
-			ownLease(&req.In, fmt.Sprintf("c%d", id), granted)
+			ownLease(&req.In, owner(), granted)
 			call := time.Now()
 			out := run(req)
 			if req.In.Kind == opAcquire && out.Outcome == done {
-				granted[req.In.Thread] = true
+				granted[req.In.Owner+"/"+req.In.Thread] = true
 			}
 			ep.record(id, req.In, out, call, time.Now())
 			stats.op(req.In, out)
@@ -541,11 +548,12 @@ func runEpoch(t *testing.T, cfg checkerConfig, ep *epoch, env *executor, workers
 	}
 	for c := range local {
 		wg.Add(1)
-		go client(c, func(req opRequest) mOutput { return env.run(context.Background(), req) })
+		go client(c, func() string { return fmt.Sprintf("c%d", c) }, func(req opRequest) mOutput { return env.run(context.Background(), req) })
 	}
 	for i, w := range workers {
 		wg.Add(1)
-		go client(local+i, func(req opRequest) mOutput {
+		// Each incarnation of a worker process is an owner of its own: a killed one's leases are left to expire.
+		go client(local+i, func() string { return fmt.Sprintf("c%d.%d", local+i, w.gen) }, func(req opRequest) mOutput {
 			req.In.Via = strings.TrimSpace(w.name + " " + req.In.Via)
 			return w.run(t, req)
 		})
@@ -1021,13 +1029,29 @@ func dsnWith(dsn, key, value string) string {
 // the real one: one clock for every process, and a wider interval only allows more orders.
 type checkerWorker struct {
 	h    *helper
+	spec helperSpec
 	name string
+	gen  int // the processes killed so far (only its client's goroutine uses h and gen)
 }
 
+// run sends req to the worker and reads its answer. With req.Kill the process is SIGKILLed that long
+// after the request was sent, and a new one started: a call it had not answered has an unknown outcome.
 func (w *checkerWorker) run(t *testing.T, req opRequest) mOutput {
 	raw, _ := json.Marshal(req)
 	w.h.send(string(raw))
+	var kill *time.Timer
+	if req.Kill > 0 {
+		h := w.h
+		kill = time.AfterFunc(req.Kill, func() { _ = h.cmd.Process.Kill() })
+	}
 	line, ok := w.h.next()
+	if kill != nil && !kill.Stop() {
+		w.h.rest() // killed while it ran the request, or right after it answered
+		w.h, w.gen = startHelper(t, w.spec), w.gen+1
+		if !ok {
+			return mOutput{Outcome: unknown}
+		}
+	}
 	var out mOutput
 	if !ok || json.Unmarshal([]byte(line), &out) != nil {
 		t.Errorf("checker worker %s: %q, %s", w.name, line, w.h.diag())

@@ -118,7 +118,7 @@ type mOutput struct {
 	ID      string   // puts: the new id (for an unknown put, the id a read saw its tag under, if any); gets: the id read
 	Tag     int      // gets: the tag of the snapshot read
 	List    []mEntry // List: newest first
-	Token   int64    // leases: Acquire's new token; the others: the token of the lease they went through
+	Token   int64    // leases: Acquire's new token; the others: the token of the lease they went through (0: unknown)
 	Ret     int64    // leases: the return's time (ns from the epoch's start; meaningless for an unknown outcome)
 }
 
@@ -365,7 +365,10 @@ func (l mLease) mayHold(at int64) bool {
 // have: the earlier Until, no Ends).
 func throughLease(s *mState, in mInput, out mOutput) []*mState {
 	l := s.lease
-	inForce := l.Token == out.Token && l.mayHold(in.At) // tokens start at 1: an unknown grant's 0 matches no lease
+	// The lease it went through: token out.Token (tokens start at 1: an unknown grant's 0 matches none);
+	// for an unknown outcome without a token (its client process was killed), any lease of the owner's.
+	mine := (out.Token != 0 && l.Token == out.Token) || (out.Token == 0 && l.Owner == in.Owner)
+	inForce := mine && l.mayHold(in.At)
 	ended := l
 	ended.Live = false
 	switch {
@@ -822,6 +825,14 @@ func TestLinearizableModel(t *testing.T) {
 		{"lease: a renew extends the lease to its return + the TTL", []porcupine.Operation{
 			acq(0, 0, 1, "a", 1, done), thru(0, 80, 90, opRenew, 1, done), lput(0, 185, 186, 1, 1, "a", done),
 		}, true},
+		{"lease: a put through a lease the model knows no token of may land while the owner's lease is in force", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lop(0, 2, never, mInput{Kind: opLeasePut, Owner: "a", Tag: 1}, mOutput{Outcome: unknown, ID: "a"}),
+			listAt(1, 50, 51, mEntry{"a", 1}),
+		}, true},
+		{"lease: a put through a lease the model knows no token of lands after another owner's grant", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lop(0, 2, never, mInput{Kind: opLeasePut, Owner: "a", Tag: 1}, mOutput{Outcome: unknown, ID: "a"}),
+			acq(1, 150, 151, "b", 2, done), listAt(1, 160, 161), listAt(1, 170, 171, mEntry{"a", 1}),
+		}, false},
 		{"lease: held after the lease was released", []porcupine.Operation{
 			acq(0, 0, 1, "a", 1, done), thru(0, 2, 3, opRelease, 1, done), acq(1, 4, 5, "b", 0, held),
 		}, false},
