@@ -36,8 +36,8 @@ import (
 
 // allFaults are the faults the checker knows: server-side kills, the proxy's cuts, lock waits, concurrent
 // EnsureSchema, and per-operation ones: short context deadlines, a pool with a 25 ms statement_timeout,
-// caller transactions at READ COMMITTED and REPEATABLE READ.
-var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr"}
+// caller transactions at READ COMMITTED and REPEATABLE READ, SIGKILL of a client process during a call.
+var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr", "kill"}
 
 // defaultFaults are the faults a run injects unless PGCHECKPOINT_CHECKER_FAULTS says otherwise ("all"
 // for allFaults, "none"): every fault. The connection faults were left out while a put whose outcome was
@@ -174,13 +174,14 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	for i, drv := range procs {
 		spec := helperSpec{Mode: "checker", Driver: drv, DSN: withParam(t, clientDSN, "application_name", fmt.Sprintf("%s-p%d", app, i)),
 			Dialect: tg.dialect.Name(), Schema: schema}
-		workers = append(workers, &checkerWorker{h: startHelper(t, spec), name: fmt.Sprintf("proc%d-%s", i, drv)})
+		workers = append(workers, &checkerWorker{h: startHelper(t, spec), spec: spec, name: fmt.Sprintf("proc%d-%s", i, drv)})
 	}
 	stats := &checkerStats{ops: map[string]int{}, faults: map[string]int{}}
 	rng := rand.New(rand.NewPCG(cfg.seed, salt))
 	var tags atomic.Int64
 	for e := 0; time.Since(start) < cfg.duration; e++ {
-		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now()}
+		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now(),
+			ttl: time.Duration(100+rng.IntN(300)) * time.Millisecond}
 		// Every other epoch also has a byte budget (checkerSnapshot's sizes are 60-260 bytes: it keeps 1 to
 		// about 8 checkpoints), half of those without a cap.
 		if b := rng.IntN(4); b >= 2 {
@@ -199,7 +200,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		// The epoch's table is made on the admin pool: the clients' pool goes through the proxy, and a cut
 		// armed in the last epoch, or a connection killed there, must not fail the setup.
 		setup := newExecutorOn(admin, tg.dialect, schema, tg.storage)
-		if err := setup.checkpointer(ep.table, ep.cap, ep.budget, false).EnsureSchema(testCtx(t)); err != nil {
+		if err := ensureTables(testCtx(t), setup.checkpointer(ep.table, ep.cap, ep.budget, false)); err != nil {
 			t.Fatalf("EnsureSchema: %v", err)
 		}
 		runEpoch(t, cfg, ep, env, workers, admin, proxy, app, schema, local, rng.Uint64(), &tags, stats)
@@ -211,15 +212,27 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		}
 	}
 	stats.faults["proxy cuts made"] = int(proxy.cuts.Load())
+	for _, w := range workers {
+		stats.faults["client processes killed"] += w.gen
+	}
 	t.Logf("FIGURES checker %s (seed %d): %v; %d histories checked (%d inconclusive: checker timeout), %d operations recorded (at most %d in one history); operations %v; faults %v",
 		tg.name, cfg.seed, time.Since(start).Round(time.Millisecond), stats.histories, stats.unknownHistories, stats.recorded, stats.maxPerHistory, stats.ops, stats.faults)
+}
+
+// ensureTables makes cp's table and its lease table.
+func ensureTables(ctx context.Context, cp *pgcheckpoint.Checkpointer) error {
+	if err := cp.EnsureSchema(ctx); err != nil {
+		return err
+	}
+	return cp.EnsureLeaseSchema(ctx)
 }
 
 // epoch is one history: a table, its cap, its threads, what the clients learnt and what they did.
 type epoch struct {
 	n       int
 	cap     int
-	budget  int64 // the byte budget (0: none)
+	budget  int64         // the byte budget (0: none)
+	ttl     time.Duration // every lease's TTL, short enough that leases expire during the epoch
 	table   string
 	threads []string
 	base    time.Time
@@ -279,6 +292,9 @@ func (ep *epoch) record(client int, in mInput, out mOutput, call, ret time.Time)
 	if out.Outcome == unknown {
 		r = pending
 	}
+	if isLease(in.Kind) {
+		in.At, out.Ret = call.Sub(ep.base).Nanoseconds(), r // the model bounds the lease's expiry by them
+	}
 	var ins []mInput
 	switch in.Kind {
 	case opPrune:
@@ -325,7 +341,7 @@ func (k *knowledge) learn(in mInput, out mOutput) {
 	}
 	switch {
 	case out.Outcome != done:
-	case in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opGetLatest:
+	case in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opLeasePut || in.Kind == opGetLatest:
 		add(out.ID)
 		k.head = out.ID
 	case in.Kind == opList:
@@ -362,6 +378,7 @@ type opRequest struct {
 	Timeout     time.Duration // the call's context deadline
 	StmtTimeout bool          // through the pool whose sessions have statement_timeout = 25ms
 	Tx          string        // "", "rc" or "rr": inside a caller transaction (WithTx) at that level
+	Kill        time.Duration // a client process is SIGKILLed this long after it was sent the request (0: not)
 }
 
 // draw makes the next random operation of a client.
@@ -417,8 +434,10 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 		default:
 			in.Kind = opGetLatest
 		}
-	case r < 30:
+	case r < 22:
 		in.Kind = opPut
+	case r < 30:
+		ep.drawLease(rng, &in)
 	case r < 45:
 		in.Kind = opPutAfter
 		switch r % 3 {
@@ -442,28 +461,67 @@ func (ep *epoch) draw(cfg checkerConfig, rng *rand.Rand, tags *atomic.Int64) opR
 	default:
 		in.Kind = opPrune
 	}
-	if in.Kind == opPut || in.Kind == opPutAfter {
+	if in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opLeasePut {
 		in.Tag = int(tags.Add(1))
 	}
 	if (in.Kind == opGetByID || in.Kind == opDeleteOne) && in.ID == "" {
 		in.Kind, in.ID = opGetLatest, ""
 	}
 	req := opRequest{In: in, Table: ep.table, Timeout: opTimeout}
+	// A lease lives on the pool it was granted on (the main one) and runs its own transactions.
+	plain := in.Kind != opPrune && !isLease(in.Kind)
 	switch r := rng.IntN(100); {
 	case r < 6 && cfg.faults["deadline"]:
 		req.Timeout = time.Duration(1+rng.IntN(15)) * time.Millisecond
 		req.In.Via = strings.TrimSpace(req.In.Via + " deadline")
-	case r < 11 && cfg.faults["stmt-timeout"]:
+	case r < 11 && cfg.faults["stmt-timeout"] && !isLease(in.Kind):
 		req.StmtTimeout = true
 		req.In.Via = strings.TrimSpace(req.In.Via + " stmt-timeout")
-	case r < 19 && cfg.faults["tx-rc"] && in.Kind != opPrune:
+	case r < 19 && cfg.faults["tx-rc"] && plain:
 		req.Tx = "rc"
 		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rc")
-	case r < 22 && cfg.faults["tx-rr"] && in.Kind != opPrune:
+	case r < 22 && cfg.faults["tx-rr"] && plain:
 		req.Tx = "rr"
 		req.In.Via = strings.TrimSpace(req.In.Via + " tx-rr")
 	}
+	if cfg.faults["kill"] && rng.IntN(200) == 0 {
+		req.Kill = time.Duration(1+rng.IntN(20)) * time.Millisecond
+	}
 	return req
+}
+
+// drawLease makes in a lease operation on its thread, with the epoch's TTL: Acquire 20%, a put through
+// the client's lease 50% (one in five of them through the lease it held before its last grant, which
+// that grant superseded), Renew 20%, Release 10%. A client never gives a lease up: it goes on using a
+// lease it lost or released until it is granted another; a client that stops using a lease it holds is
+// an owner that crashed.
+func (ep *epoch) drawLease(rng *rand.Rand, in *mInput) {
+	in.TTL = ep.ttl
+	switch r := rng.IntN(10); {
+	case r < 2:
+		in.Kind = opAcquire
+	case r < 7:
+		in.Kind, in.Prev = opLeasePut, r == 6
+	case r < 9:
+		in.Kind = opRenew
+	default:
+		in.Kind = opRelease
+	}
+	if in.Prev {
+		in.Via = "prev"
+	}
+}
+
+// ownLease names the client as the owner of a lease operation and makes one that goes through the
+// client's lease an Acquire while the client was never granted the thread.
+func ownLease(in *mInput, owner string, granted map[string]bool) {
+	if !isLease(in.Kind) {
+		return
+	}
+	in.Owner = owner
+	if in.Kind != opAcquire && !granted[owner+"/"+in.Thread] {
+		in.Kind, in.Prev, in.Tag, in.Via = opAcquire, false, 0, strings.TrimSpace(strings.TrimPrefix(in.Via, "prev"))
+	}
 }
 
 // runEpoch runs the local client goroutines, the worker processes' clients and the fault injector until
@@ -472,24 +530,30 @@ func runEpoch(t *testing.T, cfg checkerConfig, ep *epoch, env *executor, workers
 	app, schema string, local int, seed uint64, tags *atomic.Int64, stats *checkerStats) {
 	end := time.Now().Add(cfg.epoch)
 	var wg sync.WaitGroup
-	client := func(id int, run func(opRequest) mOutput) {
+	client := func(id int, owner func() string, run func(opRequest) mOutput) {
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(seed, uint64(id)))
+		granted := map[string]bool{} // owner/thread: the threads the client's owner was granted a lease of
 		for time.Now().Before(end) && !t.Failed() {
 			req := ep.draw(cfg, rng, tags)
+			ownLease(&req.In, owner(), granted)
 			call := time.Now()
 			out := run(req)
+			if req.In.Kind == opAcquire && out.Outcome == done {
+				granted[req.In.Owner+"/"+req.In.Thread] = true
+			}
 			ep.record(id, req.In, out, call, time.Now())
 			stats.op(req.In, out)
 		}
 	}
 	for c := range local {
 		wg.Add(1)
-		go client(c, func(req opRequest) mOutput { return env.run(context.Background(), req) })
+		go client(c, func() string { return fmt.Sprintf("c%d", c) }, func(req opRequest) mOutput { return env.run(context.Background(), req) })
 	}
 	for i, w := range workers {
 		wg.Add(1)
-		go client(local+i, func(req opRequest) mOutput {
+		// Each incarnation of a worker process is an owner of its own: a killed one's leases are left to expire.
+		go client(local+i, func() string { return fmt.Sprintf("c%d.%d", local+i, w.gen) }, func(req opRequest) mOutput {
 			req.In.Via = strings.TrimSpace(w.name + " " + req.In.Via)
 			return w.run(t, req)
 		})
@@ -538,7 +602,7 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 		case "lock":
 			err = holdThreadLock(ctx, admin, table, ep.threads[rng.IntN(len(ep.threads))], time.Duration(5+rng.IntN(60))*time.Millisecond)
 		case "ensure":
-			err = env.checkpointer(ep.table, ep.cap, ep.budget, false).EnsureSchema(ctx)
+			err = ensureTables(ctx, env.checkpointer(ep.table, ep.cap, ep.budget, false))
 		}
 		cancel()
 		if err == nil {
@@ -639,7 +703,7 @@ func dropIdlePrunes(ops []porcupine.Operation) []porcupine.Operation {
 	first := map[string]int64{}
 	for _, op := range ops {
 		in, out := op.Input.(mInput), op.Output.(mOutput)
-		if (in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opForkInto) && (out.Outcome == done || out.Outcome == unknown) {
+		if (in.Kind == opPut || in.Kind == opPutAfter || in.Kind == opLeasePut || in.Kind == opForkInto) && (out.Outcome == done || out.Outcome == unknown) {
 			if at, ok := first[in.Thread]; !ok || op.Call < at {
 				first[in.Thread] = op.Call
 			}
@@ -673,7 +737,7 @@ func completeForks(ops []porcupine.Operation, seen map[int]string) {
 			continue
 		}
 		switch in.Kind {
-		case opPut, opPutAfter:
+		case opPut, opPutAfter, opLeasePut:
 			tagOf[out.ID] = in.Tag
 		case opGetLatest, opGetByID:
 			revealed[in.Thread] = append(revealed[in.Thread], mEntry{ID: out.ID, Tag: out.Tag})
@@ -712,6 +776,7 @@ type executor struct {
 	schema   string
 	mu       sync.Mutex
 	cps      map[string]*pgcheckpoint.Checkpointer
+	leases   map[string][2]*pgcheckpoint.Lease // table/thread/owner -> the client's lease, and the one before
 }
 
 func newExecutor(t testing.TB, driverName, dsn string, d pgcheckpoint.Dialect, schema string) *executor {
@@ -769,6 +834,9 @@ func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	cp := x.checkpointer(req.Table, req.In.Cap, req.In.Budget, req.StmtTimeout)
+	if isLease(req.In.Kind) {
+		return x.runLease(ctx, cp, req.Table, req.In)
+	}
 	if req.Tx == "" {
 		out, err := callOp(ctx, cp, req.In)
 		return classify(req.In, out, err)
@@ -797,6 +865,49 @@ func (x *executor) run(ctx context.Context, req opRequest) mOutput {
 		return mOutput{Outcome: unknown, ID: res.ID}
 	}
 	return res
+}
+
+// runLease runs a lease operation. A grant becomes the client's lease of the thread, and the lease it
+// held until then its previous one; the other operations go through the client's lease (in.Prev: the
+// previous one) and fail, with nothing done, when it holds none.
+func (x *executor) runLease(ctx context.Context, cp *pgcheckpoint.Checkpointer, table string, in mInput) mOutput {
+	key := table + "/" + in.Thread + "/" + in.Owner
+	x.mu.Lock()
+	if x.leases == nil {
+		x.leases = map[string][2]*pgcheckpoint.Lease{}
+	}
+	mine := x.leases[key]
+	x.mu.Unlock()
+	if in.Kind == opAcquire {
+		l, err := cp.Acquire(ctx, in.Thread, in.Owner, in.TTL)
+		if err != nil {
+			return classify(in, mOutput{}, err)
+		}
+		x.mu.Lock()
+		x.leases[key] = [2]*pgcheckpoint.Lease{l, mine[0]}
+		x.mu.Unlock()
+		return mOutput{Outcome: done, Token: l.Token}
+	}
+	l := mine[0]
+	if in.Prev {
+		l = mine[1]
+	}
+	if l == nil {
+		return mOutput{Outcome: failed}
+	}
+	var out mOutput
+	var err error
+	switch in.Kind {
+	case opRenew:
+		err = l.Renew(ctx, in.TTL)
+	case opRelease:
+		err = l.Release(ctx)
+	case opLeasePut:
+		out.ID, err = l.Put(ctx, checkerSnapshot(in.Tag))
+	}
+	out = classify(in, out, err)
+	out.Token = l.Token
+	return out
 }
 
 // checkerSnapshot is the snapshot a put of tag writes: the tag twice, as the version column and in the
@@ -866,6 +977,10 @@ func classify(in mInput, out mOutput, err error) mOutput {
 		out = mOutput{Outcome: exists}
 	case errors.Is(err, pgcheckpoint.ErrConflict) && in.Kind == opPutAfter:
 		out = mOutput{Outcome: conflict}
+	case errors.Is(err, pgcheckpoint.ErrLeaseHeld) && in.Kind == opAcquire:
+		out = mOutput{Outcome: held}
+	case errors.Is(err, pgcheckpoint.ErrLeaseLost) && (in.Kind == opRenew || in.Kind == opLeasePut):
+		out = mOutput{Outcome: lost}
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot), errors.Is(err, pgcheckpoint.ErrInvalidThreadID),
 		errors.Is(err, pgcheckpoint.ErrSnapshotTooLarge), errors.Is(err, pgcheckpoint.ErrInvalidOptions):
 		out = mOutput{Outcome: failed}
@@ -914,13 +1029,29 @@ func dsnWith(dsn, key, value string) string {
 // the real one: one clock for every process, and a wider interval only allows more orders.
 type checkerWorker struct {
 	h    *helper
+	spec helperSpec
 	name string
+	gen  int // the processes killed so far (only its client's goroutine uses h and gen)
 }
 
+// run sends req to the worker and reads its answer. With req.Kill the process is SIGKILLed that long
+// after the request was sent, and a new one started: a call it had not answered has an unknown outcome.
 func (w *checkerWorker) run(t *testing.T, req opRequest) mOutput {
 	raw, _ := json.Marshal(req)
 	w.h.send(string(raw))
+	var kill *time.Timer
+	if req.Kill > 0 {
+		h := w.h
+		kill = time.AfterFunc(req.Kill, func() { _ = h.cmd.Process.Kill() })
+	}
 	line, ok := w.h.next()
+	if kill != nil && !kill.Stop() {
+		w.h.rest() // killed while it ran the request, or right after it answered
+		w.h, w.gen = startHelper(t, w.spec), w.gen+1
+		if !ok {
+			return mOutput{Outcome: unknown}
+		}
+	}
 	var out mOutput
 	if !ok || json.Unmarshal([]byte(line), &out) != nil {
 		t.Errorf("checker worker %s: %q, %s", w.name, line, w.h.diag())
@@ -1020,7 +1151,7 @@ func prefixAt(part []porcupine.Operation, at int64) []porcupine.Operation {
 			out = append(out, op)
 		case in.Kind == opGetLatest || in.Kind == opGetByID || in.Kind == opList || in.Kind == opForkFrom:
 		default:
-			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID}, at+1
+			op.Output, op.Return = mOutput{Outcome: unknown, ID: o.ID, Token: o.Token}, at+1
 			out = append(out, op)
 		}
 	}

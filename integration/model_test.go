@@ -9,9 +9,11 @@ package integration
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -35,7 +37,18 @@ const (
 	opFork     opKind = "fork"
 	opForkFrom opKind = "forkfrom" // the source half: ok or ErrThreadExists: ID existed; ErrNotFound: it did not
 	opForkInto opKind = "forkinto" // the target half: ok: the thread was empty and now holds the copies
+	// Leases (lease.go): Acquire(Thread, Owner, TTL), and through the client's lease of the thread (its
+	// token is the output's), Renew(TTL), Release and Put. Expiry is the server's clock: see mLease.
+	opAcquire  opKind = "acquire"  // ok: a new grant, token Output.Token; held: another owner's lease was in force
+	opRenew    opKind = "renew"    // ok: the lease was in force and is now until TTL after; lost: it was not
+	opRelease  opKind = "release"  // ok: the lease is no longer in force (it may have ended before)
+	opLeasePut opKind = "leaseput" // Put through the lease: as opPut while the lease is in force; lost: nothing written
 )
+
+// isLease reports whether kind is a lease operation.
+func isLease(kind opKind) bool {
+	return kind == opAcquire || kind == opRenew || kind == opRelease || kind == opLeasePut
+}
 
 // mInput is what a client asked for. Cap and Budget are the retention policy of the table the thread
 // lives in (Budget 0: no byte budget; a checkpoint's size is its tag's checkerSnapshot's).
@@ -53,7 +66,13 @@ type mInput struct {
 	From, To string
 	History  bool
 	Cands    []mEntry
-	Via      string // how it ran, for the visualisation: "", "tx", "timeout", "stmt-timeout", "proc1", ...
+	// Leases: the owner (one per client), the TTL of Acquire and Renew, the call's time (ns from the
+	// epoch's start, as the history's), and Prev: through the lease the client held before its last grant.
+	Owner string
+	TTL   time.Duration
+	At    int64
+	Prev  bool
+	Via   string // how it ran, for the visualisation: "", "tx", "timeout", "stmt-timeout", "proc1", ...
 }
 
 // outcome says what an operation's result tells the model.
@@ -76,10 +95,14 @@ const (
 	// exists: a Fork returned ErrThreadExists: the target thread had checkpoints, nothing was written.
 	// The source is checked first, so the source checkpoint existed.
 	exists
+	// held: an Acquire returned ErrLeaseHeld: another owner's lease was in force, nothing was granted.
+	held
+	// lost: a lease's Put or Renew returned ErrLeaseLost: the lease was not in force, nothing was written.
+	lost
 )
 
 func (o outcome) String() string {
-	return [...]string{"ok", "unknown", "failed", "conflict", "not found", "thread exists"}[o]
+	return [...]string{"ok", "unknown", "failed", "conflict", "not found", "thread exists", "held", "lost"}[o]
 }
 
 // mEntry is one checkpoint of the model: its id and the tag of the put that wrote it. ID is "" for a
@@ -95,21 +118,58 @@ type mOutput struct {
 	ID      string   // puts: the new id (for an unknown put, the id a read saw its tag under, if any); gets: the id read
 	Tag     int      // gets: the tag of the snapshot read
 	List    []mEntry // List: newest first
+	Token   int64    // leases: Acquire's new token; the others: the token of the lease they went through (0: unknown)
+	Ret     int64    // leases: the return's time (ns from the epoch's start; meaningless for an unknown outcome)
 }
 
-// mState is the model's state of one thread, oldest first; ids increase along the list. Values are never
-// changed once made (porcupine requires a pure step function).
+// mState is the model's state of one thread: its checkpoints, oldest first (ids increase along the
+// list), and its lease. Values are never changed once made (porcupine requires a pure step function).
 type mState struct {
 	entries []mEntry
+	lease   mLease
 	key     string // canonical text: equality and hash
 }
 
-func newState(entries []mEntry) *mState {
+// mLease is what the model knows of a thread's lease: the highest token granted (a lower bound, when an
+// Acquire whose outcome is unknown may have granted one more) and the current grant, the newest, which
+// alone can be in force. The model does not know the server's clock, only that the now() of a statement
+// lies between its call and its return: the current grant may expire at any instant from Until (its
+// Acquire's or last Renew's call + the TTL) to Ends (their return + the TTL). An operation that sees it
+// ended by expiry (a Put or Renew that lost it, another owner's Acquire) must return after Until; one
+// that finds it in force (a Put or Renew that succeeds, an Acquire that finds it held) must be called
+// before Ends.
+type mLease struct {
+	Top   int64  // the highest token granted, or a lower bound on it
+	Owner string // the current grant's owner ("": never granted)
+	Token int64  // the current grant's token (0: granted by an Acquire whose outcome is unknown)
+	Live  bool   // the current grant may be in force: not released, not seen expired
+	Until int64  // ns from the epoch's start: the current grant is in force at least until then, unless released
+	Ends  int64  // ns from the epoch's start: the current grant is not in force after then (noEnd: unknown)
+}
+
+// noEnd is the Ends of a grant or Renew whose outcome is unknown: it may land at any instant.
+const noEnd = math.MaxInt64 / 2
+
+// clockSlack is how far the server's clock may run ahead of the checker's over one lease's TTL (the
+// server's now() against the test's monotonic clock, on one machine): far more than any slew.
+const clockSlack = int64(5 * time.Millisecond)
+
+// with is the state with s's lease and these checkpoints.
+func (s *mState) with(entries []mEntry) *mState { return makeState(entries, s.lease) }
+
+// leased is the state with s's checkpoints and lease l.
+func (s *mState) leased(l mLease) *mState { return makeState(s.entries, l) }
+
+// makeState is the state of these checkpoints and lease l, with its key.
+func makeState(entries []mEntry, l mLease) *mState {
 	var b strings.Builder
 	for _, e := range entries {
 		fmt.Fprintf(&b, "%s:%d,", e.ID, e.Tag)
 	}
-	return &mState{entries: entries, key: b.String()}
+	if l.Owner != "" {
+		fmt.Fprintf(&b, "|%d %s %d %t %d %d", l.Top, l.Owner, l.Token, l.Live, l.Until, l.Ends)
+	}
+	return &mState{entries: entries, lease: l, key: b.String()}
 }
 
 // newest is the thread's head, ok false when it is empty.
@@ -152,7 +212,7 @@ func (s *mState) appended(e mEntry, limit int, budget int64) *mState {
 		}
 		next = next[len(next)-keep:]
 	}
-	return newState(next)
+	return s.with(next)
 }
 
 // sizeOf is the size of the snapshot of a tag's put (0 for the tags no put writes: see completeForks).
@@ -171,7 +231,7 @@ func (s *mState) without(drop func(i int, e mEntry) bool) *mState {
 			next = append(next, e)
 		}
 	}
-	return newState(next)
+	return s.with(next)
 }
 
 // step is the model's transition: the states the thread can be in after in returned out, starting from
@@ -212,7 +272,7 @@ func step(s *mState, in mInput, out mOutput) []*mState {
 	case opDeleteOne:
 		return []*mState{s.without(func(_ int, e mEntry) bool { return e.ID == in.ID })}
 	case opDeleteThread:
-		return []*mState{newState(nil)}
+		return []*mState{s.with(nil)}
 	case opPrune:
 		return pruned(s)
 	case opForkFrom:
@@ -233,13 +293,17 @@ func step(s *mState, in mInput, out mOutput) []*mState {
 			if len(s.entries) > 0 {
 				return nil
 			}
-			return forked(in)
+			return forked(s, in)
 		case unknown:
 			if len(s.entries) > 0 {
 				return []*mState{s} // had it run here it would have been refused
 			}
-			return append([]*mState{s}, forked(in)...)
+			return append([]*mState{s}, forked(s, in)...)
 		}
+	case opAcquire:
+		return acquired(s, in, out)
+	case opRenew, opRelease, opLeasePut:
+		return throughLease(s, in, out)
 	}
 	panic("model: unknown operation " + string(in.Kind))
 }
@@ -254,6 +318,78 @@ func stepPut(s *mState, in mInput, out mOutput, allowed bool) []*mState {
 		return nil
 	}
 	return []*mState{s.appended(mEntry{ID: out.ID, Tag: in.Tag}, in.Cap, in.Budget)}
+}
+
+// acquired is every state an Acquire by in.Owner that returned out can leave. A grant needs the current
+// one to be the owner's or no longer in force (released, or expired: not before its Until); its token is
+// above every earlier one, and it is in force at least until the call + the TTL. With an unknown outcome
+// it may land at any instant, or never, with a token the model does not know.
+func acquired(s *mState, in mInput, out mOutput) []*mState {
+	l := s.lease
+	switch out.Outcome {
+	case held:
+		return when(l.mayHold(in.At) && l.Owner != in.Owner, s)
+	case done:
+		if out.Token <= l.Top || (l.Owner != in.Owner && !l.canEnd(out.Ret)) {
+			return nil
+		}
+		return []*mState{s.leased(grant(in, out.Token, out.Token, out.Ret+int64(in.TTL)))}
+	case unknown:
+		return []*mState{s, s.leased(grant(in, l.Top+1, 0, noEnd))}
+	}
+	return nil
+}
+
+// grant is the lease after a grant to in.Owner of token (0: unknown) that ends by ends, top the highest
+// token since.
+func grant(in mInput, top, token, ends int64) mLease {
+	return mLease{Top: top, Owner: in.Owner, Token: token, Live: true, Until: in.At + int64(in.TTL), Ends: ends}
+}
+
+// canEnd reports whether the current grant may have ended by an instant before ret: it is no longer in
+// force, or it may have expired by then (the server's clock past its Until).
+func (l mLease) canEnd(ret int64) bool {
+	return !l.Live || ret+clockSlack >= l.Until
+}
+
+// mayHold reports whether the current grant may be in force at an instant after at: it is live, and at
+// is before its Ends.
+func (l mLease) mayHold(at int64) bool {
+	return l.Live && at < l.Ends+clockSlack
+}
+
+// throughLease is every state a Renew, Release or Put through the lease of token out.Token that returned
+// out can leave. Only the current grant, in force, renews or puts; a lease not in force was superseded,
+// released or expired. Losing the current grant ends it, by expiry (not before its Until); a Release of it
+// ends it; a Renew moves its Until and Ends to the call and the return + the TTL (an unknown one may
+// have: the earlier Until, no Ends).
+func throughLease(s *mState, in mInput, out mOutput) []*mState {
+	l := s.lease
+	// The lease it went through: token out.Token (tokens start at 1: an unknown grant's 0 matches none);
+	// for an unknown outcome without a token (its client process was killed), any lease of the owner's.
+	mine := (out.Token != 0 && l.Token == out.Token) || (out.Token == 0 && l.Owner == in.Owner)
+	inForce := mine && l.mayHold(in.At)
+	ended := l
+	ended.Live = false
+	switch {
+	case !inForce:
+		// Nothing happens; only an Acquire makes a grant current and in force.
+		return when(out.Outcome != done || in.Kind == opRelease, s)
+	case out.Outcome == lost:
+		return when(l.canEnd(out.Ret), s.leased(ended))
+	case in.Kind == opRelease && out.Outcome == done:
+		return []*mState{s.leased(ended)}
+	case in.Kind == opRelease:
+		return []*mState{s, s.leased(ended)}
+	case in.Kind == opRenew:
+		renewed := l
+		renewed.Until, renewed.Ends = in.At+int64(in.TTL), out.Ret+int64(in.TTL)
+		if out.Outcome == unknown {
+			renewed.Until, renewed.Ends = min(l.Until, renewed.Until), noEnd
+		}
+		return []*mState{s.leased(renewed)}
+	}
+	return stepPut(s, in, out, true)
 }
 
 // pruned is every state Prune can leave: any subset of the older checkpoints removed, never the newest.
@@ -276,10 +412,10 @@ func pruned(s *mState) []*mState {
 // knows only the candidates, the older checkpoints that reads of the target revealed, not which
 // checkpoints the source held at the fork's instant: a copy no read of the target ever saw is one that
 // left the target before any list, and a model without it explains the same reads.
-func forked(in mInput) []*mState {
+func forked(s *mState, in mInput) []*mState {
 	top := mEntry{ID: in.ID, Tag: in.Tag}
 	if !in.History {
-		return []*mState{newState([]mEntry{top})}
+		return []*mState{s.with([]mEntry{top})}
 	}
 	cands := in.Cands // oldest first, ids below in.ID
 	if len(cands) > 12 {
@@ -298,7 +434,7 @@ func forked(in mInput) []*mState {
 		if (in.Cap > 0 && len(es)+1 > in.Cap) || (in.Budget > 0 && len(es) > 0 && size > in.Budget) {
 			continue
 		}
-		out = append(out, newState(append(es, top)))
+		out = append(out, s.with(append(es, top)))
 	}
 	return out
 }
@@ -314,7 +450,7 @@ func when(ok bool, s *mState) []*mState {
 // threadModel is the model as porcupine takes it.
 var threadModel = (&porcupine.NondeterministicModel{
 	Partition: partitionByThread,
-	Init:      func() []any { return []any{newState(nil)} },
+	Init:      func() []any { return []any{makeState(nil, mLease{})} },
 	Step: func(state, input, output any) []any {
 		var out []any
 		for _, s := range step(state.(*mState), input.(mInput), output.(mOutput)) {
@@ -329,7 +465,10 @@ var threadModel = (&porcupine.NondeterministicModel{
 		return h.Sum64()
 	},
 	DescribeOperation: describeOperation,
-	DescribeState:     func(s any) string { return describeEntries(s.(*mState).entries) },
+	DescribeState: func(s any) string {
+		st := s.(*mState)
+		return describeEntries(st.entries) + " " + st.lease.String()
+	},
 }).ToModel()
 
 // partitionByThread splits a history into one history per thread.
@@ -361,6 +500,22 @@ func shortID(id string) string {
 	return id
 }
 
+// String renders a lease state, e.g. "lease c1 token 3 in force until 312.0-320.0ms (top 3)".
+func (l mLease) String() string {
+	if l.Owner == "" {
+		return "no lease"
+	}
+	state := fmt.Sprintf("in force until %.1f-%.1fms", float64(l.Until)/1e6, float64(l.Ends)/1e6)
+	switch {
+	case !l.Live:
+		state = "ended"
+	case l.Ends == noEnd:
+		state = fmt.Sprintf("in force until %.1fms or later", float64(l.Until)/1e6)
+	}
+	return fmt.Sprintf("lease %s token %d %s (top %d)", l.Owner, l.Token, state, l.Top)
+}
+
+// describeEntries renders checkpoints as "id#tag", oldest first.
 func describeEntries(es []mEntry) string {
 	parts := make([]string, len(es))
 	for i, e := range es {
@@ -380,6 +535,13 @@ func describeOperation(input, output any) string {
 		call = fmt.Sprintf("putAfter(%s) #%d", shortID(in.Head), in.Tag)
 	case opGetByID, opDeleteOne:
 		call = fmt.Sprintf("%s(%s)", in.Kind, shortID(in.ID))
+	case opAcquire:
+		call = fmt.Sprintf("acquire(%s, %v)", in.Owner, in.TTL)
+	case opRenew, opRelease, opLeasePut:
+		call = fmt.Sprintf("%s(%s token %d, %v)", in.Kind, in.Owner, out.Token, in.TTL)
+		if in.Kind == opLeasePut {
+			call += fmt.Sprintf(" #%d", in.Tag)
+		}
 	case opFork, opForkFrom, opForkInto:
 		call = fmt.Sprintf("%s(%s %s#%d -> %s)", in.Kind, in.From, shortID(in.ID), in.Tag, in.To)
 		if in.History {
@@ -401,8 +563,10 @@ func describeOperation(input, output any) string {
 	res := out.Outcome.String()
 	if out.Outcome == done {
 		switch in.Kind {
-		case opPut, opPutAfter:
+		case opPut, opPutAfter, opLeasePut:
 			res = shortID(out.ID)
+		case opAcquire:
+			res = fmt.Sprintf("token %d", out.Token)
 		case opGetLatest, opGetByID:
 			res = fmt.Sprintf("%s#%d", shortID(out.ID), out.Tag)
 		case opList:
@@ -586,6 +750,101 @@ func TestLinearizableModel(t *testing.T) {
 		{"fork without history copies one checkpoint", []porcupine.Operation{
 			into(0, 2, 3, mInput{ID: "c", Tag: 3, Cands: []mEntry{{"a", 1}}}, done),
 			inU(list(0, 4, 5, mEntry{"c", 3}, mEntry{"a", 1})),
+		}, false},
+	}...)
+	// Leases: times in ms, every TTL 100 ms.
+	ms := int64(time.Millisecond)
+	lop := func(c int, call, ret int64, in mInput, out mOutput) porcupine.Operation {
+		in.TTL, in.At, out.Ret = 100*time.Millisecond, call*ms, ret*ms
+		return op(c, call*ms, ret*ms, in, out)
+	}
+	acq := func(c int, call, ret int64, owner string, token int64, o outcome) porcupine.Operation {
+		return lop(c, call, ret, mInput{Kind: opAcquire, Owner: owner}, mOutput{Outcome: o, Token: token})
+	}
+	thru := func(c int, call, ret int64, kind opKind, token int64, o outcome) porcupine.Operation {
+		return lop(c, call, ret, mInput{Kind: kind}, mOutput{Outcome: o, Token: token})
+	}
+	lput := func(c int, call, ret int64, token int64, tag int, id string, o outcome) porcupine.Operation {
+		return lop(c, call, ret, mInput{Kind: opLeasePut, Tag: tag}, mOutput{Outcome: o, Token: token, ID: id})
+	}
+	listAt := func(c int, call, ret int64, es ...mEntry) porcupine.Operation { return list(c, call*ms, ret*ms, es...) }
+	cases = append(cases, []struct {
+		name    string
+		history []porcupine.Operation
+		ok      bool
+	}{
+		{"lease: grant, put, renew, release, takeover, the old lease lost", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 2, 3, 1, 1, "a", done), thru(0, 4, 5, opRenew, 1, done),
+			thru(0, 6, 7, opRelease, 1, done), acq(1, 8, 9, "b", 2, done), lput(0, 10, 11, 1, 2, "", lost),
+			lput(1, 12, 13, 2, 3, "c", done), listAt(0, 14, 15, mEntry{"c", 3}, mEntry{"a", 1}),
+		}, true},
+		{"lease: another owner takes over after the TTL, the old lease's put is lost", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 10, 11, "b", 0, held), acq(1, 150, 151, "b", 2, done),
+			lput(0, 152, 153, 1, 1, "", lost), lput(1, 154, 155, 2, 2, "b", done),
+		}, true},
+		{"lease: a takeover before the TTL could pass", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 50, 51, "b", 2, done),
+		}, false},
+		{"lease: a takeover before the renewed TTL could pass", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 80, 81, opRenew, 1, done), acq(1, 150, 151, "b", 2, done),
+		}, false},
+		{"lease: the owner acquires again at once, with a new token", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(0, 2, 3, "a", 2, done), lput(0, 4, 5, 1, 1, "", lost),
+			lput(0, 6, 7, 2, 2, "b", done),
+		}, true},
+		{"lease: tokens must grow", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 150, 151, "b", 1, done),
+		}, false},
+		{"lease: a put through a superseded lease lands", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 150, 151, "b", 2, done), lput(0, 152, 153, 1, 1, "a", done),
+		}, false},
+		{"lease: a put through a lease lost before", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 120, 121, 1, 1, "", lost), lput(0, 130, 131, 1, 2, "b", done),
+		}, false},
+		{"lease: a renew of a lease lost before", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 120, 121, 1, 1, "", lost), thru(0, 130, 131, opRenew, 1, done),
+		}, false},
+		{"lease: a put through a released lease lands", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 2, 3, opRelease, 1, done), lput(0, 4, 5, 1, 1, "a", done),
+		}, false},
+		{"lease: lost before the TTL could pass", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 20, 21, 1, 1, "", lost),
+		}, false},
+		{"lease: a put through a lease after it surely expired", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 110, 111, 1, 1, "a", done),
+		}, false},
+		{"lease: a renew after the lease surely expired", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 80, 90, opRenew, 1, done), thru(0, 200, 201, opRenew, 1, done),
+		}, false},
+		{"lease: held after the lease surely expired", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 110, 111, "b", 0, held),
+		}, false},
+		{"lease: an unknown renew may have extended the lease", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 50, never, opRenew, 1, unknown), lput(1, 200, 201, 1, 1, "a", done),
+		}, true},
+		{"lease: a renew extends the lease to its return + the TTL", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 80, 90, opRenew, 1, done), lput(0, 185, 186, 1, 1, "a", done),
+		}, true},
+		{"lease: a put through a lease the model knows no token of may land while the owner's lease is in force", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lop(0, 2, never, mInput{Kind: opLeasePut, Owner: "a", Tag: 1}, mOutput{Outcome: unknown, ID: "a"}),
+			listAt(1, 50, 51, mEntry{"a", 1}),
+		}, true},
+		{"lease: a put through a lease the model knows no token of lands after another owner's grant", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lop(0, 2, never, mInput{Kind: opLeasePut, Owner: "a", Tag: 1}, mOutput{Outcome: unknown, ID: "a"}),
+			acq(1, 150, 151, "b", 2, done), listAt(1, 160, 161), listAt(1, 170, 171, mEntry{"a", 1}),
+		}, false},
+		{"lease: held after the lease was released", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 2, 3, opRelease, 1, done), acq(1, 4, 5, "b", 0, held),
+		}, false},
+		{"lease: an unknown acquire may have granted a token", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), acq(1, 150, never, "b", 0, unknown), acq(0, 300, 301, "a", 3, done),
+		}, true},
+		{"lease: an unknown release may have ended the lease", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), thru(0, 2, never, opRelease, 1, unknown), acq(1, 4, 5, "b", 2, done),
+		}, true},
+		{"lease: an unknown put through a superseded lease lands after the takeover", []porcupine.Operation{
+			acq(0, 0, 1, "a", 1, done), lput(0, 2, never, 1, 1, "a", unknown), acq(1, 150, 151, "b", 2, done),
+			listAt(1, 160, 161), listAt(1, 170, 171, mEntry{"a", 1}),
 		}, false},
 	}...)
 	for _, c := range cases {
