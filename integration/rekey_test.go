@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -453,5 +454,80 @@ func checkWriterThread(t testing.TB, cp *pgcheckpoint.Checkpointer, th string, l
 	slices.Sort(held)
 	if exact && !slices.Equal(got, held) || !slices.Contains(got, newest) {
 		t.Fatalf("thread %s holds %v, want %v (exact %v) with the newest %s", th, got, held, exact, newest)
+	}
+}
+
+// helperRekey is the worker of TestRekeyKilled: it runs Rekey and reports each batch.
+func helperRekey(ctx context.Context, cp *pgcheckpoint.Checkpointer, s helperSpec, out *lineWriter) int {
+	res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: s.Puts, After: s.After, Progress: func(r pgcheckpoint.RekeyResult) {
+		out.line("batch", r.Position.Thread, r.Position.Checkpoint, strconv.FormatInt(r.Resealed, 10))
+	}})
+	if err != nil {
+		out.line("error", err.Error())
+		return 1
+	}
+	out.line("done", res.State.String(), strconv.FormatInt(res.Resealed, 10))
+	return 0
+}
+
+// TestRekeyKilled kills a rekey process (SIGKILL) after its third batch, while the test holds the lock
+// of a row of its fourth, then runs it again from the last position it reported: nothing is lost, the
+// second run reseals the rest, and the table ends required. (A first run in this process, stopped
+// after one batch, adds the constraint: its ALTER TABLE would wait for the test's row lock.)
+func TestRekeyKilled(t *testing.T) {
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			want := populate(t, tg.rekeyCheckpointer(t, db, schema, nil, 0), []string{"k-a", "k-b", "k-c"}, 20)
+			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
+			stopped, cancel := context.WithCancel(ctx)
+			if _, err := cp.Rekey(stopped, pgcheckpoint.RekeyOptions{Batch: 5, Progress: func(pgcheckpoint.RekeyResult) { cancel() }}); !errors.Is(err, context.Canceled) {
+				t.Fatalf("first run: %v", err)
+			}
+			// The 18th plaintext row in Rekey's order is in the worker's fourth batch of 5.
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var blocked string
+			// (Only that row: FOR UPDATE beside OFFSET would lock the rows skipped too.)
+			table := `"` + schema + `".ziro_checkpoints`
+			if err := tx.QueryRowContext(ctx, `SELECT checkpoint_id FROM `+table+` WHERE checkpoint_id = (
+    SELECT checkpoint_id FROM `+table+` WHERE snapshot->>'$' IS NULL ORDER BY thread_id, checkpoint_id OFFSET 17 LIMIT 1)
+FOR UPDATE`).Scan(&blocked); err != nil {
+				t.Fatal(err)
+			}
+			spec := tg.spec("rekey", schema)
+			spec.Keys, spec.Puts = rekeyRingText("k1"), 5
+			h := startHelper(t, spec)
+			var last []string
+			for range 3 {
+				line, ok := h.next()
+				if last = strings.Split(line, "\t"); !ok || last[0] != "batch" {
+					t.Fatalf("worker said %q; %s", line, h.diag())
+				}
+			}
+			if rest := h.kill(); len(rest) != 0 {
+				t.Fatalf("the worker went past the locked row: %v", rest)
+			}
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			checkState(t, cp, pgcheckpoint.EncryptionMigrating)
+			if n, _ := rawKeys(t, db, schema); n != 40 {
+				t.Fatalf("%d plaintext rows after the kill, want 40", n)
+			}
+			spec.After = pgcheckpoint.RekeyPosition{Thread: last[1], Checkpoint: last[2]}
+			h = startHelper(t, spec)
+			lines := h.rest()
+			if end := strings.Split(lines[len(lines)-1], "\t"); end[0] != "done" || end[1] != "required" || end[2] != "40" {
+				t.Fatalf("rerun: %v; %s", lines, h.diag())
+			}
+			checkState(t, cp, pgcheckpoint.EncryptionRequired)
+			checkReadBack(t, cp, db, schema, want)
+		})
 	}
 }
