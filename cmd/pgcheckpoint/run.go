@@ -311,6 +311,10 @@ func reportAt(stderr io.Writer, err error, target string) int {
 		}
 		msg = "the checkpoint table does not exist" + in + " (" + detail + "): run `pgcheckpoint migrate` with the same --dsn, --schema and --table"
 	}
+	if code == exitKeys {
+		// The library's words for the CLI's flags.
+		msg = strings.ReplaceAll(msg, "Options.Keys", "keys ($"+keysEnv+" or --keys-file)")
+	}
 	msg = strings.TrimPrefix(msg, "pgcheckpoint: ")
 	msg = strings.Join(strings.Fields(escapeControls(redact(msg))), " ")
 	fmt.Fprintf(stderr, "pgcheckpoint: %s\n", msg)
