@@ -78,7 +78,7 @@ type RekeyResult struct {
 func (c *Checkpointer) Rekey(ctx context.Context, opts RekeyOptions) (RekeyResult, error) {
 	defer c.hold()()
 	res := RekeyResult{Position: opts.After}
-	err := c.rekey(ctx, opts, &res)
+	err := c.fullMismatch(ctx, "rekey", c.rekey(ctx, opts, &res))
 	if s, serr := c.readEncryption(context.WithoutCancel(ctx)); serr == nil {
 		res.State = s
 	}
