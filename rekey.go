@@ -61,7 +61,9 @@ type RekeyOptions struct {
 type RekeyResult struct {
 	// State is the table's encryption state when Rekey returned.
 	State EncryptionState
-	// Position is the last row of the last committed batch: resume from it (RekeyOptions.After).
+	// Position is where the current pass stands, the last row of its last committed batch: resume
+	// from it (RekeyOptions.After). A pass starts at the zero position, so a finished Rekey, whose last
+	// pass found nothing, reports the zero position.
 	Position RekeyPosition
 	// Scanned counts the rows batches read (plaintext or under another key); Resealed, those written
 	// back (a row deleted between its read and the write is scanned, not resealed).
@@ -156,16 +158,20 @@ func (c *Checkpointer) rekeyPass(ctx context.Context, batch int, res *RekeyResul
 }
 
 // rekeySelect reads the next batch after ($1, $2): rows that are plaintext or sealed under a key other
-// than $3, at most $4 of them, and no more than $5 bytes of snapshots beyond the first row's.
+// than $3, at most $4 of them, and no more than $5 bytes of snapshots beyond the first row's. The
+// innermost query converts each snapshot to text once (the LIMIT keeps it from being merged into the
+// others).
 func (c *Checkpointer) rekeySelect() string {
-	return `SELECT thread_id, checkpoint_id, snapshot FROM (
-    SELECT thread_id, checkpoint_id, snapshot::text AS snapshot,
-        sum(octet_length(snapshot::text)) OVER (ORDER BY thread_id, checkpoint_id) - octet_length(snapshot::text) AS before
-    FROM ` + c.names.table + `
-    WHERE (thread_id, checkpoint_id) > ($1, $2)
-      AND (snapshot->>'$' IS DISTINCT FROM '` + envelopeMarker + `' OR snapshot->>'k' IS DISTINCT FROM $3)
-    ORDER BY thread_id, checkpoint_id
-    LIMIT $4
+	return `SELECT thread_id, checkpoint_id, s FROM (
+    SELECT thread_id, checkpoint_id, s,
+        sum(octet_length(s)) OVER (ORDER BY thread_id, checkpoint_id) - octet_length(s) AS before
+    FROM (
+        SELECT thread_id, checkpoint_id, snapshot::text AS s FROM ` + c.names.table + `
+        WHERE (thread_id, checkpoint_id) > ($1, $2)
+          AND (snapshot->>'$' IS DISTINCT FROM '` + envelopeMarker + `' OR snapshot->>'k' IS DISTINCT FROM $3)
+        ORDER BY thread_id, checkpoint_id
+        LIMIT $4
+    ) AS rows
 ) AS b WHERE before < $5
 ORDER BY thread_id, checkpoint_id`
 }
