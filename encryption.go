@@ -300,13 +300,9 @@ WHERE thread_id = $1 AND snapshot->>'$' = '`+envelopeMarker+`'`, r.to)
 		}
 		out = append(out, resealed{Thread: r.to, Checkpoint: id, Snapshot: sealed})
 	}
-	if err := rows.Err(); err != nil || len(out) == 0 {
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	arg, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, resealRows(c.names.table), json.RawMessage(arg))
+	_, err = c.execResealed(ctx, q, out)
 	return err
 }

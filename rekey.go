@@ -231,10 +231,6 @@ func (c *Checkpointer) writeRekeyed(ctx context.Context, rows []resealed) (int64
 	if err != nil {
 		return 0, err
 	}
-	arg, err := json.Marshal(rows)
-	if err != nil {
-		return 0, err
-	}
 	var n int64
 	err = c.runTx(ctx, func(q DBTX) error {
 		locked, err := q.QueryContext(ctx, c.rekeyLock(), string(lockArg))
@@ -244,11 +240,7 @@ func (c *Checkpointer) writeRekeyed(ctx context.Context, rows []resealed) (int64
 		if err := locked.Close(); err != nil {
 			return err
 		}
-		r, err := q.ExecContext(ctx, resealRows(c.names.table), string(arg))
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
+		n, err = c.execResealed(ctx, q, rows)
 		return err
 	})
 	return n, err
@@ -293,13 +285,26 @@ WHERE thread_id = $1 AND snapshot->>'$' IS DISTINCT FROM '`+envelopeMarker+`'`, 
 		r.Snapshot = sealWith(k, a, c.bind(bindRow, threadID, r.Checkpoint, ""), plain)
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil || len(out) == 0 {
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	arg, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, resealRows(c.names.table), string(arg))
+	_, err = c.execResealed(ctx, q, out)
 	return err
+}
+
+// execResealed writes rows through resealRows in q and returns how many it updated (none: no
+// statement).
+func (c *Checkpointer) execResealed(ctx context.Context, q DBTX, rows []resealed) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	arg, err := json.Marshal(rows)
+	if err != nil {
+		return 0, err
+	}
+	r, err := q.ExecContext(ctx, resealRows(c.names.table), string(arg))
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
 }

@@ -238,6 +238,20 @@ func TestRekeyRotate(t *testing.T) {
 				t.Fatalf("%d plaintext rows, keys %v", n, keys)
 			}
 			checkReadBack(t, only2, db, schema, want)
+			// A fork of the rekeyed rows re-binds them to the new thread (rebindFork writes through
+			// the same statement as Rekey).
+			var newest [2]string
+			for k := range want {
+				if k[0] == "t1" && k[1] > newest[1] {
+					newest = k
+				}
+			}
+			if _, err := only2.Fork(ctx, "t1", newest[1], "t1-fork", pgcheckpoint.ForkOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := only2.Latest(ctx, "t1-fork"); err != nil || !sameJSON(got.Snapshot, want[newest]) {
+				t.Fatalf("fork: %s, %v", got.Snapshot, err)
+			}
 		})
 	}
 }
