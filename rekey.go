@@ -158,15 +158,19 @@ func (c *Checkpointer) rekeyPass(ctx context.Context, batch int, res *RekeyResul
 }
 
 // rekeySelect reads the next batch after ($1, $2): rows that are plaintext or sealed under a key other
-// than $3, at most $4 of them, and no more than $5 bytes of snapshots beyond the first row's. The
+// than $3, at most $4 of them, and no more than $5 bytes of snapshots beyond the first row's, each with
+// whether it is an envelope as the encryption constraint judges it (a plaintext snapshot may have a
+// member "$" of its own, which isEnvelope would take for one). The
 // innermost query converts each snapshot to text once (the LIMIT keeps it from being merged into the
 // others).
 func (c *Checkpointer) rekeySelect() string {
-	return `SELECT thread_id, checkpoint_id, s FROM (
-    SELECT thread_id, checkpoint_id, s,
+	return `SELECT thread_id, checkpoint_id, s, sealed FROM (
+    SELECT thread_id, checkpoint_id, s, sealed,
         sum(octet_length(s)) OVER (ORDER BY thread_id, checkpoint_id) - octet_length(s) AS before
     FROM (
-        SELECT thread_id, checkpoint_id, snapshot::text AS s FROM ` + c.names.table + `
+        SELECT thread_id, checkpoint_id, snapshot::text AS s,
+            COALESCE(snapshot->>'$' = '` + envelopeMarker + `', false) AS sealed
+        FROM ` + c.names.table + `
         WHERE (thread_id, checkpoint_id) > ($1, $2)
           AND (snapshot->>'$' IS DISTINCT FROM '` + envelopeMarker + `' OR snapshot->>'k' IS DISTINCT FROM $3)
         ORDER BY thread_id, checkpoint_id
@@ -192,12 +196,13 @@ func (c *Checkpointer) rekeyBatch(ctx context.Context, batch int, pos RekeyPosit
 	for rows.Next() {
 		var r resealed
 		var stored []byte
-		if err := rows.Scan(&r.Thread, &r.Checkpoint, &stored); err != nil {
+		var sealed bool
+		if err := rows.Scan(&r.Thread, &r.Checkpoint, &stored, &sealed); err != nil {
 			return nil, err
 		}
 		b := c.bind(bindRow, r.Thread, r.Checkpoint, "")
 		plain := stored
-		if isEnvelope(stored) {
+		if sealed {
 			if plain, err = c.seal.open(ctx, b, stored); err != nil {
 				return nil, fmt.Errorf("thread %q: %w", r.Thread, err)
 			}

@@ -545,3 +545,26 @@ FOR UPDATE`).Scan(&blocked); err != nil {
 		})
 	}
 }
+
+// TestRekeyDollarMember: a plaintext snapshot with a member "$" of its own (which a reader with keys
+// would take for an envelope) is sealed as the plaintext it is, and reads back after the rekey.
+func TestRekeyDollarMember(t *testing.T) {
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			plain := tg.rekeyCheckpointer(t, db, schema, nil, 0)
+			snap := []byte(`{"$": "mine", "x": 1}`)
+			id, err := plain.Put(ctx, "d", snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
+			if res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{}); err != nil || res.Resealed != 1 {
+				t.Fatalf("rekey: %+v, %v", res, err)
+			}
+			checkReadBack(t, cp, db, schema, map[[2]string][]byte{{"d", id}: snap})
+		})
+	}
+}
