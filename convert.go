@@ -117,6 +117,9 @@ func convert(ctx context.Context, db DBTX, opts ConvertOptions) (ConvertProgress
 	if err := src.checkStorage(ctx, "convert"); err != nil {
 		return prog, err
 	}
+	if err := src.refuseEncrypted(ctx); err != nil {
+		return prog, err
+	}
 
 	// The target: created with the source's policy when missing, else of the right layout and empty.
 	kind, err = tableKind(ctx, db, q, schema, opts.To)
@@ -329,7 +332,7 @@ func convertToDelta(ctx context.Context, db DBTX, q convertStatements, first, la
 			if !numbered { // renumber as a Go put does (statements.renumber): base + position in id order
 				seq = base + int64(k) + 1
 			}
-			p := planDelta(st, splitSnapshot(r.snapshot))
+			p := planDelta(st, splitSnapshot(r.snapshot), nil)
 			p.next.head = r.id
 			st = p.next
 			if len(buf) > 1 {
@@ -345,6 +348,34 @@ func convertToDelta(ctx context.Context, db DBTX, q convertStatements, first, la
 		return 0, 0, err
 	}
 	return heads, items, nil
+}
+
+// refuseEncrypted is ErrInvalidOptions when the source of a conversion is encrypted (an encryption
+// constraint, or any envelope in its rows): a ciphertext is bound to its table, kind of row, thread and
+// checkpoint (seal.go), so no envelope opens once copied into another table; and full to delta would
+// split an envelope as if it were a snapshot, and delta to full would copy the envelopes the view shows.
+// Converting an encrypted table needs its plaintext, which only a client with the keys has.
+func (c *Checkpointer) refuseEncrypted(ctx context.Context) error {
+	state, err := c.readEncryption(ctx)
+	if err != nil {
+		return err
+	}
+	sealed := state != EncryptionNone
+	for _, t := range c.encTargets() {
+		if sealed {
+			break
+		}
+		err := c.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t.table+` WHERE `+t.column+`->>'$' = '`+envelopeMarker+`')`).Scan(&sealed)
+		if err != nil {
+			return interpret(err)
+		}
+	}
+	if sealed {
+		return fmt.Errorf("source %s is encrypted (state %v, or envelopes in its rows); encrypted tables are not converted, "+
+			"because each ciphertext is bound to the table it is stored in and would not open in the target: %w",
+			c.sealedTable(), state, ErrInvalidOptions)
+	}
+	return nil
 }
 
 // isObject reports whether b (JSONB's text) is an object: the full layout accepts any JSONB from other

@@ -2,13 +2,16 @@ package pgcheckpoint
 
 import (
 	"cmp"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -216,14 +219,28 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// chainHash identifies an array's prefix across processes: chain(i) = SHA-256(chain(i-1) || element
-// i), cut to 16 bytes, from sixteen zero bytes. A head stores it for each array, so a writer that did
-// not write the head (a new process, another writer moved the thread) can tell whether its snapshot's
-// array starts with what the head holds.
+// chainHash identifies an array's prefix across processes: chain(i) = H(chain(i-1) || element i), cut
+// to 16 bytes, from sixteen zero bytes. A head stores it for each array, so a writer that did not write
+// the head (a new process, another writer moved the thread) can tell whether its snapshot's array starts
+// with what the head holds. H is SHA-256 for plaintext heads; a sealed put keys it (see chainer), since a
+// plain hash of plaintext elements would let anyone who guesses an array's content confirm the guess.
 type chainHash [16]byte
 
-func (h chainHash) next(elem []byte) chainHash {
-	s := sha256.New()
+// chainer computes chain hashes: SHA-256 when key is nil, else HMAC-SHA256 under key, a key derived
+// from the encryption key id (chainKeyOf). A head's stored hash names that id ("id:hex"), so a cold
+// writer recognises a prefix only under the key it hashes with itself.
+type chainer struct {
+	id  string
+	key []byte
+}
+
+func (c chainer) next(h chainHash, elem []byte) chainHash {
+	var s hash.Hash
+	if c.key == nil {
+		s = sha256.New()
+	} else {
+		s = hmac.New(sha256.New, c.key)
+	}
 	s.Write(h[:])
 	s.Write(elem)
 	var out chainHash
@@ -269,9 +286,11 @@ type arrayState struct {
 	ranges [][2]int64 // item positions [lo, hi), in order
 	n      int
 	chain  chainHash // of all n elements
-	fast   []fastHash
-	chains []chainHash
-	kept   int // while planning: how many elements the basis held already (the rest are new items)
+	// chainID is the chainer id chain was made with ("" plain SHA-256; a key id for a sealed head).
+	chainID string
+	fast    []fastHash
+	chains  []chainHash
+	kept    int // while planning: how many elements the basis held already (the rest are new items)
 }
 
 // maxRanges bounds the ranges of one array: a history edited at many places is written out afresh.
@@ -290,8 +309,21 @@ type deltaPlan struct {
 	next   *threadState
 }
 
-// planDelta computes a put of the split snapshot ms on a thread in state st.
-func planDelta(st *threadState, ms []member) deltaPlan {
+// planSeal is how a sealed put hides what it stores (see Checkpointer.planPut): item seals a new item
+// for its position, and chain keys the arrays' chain hashes. A nil *planSeal stores items as they are
+// with plain hashes.
+type planSeal struct {
+	item  func(pos int64, elem []byte) []byte
+	chain chainer
+}
+
+// planDelta computes a put of the split snapshot ms on a thread in state st, sealed by seal when it is
+// not nil.
+func planDelta(st *threadState, ms []member, seal *planSeal) deltaPlan {
+	var ch chainer
+	if seal != nil {
+		ch = seal.chain
+	}
 	var p deltaPlan
 	next := &threadState{alloc: make(map[string]slot, len(st.alloc)+1), arrays: map[string]*arrayState{}}
 	maxSlot := int64(-1)
@@ -317,12 +349,15 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 			sl = slot{n: maxSlot, next: maxSlot * slotBase}
 		}
 		first := sl.next
-		a := planArray(st.arrays[m.key], m.elems, &sl.next)
+		a := planArray(st.arrays[m.key], m.elems, &sl.next, ch)
 		next.alloc[m.key] = sl
 		for i, e := range m.elems[a.kept:] {
 			if p.nItems > 0 {
 				items = append(items, ',')
 				pos = append(pos, ',')
+			}
+			if seal != nil {
+				e = seal.item(first+int64(i), e)
 			}
 			items = append(items, e...)
 			pos = strconv.AppendInt(pos, first+int64(i), 10)
@@ -358,8 +393,12 @@ func planDelta(st *threadState, ms []member) deltaPlan {
 }
 
 // planArray returns the state of an array of elems after a put, given its state prev in the basis head
-// (nil when the head has no such array), taking new positions from *next.
-func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
+// (nil when the head has no such array), taking new positions from *next, hashing with ch. A cold
+// basis (read from the server) lends its prefix only when its hash was made by ch's key (the same
+// chainer id): a sealed put never keeps the items of a plaintext head (they would be plaintext items
+// under an encrypted head), nor compares with a hash made under another key; it writes the array
+// afresh then.
+func planArray(prev *arrayState, elems [][]byte, next *int64, ch chainer) *arrayState {
 	fast := make([]fastHash, len(elems))
 	for i, e := range elems {
 		fast[i] = fastOf(e)
@@ -372,17 +411,20 @@ func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
 		for keep < len(elems) && keep < prev.n && fast[keep] == prev.fast[keep] {
 			keep++
 		}
-		chains = append(make([]chainHash, 0, len(elems)), prev.chains[:keep]...)
+		chains = make([]chainHash, 0, len(elems))
+		if prev.chainID == ch.id {
+			chains = append(chains, prev.chains[:keep]...)
+		} else {
+			// The key changed since this process wrote the basis: its prefix is hashed again.
+			chains = appendChains(chains, ch, chainHash{}, elems[:keep])
+		}
+	case prev.chainID != ch.id:
+		// Cold, hashed under another key or none: nothing is kept (see above).
 	default:
 		// Cold: the basis was read from the server; its prefix is recognised by its chain hash alone.
 		if len(elems) >= prev.n {
-			chains = make([]chainHash, 0, len(elems))
-			var h chainHash
-			for _, e := range elems[:prev.n] {
-				h = h.next(e)
-				chains = append(chains, h)
-			}
-			if h == prev.chain {
+			chains = appendChains(make([]chainHash, 0, len(elems)), ch, chainHash{}, elems[:prev.n])
+			if prev.n == 0 || chains[prev.n-1] == prev.chain {
 				keep = prev.n
 			} else {
 				chains = chains[:0]
@@ -403,9 +445,9 @@ func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
 	if keep > 0 {
 		h = chains[keep-1]
 	}
-	for _, e := range elems[keep:] {
-		h = h.next(e)
-		chains = append(chains, h)
+	chains = appendChains(chains, ch, h, elems[keep:])
+	if len(chains) > 0 {
+		h = chains[len(chains)-1]
 	}
 	if fresh := int64(len(elems) - keep); fresh > 0 {
 		if l := len(ranges) - 1; l >= 0 && ranges[l][1] == *next {
@@ -415,7 +457,16 @@ func planArray(prev *arrayState, elems [][]byte, next *int64) *arrayState {
 		}
 		*next += fresh
 	}
-	return &arrayState{ranges: ranges, n: len(elems), chain: h, fast: fast, chains: chains, kept: keep}
+	return &arrayState{ranges: ranges, n: len(elems), chain: h, chainID: ch.id, fast: fast, chains: chains, kept: keep}
+}
+
+// appendChains appends the chain hashes of elems, continuing from h, to chains.
+func appendChains(chains []chainHash, ch chainer, h chainHash, elems [][]byte) []chainHash {
+	for _, e := range elems {
+		h = ch.next(h, e)
+		chains = append(chains, h)
+	}
+	return chains
 }
 
 // truncateRanges returns the ranges that hold the first n items of rs.
@@ -434,7 +485,9 @@ func truncateRanges(rs [][2]int64, n int) [][2]int64 {
 }
 
 // appendArrayMeta appends a's entry of the heads' arrays column:
-// {"s":slot,"r":[[lo,hi],...],"n":N,"h":"hex"}.
+// {"s":slot,"r":[[lo,hi],...],"n":N,"h":"hex"}, or for a hash keyed by a sealed put "h":"keyid:hex"
+// (see chainer: a plain hash of plaintext elements would let anyone who guesses an array's content
+// confirm the guess; the keyed one still lets a cold writer with the key recognise the prefix).
 func appendArrayMeta(b []byte, a *arrayState, slot int64) []byte {
 	b = append(b, `{"s":`...)
 	b = strconv.AppendInt(b, slot, 10)
@@ -452,6 +505,9 @@ func appendArrayMeta(b []byte, a *arrayState, slot int64) []byte {
 	b = append(b, `],"n":`...)
 	b = strconv.AppendInt(b, int64(a.n), 10)
 	b = append(b, `,"h":"`...)
+	if a.chainID != "" {
+		b = append(append(b, a.chainID...), ':')
+	}
 	b = hex.AppendEncode(b, a.chain[:])
 	return append(b, `"}`...)
 }
@@ -493,7 +549,11 @@ func parseState(head string, arraysJSON, allocJSON []byte) (*threadState, error)
 	}
 	for k, v := range raw {
 		a := &arrayState{ranges: v.R, n: v.N}
-		if h, err := hex.DecodeString(v.H); err != nil || len(h) != len(a.chain) {
+		hexHash := v.H
+		if id, rest, keyed := strings.Cut(v.H, ":"); keyed {
+			a.chainID, hexHash = id, rest
+		}
+		if h, err := hex.DecodeString(hexHash); err != nil || len(h) != len(a.chain) {
 			return nil, fmt.Errorf("head %s: array %q: bad hash %q", head, k, v.H)
 		} else {
 			copy(a.chain[:], h)

@@ -63,6 +63,10 @@ func (c *Checkpointer) deltaGet(ctx context.Context, threadID, id string) (Check
 		}
 		return Checkpoint{}, ErrNotFound
 	}
+	head, arena, items, err = c.deltaReveal(ctx, threadID, cp.ID, head, arrays, arena, items)
+	if err != nil {
+		return Checkpoint{}, err
+	}
 	snap, err := splice(head, arrays, arena, items)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint %s: %w", cp.ID, err)
@@ -87,9 +91,7 @@ func splice(head, arrays, arena []byte, items []itemRef) ([]byte, error) {
 	if err := json.Unmarshal(arrays, &meta); err != nil {
 		return nil, err
 	}
-	if !slices.IsSortedFunc(items, func(a, b itemRef) int { return cmp.Compare(a.pos, b.pos) }) {
-		slices.SortFunc(items, func(a, b itemRef) int { return cmp.Compare(a.pos, b.pos) })
-	}
+	sortItems(items)
 	out := append(make([]byte, 0, len(head)+len(arena)+2*len(items)+16*len(meta)), head[:len(head)-1]...)
 	members := string(head) != "{}"
 	for key, m := range meta {
@@ -117,6 +119,13 @@ func splice(head, arrays, arena []byte, items []itemRef) ([]byte, error) {
 		members = true
 	}
 	return append(out, '}'), nil
+}
+
+// sortItems sorts items by position (the server returns them sorted; a plan could return another order).
+func sortItems(items []itemRef) {
+	if !slices.IsSortedFunc(items, func(a, b itemRef) int { return cmp.Compare(a.pos, b.pos) }) {
+		slices.SortFunc(items, func(a, b itemRef) int { return cmp.Compare(a.pos, b.pos) })
+	}
 }
 
 // deltaGetChecked is deltaGet after the id check and the storage check.

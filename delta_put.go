@@ -29,7 +29,10 @@ func (c *Checkpointer) deltaAttempt(ctx context.Context, req putRequest, id stri
 	if st.head == "" && !specificFence {
 		return c.deltaFirst(ctx, req, id, st, ms)
 	}
-	plan := planDelta(st, ms)
+	plan, err := c.planPut(req, id, st, ms)
+	if err != nil {
+		return putReport{}, false, err
+	}
 	r, headArrays, headAlloc, err := c.deltaAppend(ctx, req, id, st, plan)
 	switch {
 	case err != nil:
@@ -59,11 +62,14 @@ func (c *Checkpointer) deltaAttempt(ctx context.Context, req putRequest, id stri
 
 // deltaFirst stores the first head of a thread that st says is empty: everything is a new item.
 func (c *Checkpointer) deltaFirst(ctx context.Context, req putRequest, id string, st *threadState, ms []member) (putReport, bool, error) {
-	plan := planDelta(st, ms)
+	plan, err := c.planPut(req, id, st, ms)
+	if err != nil {
+		return putReport{}, true, err
+	}
 	var seq sql.NullInt64
 	var stored int64
 	f := req.facts
-	err := c.ownTx(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
+	err = c.ownTx(ctx, c.facts.firstRowIsolation, func(q DBTX) error {
 		if c.facts.advisoryLocks {
 			if _, err := q.ExecContext(ctx, c.q.lockFirst, req.threadID); err != nil {
 				return err

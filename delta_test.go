@@ -67,7 +67,7 @@ func TestSplitSnapshotRebuilds(t *testing.T) {
 		if _, err := inspectSnapshot([]byte(doc), 0); err != nil {
 			continue // not a snapshot pgcheckpoint stores
 		}
-		p := planDelta(&threadState{}, splitSnapshot([]byte(doc)))
+		p := planDelta(&threadState{}, splitSnapshot([]byte(doc)), nil)
 		var want map[string]any
 		if err := json.Unmarshal([]byte(doc), &want); err != nil {
 			t.Fatal(err)
@@ -83,16 +83,16 @@ func TestSplitSnapshotRebuilds(t *testing.T) {
 func TestPlanDeltaAppendsAndRewrites(t *testing.T) {
 	t.Parallel()
 	st0 := &threadState{}
-	p1 := planDelta(st0, splitSnapshot([]byte(`{"m": [1, 2], "s": ["a"]}`)))
+	p1 := planDelta(st0, splitSnapshot([]byte(`{"m": [1, 2], "s": ["a"]}`)), nil)
 	p1.next.head = "h1"
-	p2 := planDelta(p1.next, splitSnapshot([]byte(`{"m": [1, 2, 3], "s": ["a", "b"]}`)))
+	p2 := planDelta(p1.next, splitSnapshot([]byte(`{"m": [1, 2, 3], "s": ["a", "b"]}`)), nil)
 	if string(p2.items) != `[3,"b"]` && string(p2.items) != `["b",3]` {
 		t.Errorf("appending sends %s, want only the new elements", p2.items)
 	}
 	if r := p2.next.arrays["m"].ranges; len(r) != 1 || r[0][1]-r[0][0] != 3 {
 		t.Errorf("m's ranges after an append = %v, want one range of 3", r)
 	}
-	p3 := planDelta(p2.next, splitSnapshot([]byte(`{"m": [1, 9, 3], "s": ["a", "b"]}`)))
+	p3 := planDelta(p2.next, splitSnapshot([]byte(`{"m": [1, 9, 3], "s": ["a", "b"]}`)), nil)
 	if string(p3.items) != `[9,3]` {
 		t.Errorf("an edit of element 1 sends %s, want [9,3] (the tail after the unchanged prefix)", p3.items)
 	}
@@ -105,7 +105,7 @@ func TestPlanDeltaAppendsAndRewrites(t *testing.T) {
 	for k, a := range p3.next.arrays {
 		cold.arrays[k] = &arrayState{ranges: a.ranges, n: a.n, chain: a.chain}
 	}
-	p4 := planDelta(cold, splitSnapshot([]byte(`{"m": [1, 9, 3, 4], "s": ["a", "b"]}`)))
+	p4 := planDelta(cold, splitSnapshot([]byte(`{"m": [1, 9, 3, 4], "s": ["a", "b"]}`)), nil)
 	if string(p4.items) != `[4]` {
 		t.Errorf("a cold append sends %s, want [4]", p4.items)
 	}

@@ -258,6 +258,21 @@ FROM jsonb_array_elements($1::text::jsonb) AS u
 WHERE t.thread_id = u.value->>'t' AND t.checkpoint_id = u.value->>'c'`
 }
 
+// resealItems is resealRows for a delta table's items: $1 is a JSON array of {"t": thread, "p":
+// position, "i": envelope}.
+func resealItems(items string) string {
+	return `UPDATE ` + items + ` AS t SET item = u.value->'i'
+FROM jsonb_array_elements($1::text::jsonb) AS u
+WHERE t.thread_id = u.value->>'t' AND t.pos = (u.value->>'p')::bigint`
+}
+
+// resealedItem is one entry of resealItems' argument.
+type resealedItem struct {
+	Thread string          `json:"t"`
+	Pos    int64           `json:"p"`
+	Item   json.RawMessage `json:"i"`
+}
+
 // resealed is one entry of resealRows' argument.
 type resealed struct {
 	Thread     string          `json:"t"`
@@ -288,13 +303,9 @@ WHERE thread_id = $1 AND snapshot->>'$' = '`+envelopeMarker+`'`, r.to)
 			return err
 		}
 		if c.seal == nil {
-			return fmt.Errorf("checkpoint %s is encrypted and this client has no Options.Keys to bind its copy to the new thread: %w", id, ErrKeyMissing)
+			return errForkKeyMissing("checkpoint " + id)
 		}
-		plain, err := c.seal.open(ctx, c.bind(bindRow, r.from, id, ""), env)
-		if err != nil {
-			return err
-		}
-		sealed, err := c.seal.seal(ctx, c.bind(bindRow, r.to, id, ""), plain)
+		sealed, err := c.rebind(ctx, c.bind(bindRow, r.from, id, ""), c.bind(bindRow, r.to, id, ""), env)
 		if err != nil {
 			return err
 		}
@@ -303,6 +314,5 @@ WHERE thread_id = $1 AND snapshot->>'$' = '`+envelopeMarker+`'`, r.to)
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	_, err = c.execResealed(ctx, q, out)
-	return err
+	return execResealed(ctx, q, resealRows(c.names.table), out)
 }

@@ -32,6 +32,8 @@ type putRequest struct {
 	// aead is nil without encryption.
 	key  Key
 	aead cipher.AEAD
+	// chainKey keys a delta put's chain hashes under key (chainKeyOf).
+	chainKey []byte
 }
 
 // stored is what an attempt of req with checkpoint id stores in a full table's row: the snapshot, or
@@ -393,6 +395,7 @@ func (c *Checkpointer) newPutRequest(ctx context.Context, threadID string, snaps
 		if req.key, req.aead, err = c.seal.current(ctx); err != nil {
 			return putRequest{}, err
 		}
+		req.chainKey = chainKeyOf(req.key)
 	}
 	return req, nil
 }

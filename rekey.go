@@ -245,7 +245,7 @@ func (c *Checkpointer) writeRekeyed(ctx context.Context, rows []resealed) (int64
 		if err := locked.Close(); err != nil {
 			return err
 		}
-		n, err = c.execResealed(ctx, q, rows)
+		n, err = countResealed(ctx, q, resealRows(c.names.table), rows)
 		return err
 	})
 	return n, err
@@ -293,21 +293,19 @@ WHERE thread_id = $1 AND snapshot->>'$' IS DISTINCT FROM '`+envelopeMarker+`'`, 
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	_, err = c.execResealed(ctx, q, out)
-	return err
+	return execResealed(ctx, q, resealRows(c.names.table), out)
 }
 
-// execResealed writes rows through resealRows in q and returns how many it updated (none: no
-// statement).
-func (c *Checkpointer) execResealed(ctx context.Context, q DBTX, rows []resealed) (int64, error) {
-	if len(rows) == 0 {
+// countResealed is execResealed returning how many rows the statement updated.
+func countResealed[T any](ctx context.Context, q DBTX, stmt string, entries []T) (int64, error) {
+	if len(entries) == 0 {
 		return 0, nil
 	}
-	arg, err := json.Marshal(rows)
+	arg, err := json.Marshal(entries)
 	if err != nil {
 		return 0, err
 	}
-	r, err := q.ExecContext(ctx, resealRows(c.names.table), string(arg))
+	r, err := q.ExecContext(ctx, stmt, json.RawMessage(arg))
 	if err != nil {
 		return 0, err
 	}

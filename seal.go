@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -131,6 +133,14 @@ func keyError(err error, what string) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w: %w", what, ErrKeyMissing, err)
+}
+
+// chainKeyOf derives from k the key of a delta head's chain hashes (see chainer): HMAC-SHA256 of a fixed
+// label under k's secret, so the hashes reveal nothing without the key and differ per key.
+func chainKeyOf(k Key) []byte {
+	m := hmac.New(sha256.New, k.secret)
+	m.Write([]byte("pgcheckpoint/chain/v1"))
+	return m.Sum(nil)
 }
 
 // seal returns the envelope of plain, bound to b, under the current key.

@@ -153,7 +153,7 @@ SELECT $1, u.id, $2::text::jsonb, 2, $3, u.n FROM unnest(string_to_array($4, ','
 
 // fixture returns the benchmark snapshot of exactly size bytes (1 KiB, 64 KiB or 1 MiB) from
 // ../testdata/fixtures, the deterministic agent snapshots the design's peer figures were measured with.
-func fixture(b *testing.B, size int) []byte {
+func fixture(b testing.TB, size int) []byte {
 	b.Helper()
 	name := map[int]string{1 << 10: "1KiB", 64 << 10: "64KiB", 1 << 20: "1MiB"}[size]
 	s, err := os.ReadFile("../testdata/fixtures/snapshot-" + name + ".json")

@@ -132,6 +132,30 @@ func runCockroachSuite(t *testing.T, dsn string, cluster bool) {
 				}
 			})
 
+			// Encryption's DDL (a check constraint, validated at once on an empty table) and state
+			// (pg_constraint.convalidated), and the server refusing plaintext (docs/security.md).
+			t.Run("Encryption", func(t *testing.T) {
+				schema := newSchema(t, db)
+				cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, Keys: testKeys(t, "k1")})
+				if s, err := cp.Encryption(testCtx(t)); err != nil || s != pgcheckpoint.EncryptionRequired {
+					t.Fatalf("Encryption of a new table made with keys = %v, %v", s, err)
+				}
+				id, err := cp.Put(testCtx(t), "enc", []byte(`{"secret": 1}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := cp.Get(testCtx(t), "enc", id); err != nil || string(got.Snapshot) != `{"secret": 1}` {
+					t.Fatalf("Get = %s, %v", got.Snapshot, err)
+				}
+				keyless, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: pgcheckpoint.CockroachDB, Schema: schema})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := keyless.Put(testCtx(t), "enc", []byte(`{"plain": 1}`)); !errors.Is(err, pgcheckpoint.ErrEncryptionRequired) {
+					t.Fatalf("keyless put into an encrypted table: %v, want ErrEncryptionRequired", err)
+				}
+			})
+
 			t.Run("ConcurrentEnsureSchema", func(t *testing.T) {
 				schema := newSchema(t, db)
 				var wg sync.WaitGroup

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,14 @@ func newTS(t testing.TB, schema string) tsSide {
 // run executes `node interop/ziro.mjs command args...` and decodes its JSON output into out (when not nil).
 func (ts tsSide) run(t testing.TB, stdin []byte, out any, command string, args ...string) {
 	t.Helper()
+	if stderr, err := ts.runErr(t, stdin, out, command, args...); err != nil {
+		t.Fatalf("node ziro.mjs %s %v: %v\n%s", command, args, err, stderr)
+	}
+}
+
+// runErr is run that returns the command's failure and its error output instead of failing the test.
+func (ts tsSide) runErr(t testing.TB, stdin []byte, out any, command string, args ...string) ([]byte, error) {
+	t.Helper()
 	argv := []string{filepath.Join(interopDir(t), "ziro.mjs"), command, "--dsn", ts.dsn, "--schema", ts.schema, "--table", ts.table}
 	if ts.cap != 0 {
 		argv = append(argv, "--cap", strconv.Itoa(ts.cap))
@@ -69,13 +78,14 @@ func (ts tsSide) run(t testing.TB, stdin []byte, out any, command string, args .
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("node ziro.mjs %s %v: %v\n%s", command, args, err, stderr.Bytes())
+		return stderr.Bytes(), err
 	}
 	if out != nil {
 		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
 			t.Fatalf("node ziro.mjs %s: decode %q: %v", command, stdout.Bytes(), err)
 		}
 	}
+	return stderr.Bytes(), nil
 }
 
 func (ts tsSide) ensure(t testing.TB) { ts.run(t, nil, nil, "ensure") }
@@ -281,6 +291,40 @@ func TestInteropGoWritesTypeScriptReads(t *testing.T) {
 				t.Errorf("Go Get of the checkpoint TypeScript deleted: %v", err)
 			}
 		})
+	}
+}
+
+// TestInteropEncryptedTypeScriptSees: what the TypeScript package makes of a table Go encrypts (docs/security.md,
+// "What is stored"): it lists the checkpoints with their plaintext metadata, reads each snapshot as the
+// envelope object, and its plaintext put is refused by the table's constraint.
+func TestInteropEncryptedTypeScriptSees(t *testing.T) {
+	tg := postgresTargets(t)[0]
+	db := tg.open(t)
+	schema := newSchema(t, db)
+	cp := tg.newCheckpointer(t, db, pgcheckpoint.Options{Schema: schema, Keys: testKeys(t, "k1")})
+	ts := newTS(t, schema)
+	snap := []byte(`{"version": 2, "messages": ["private"]}`)
+	id, err := cp.Put(testCtx(t), "enc", snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := ts.list(t, "enc")
+	if len(list) != 1 || list[0].ID != id || list[0].AgentSnapshotVersion != 2 || int(list[0].SizeBytes) != len(snap) {
+		t.Fatalf("TypeScript list = %+v", list)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(ts.get(t, "enc", id), &env); err != nil {
+		t.Fatal(err)
+	}
+	if env["$"] != "enc1" || env["k"] != "k1" || len(env) != 3 || strings.Contains(fmt.Sprint(env["d"]), "private") {
+		t.Fatalf("TypeScript reads %v, want the envelope", env)
+	}
+	stderr, err := ts.runErr(t, []byte(`{"version": 1, "plain": true}`), nil, "put", "enc")
+	if err == nil || !bytes.Contains(stderr, []byte(pgcheckpoint.DefaultTable+"_encrypted")) {
+		t.Fatalf("TypeScript plaintext put into an encrypted table: %v\n%s", err, stderr)
+	}
+	if n := count(t, db, `"`+schema+`".`+pgcheckpoint.DefaultTable, "enc"); n != 1 {
+		t.Fatalf("the refused TypeScript put left %d rows", n)
 	}
 }
 

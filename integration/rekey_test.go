@@ -75,8 +75,8 @@ func populate(t testing.TB, cp *pgcheckpoint.Checkpointer, threads []string, n i
 	return want
 }
 
-// sameJSON reports whether a and b are the same JSON value.
-func sameJSON(a, b []byte) bool {
+// jsonEqual reports whether a and b are the same JSON value.
+func jsonEqual(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
@@ -91,7 +91,7 @@ func checkReadBack(t testing.TB, cp *pgcheckpoint.Checkpointer, db *sql.DB, sche
 		if err != nil {
 			t.Fatalf("get %s/%s: %v", k[0], k[1], err)
 		}
-		if !sameJSON(got.Snapshot, s) {
+		if !jsonEqual(got.Snapshot, s) {
 			t.Fatalf("get %s/%s: %s, want %s", k[0], k[1], got.Snapshot, s)
 		}
 	}
@@ -249,7 +249,7 @@ func TestRekeyRotate(t *testing.T) {
 			if _, err := only2.Fork(ctx, "t1", newest[1], "t1-fork", pgcheckpoint.ForkOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := only2.Latest(ctx, "t1-fork"); err != nil || !sameJSON(got.Snapshot, want[newest]) {
+			if got, err := only2.Latest(ctx, "t1-fork"); err != nil || !jsonEqual(got.Snapshot, want[newest]) {
 				t.Fatalf("fork: %s, %v", got.Snapshot, err)
 			}
 		})
@@ -460,7 +460,7 @@ func checkWriterThread(t testing.TB, cp *pgcheckpoint.Checkpointer, th string, l
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameJSON(full.Snapshot, []byte(sent[c.ID])) {
+		if !jsonEqual(full.Snapshot, []byte(sent[c.ID])) {
 			t.Fatalf("%s/%s reads %s, want %s", th, c.ID, full.Snapshot, sent[c.ID])
 		}
 	}

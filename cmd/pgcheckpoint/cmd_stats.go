@@ -18,6 +18,7 @@ type statsResult struct {
 	TableBytes   *int64        `json:"table_bytes"`    // heap + TOAST (pg_table_size)
 	IndexBytes   *int64        `json:"index_bytes"`    // pg_indexes_size
 	DeadRows     *int64        `json:"dead_rows"`      // pg_stat_user_tables.n_dead_tup: the bloat estimate
+	Encryption   string        `json:"encryption"`     // the table's encryption state: none, migrating, required
 	Largest      []statsThread `json:"largest_threads"`
 }
 
@@ -69,6 +70,11 @@ func cmdStats(ctx context.Context, e env, args []string) error {
 		}
 		r.TableBytes, r.IndexBytes, r.DeadRows = &tb.Int64, &ib.Int64, &dead.Int64
 	}
+	state, err := s.cp.Encryption(ctx)
+	if err != nil {
+		return pgcheckpointErr("stats", err)
+	}
+	r.Encryption = state.String()
 	if *top > 0 && *prefix == "" {
 		rows, err := s.db.QueryContext(ctx, `SELECT thread_id, count(*), sum(size_bytes) AS b FROM `+t+`
 			GROUP BY thread_id ORDER BY b DESC, thread_id LIMIT $1`, *top)
@@ -105,6 +111,7 @@ func cmdStats(ctx context.Context, e env, args []string) error {
 	kv.row("snapshot bytes", size(r.SnapshotSize)+" (as sent)")
 	kv.row("table size", opt(r.TableBytes, size)+" (heap and TOAST)")
 	kv.row("index size", opt(r.IndexBytes, size))
+	kv.row("encryption", r.Encryption)
 	kv.row("dead rows", opt(r.DeadRows, func(n int64) string {
 		if r.Rows+n == 0 {
 			return "0"

@@ -393,15 +393,15 @@ func TestStats(t *testing.T) {
 		cli(t, fmt.Sprintf(`{"i": %d, "pad": "%s"}`, i, strings.Repeat("x", pad)), args("put", c, []string{th})...).must(t, exitOK)
 	}
 	o := jsonLines(t, cli(t, "", args("stats", c, []string{"--json", "--top", "2"})...).must(t, exitOK).stdout,
-		"table", "rows", "threads", "snapshot_bytes", "table_bytes", "index_bytes", "dead_rows", "largest_threads")[0]
+		"table", "rows", "threads", "snapshot_bytes", "table_bytes", "index_bytes", "dead_rows", "encryption", "largest_threads")[0]
 	largest := o["largest_threads"].([]any)
-	if o["rows"] != float64(4) || o["threads"] != float64(3) || o["table"] != schema+".ziro_checkpoints" || len(largest) != 2 ||
+	if o["rows"] != float64(4) || o["encryption"] != "none" || o["threads"] != float64(3) || o["table"] != schema+".ziro_checkpoints" || len(largest) != 2 ||
 		largest[0].(map[string]any)["thread_id"] != "big" || largest[0].(map[string]any)["checkpoints"] != float64(2) ||
 		largest[1].(map[string]any)["thread_id"] != "mid" || o["table_bytes"].(float64) <= 0 || o["index_bytes"].(float64) <= 0 {
 		t.Fatalf("stats --json: %v", o)
 	}
 	h := cli(t, "", args("stats", c)...).must(t, exitOK).stdout
-	for _, want := range []string{"rows            4\n", "threads         3\n", "largest 3 threads by snapshot bytes:", "  big "} {
+	for _, want := range []string{"rows            4\n", "threads         3\n", "encryption      none\n", "largest 3 threads by snapshot bytes:", "  big "} {
 		if !strings.Contains(h, want) {
 			t.Fatalf("stats lacks %q:\n%s", want, h)
 		}

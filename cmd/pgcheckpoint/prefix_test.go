@@ -37,7 +37,7 @@ func TestPrefixFlags(t *testing.T) {
 			}
 			// stats --prefix: the tenant's rows and threads.
 			st := jsonLines(t, cli(t, "", args("stats", c, []string{"--json", "--prefix", "acme/"})...).must(t, exitOK).stdout,
-				"table", "prefix", "rows", "threads", "snapshot_bytes", "table_bytes", "index_bytes", "dead_rows", "largest_threads")
+				"table", "prefix", "rows", "threads", "snapshot_bytes", "table_bytes", "index_bytes", "dead_rows", "encryption", "largest_threads")
 			if st[0]["rows"] != float64(4) || st[0]["threads"] != float64(2) || st[0]["snapshot_bytes"] != float64(4*len(`{"version": 2}`)) ||
 				len(st[0]["largest_threads"].([]any)) != 2 || st[0]["prefix"] != "acme/" {
 				t.Fatalf("stats --prefix acme/: %v", st[0])
