@@ -251,14 +251,15 @@ func (c *Checkpointer) writeRekeyed(ctx context.Context, rows []resealed) (int64
 	return n, err
 }
 
-// sealThreadRows seals, in q and under the row locks the caller holds (lockThreadRows), the thread's
-// plaintext rows, when the client has keys and the table is being encrypted (EncryptionMigrating).
-// Renumbering updates every row of a thread, and the server checks the encryption constraint on each
-// updated row, NOT VALID or not: a plaintext row Rekey has not reached yet would make a delete's
-// renumbering fail (23514). A client without keys cannot, and its delete is ErrEncryptionRequired
-// until Rekey has passed the thread. Unless the cache already knows the table is EncryptionRequired
-// (for good), the state is read in q: the row locks q holds keep Rekey's ALTER TABLE from adding the
-// constraint until q ends, so what q reads holds for its renumbering.
+// sealThreadRows seals, in q, the thread's plaintext rows, when the client has keys and the table is
+// being encrypted (EncryptionMigrating). Renumbering updates every row of a thread, and the server
+// checks the encryption constraint on each updated row, NOT VALID or not: a plaintext row Rekey has not
+// reached yet would make a delete's renumbering fail (23514); a fork's copy of one is refused too. A
+// client without keys cannot, and its delete or fork is ErrEncryptionRequired until Rekey has passed
+// the thread. Unless the cache already knows the table is EncryptionRequired (for good), the state is
+// read in q: once q holds row locks (a delete's lockThreadRows) Rekey's ALTER TABLE cannot add the
+// constraint until q ends, so what q reads holds for its statements (a fork, which holds none yet,
+// has a window of one statement).
 func (c *Checkpointer) sealThreadRows(ctx context.Context, q DBTX, threadID string) error {
 	if c.seal == nil || c.delta != nil {
 		return nil

@@ -568,3 +568,44 @@ func TestRekeyDollarMember(t *testing.T) {
 		})
 	}
 }
+
+// TestRekeyForkWhileMigrating: while the table is migrating, a fork (with keys) of a thread Rekey has not
+// reached yet works: the source's plaintext rows are sealed first, the copies re-bound; a keyless fork
+// of them is refused. After the rekey the fork's copies read back.
+func TestRekeyForkWhileMigrating(t *testing.T) {
+	for _, tg := range postgresTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			plain := tg.rekeyCheckpointer(t, db, schema, nil, 0)
+			want := populate(t, plain, []string{"a", "b"}, 4)
+			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
+			stopped, cancel := context.WithCancel(ctx)
+			if _, err := cp.Rekey(stopped, pgcheckpoint.RekeyOptions{Batch: 2, Progress: func(pgcheckpoint.RekeyResult) { cancel() }}); !errors.Is(err, context.Canceled) {
+				t.Fatalf("first run: %v", err)
+			}
+			var newest string
+			for k := range want {
+				if k[0] == "b" && k[1] > newest {
+					newest = k[1]
+				}
+			}
+			if _, err := plain.Fork(ctx, "b", newest, "b-plain", pgcheckpoint.ForkOptions{History: true}); !errors.Is(err, pgcheckpoint.ErrEncryptionRequired) {
+				t.Fatalf("keyless fork while migrating: %v", err)
+			}
+			if _, err := cp.Fork(ctx, "b", newest, "b-fork", pgcheckpoint.ForkOptions{History: true}); err != nil {
+				t.Fatalf("fork while migrating: %v", err)
+			}
+			for k, s := range want {
+				if k[0] == "b" {
+					want[[2]string{"b-fork", k[1]}] = s
+				}
+			}
+			if res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{}); err != nil || res.State != pgcheckpoint.EncryptionRequired {
+				t.Fatalf("rekey: %+v, %v", res, err)
+			}
+			checkReadBack(t, cp, db, schema, want)
+		})
+	}
+}
