@@ -75,6 +75,36 @@ func populate(t testing.TB, cp *pgcheckpoint.Checkpointer, threads []string, n i
 	return want
 }
 
+// rekeyTable is a fresh plaintext table with checkpoints: a Checkpointer without keys (plain), one
+// with the ring k1 (cp), and what was put (want).
+type rekeyTable struct {
+	db        *sql.DB
+	schema    string
+	plain, cp *pgcheckpoint.Checkpointer
+	want      map[[2]string][]byte
+}
+
+// plaintextTable puts n checkpoints into each of threads of a new table, without keys.
+func (tg target) plaintextTable(t testing.TB, threads []string, n int) rekeyTable {
+	t.Helper()
+	db := tg.open(t)
+	r := rekeyTable{db: db, schema: newSchema(t, db)}
+	r.plain = tg.rekeyCheckpointer(t, db, r.schema, nil, 0)
+	r.want = populate(t, r.plain, threads, n)
+	r.cp = tg.rekeyCheckpointer(t, db, r.schema, rekeyRing(t, "k1"), 0)
+	return r
+}
+
+// startRekey runs a Rekey of cp that stops after its first batch of batch rows: the table is migrating.
+func startRekey(t testing.TB, cp *pgcheckpoint.Checkpointer, batch int) {
+	t.Helper()
+	stopped, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	if _, err := cp.Rekey(stopped, pgcheckpoint.RekeyOptions{Batch: batch, Progress: func(pgcheckpoint.RekeyResult) { cancel() }}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first batch's rekey: %v", err)
+	}
+}
+
 // jsonEqual reports whether a and b are the same JSON value.
 func jsonEqual(a, b []byte) bool {
 	var x, y any
@@ -160,12 +190,8 @@ func TestRekeyEncrypt(t *testing.T) {
 	for _, tg := range postgresTargets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			db := tg.open(t)
-			schema := newSchema(t, db)
-			plain := tg.rekeyCheckpointer(t, db, schema, nil, 0)
-			threads := []string{"a", "b", "c"}
-			want := populate(t, plain, threads, 12)
-			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
+			tb := tg.plaintextTable(t, []string{"a", "b", "c"}, 12)
+			db, schema, plain, cp, want := tb.db, tb.schema, tb.plain, tb.cp, tb.want
 			checkState(t, cp, pgcheckpoint.EncryptionNone)
 			var progress []pgcheckpoint.RekeyResult
 			res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: 7, Progress: func(r pgcheckpoint.RekeyResult) {
@@ -261,10 +287,8 @@ func TestRekeyRotate(t *testing.T) {
 func TestRekeyResume(t *testing.T) {
 	for _, tg := range postgresTargets(t) {
 		t.Run(tg.name, func(t *testing.T) {
-			db := tg.open(t)
-			schema := newSchema(t, db)
-			want := populate(t, tg.rekeyCheckpointer(t, db, schema, nil, 0), []string{"x", "y", "z"}, 9)
-			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
+			tb := tg.plaintextTable(t, []string{"x", "y", "z"}, 9)
+			db, schema, cp, want := tb.db, tb.schema, tb.cp, tb.want
 			ctx, cancel := context.WithCancel(testCtx(t))
 			first, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: 5, Progress: func(r pgcheckpoint.RekeyResult) {
 				if r.Batches == 2 {
@@ -492,14 +516,9 @@ func TestRekeyKilled(t *testing.T) {
 	for _, tg := range postgresTargets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			db := tg.open(t)
-			schema := newSchema(t, db)
-			want := populate(t, tg.rekeyCheckpointer(t, db, schema, nil, 0), []string{"k-a", "k-b", "k-c"}, 20)
-			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
-			stopped, cancel := context.WithCancel(ctx)
-			if _, err := cp.Rekey(stopped, pgcheckpoint.RekeyOptions{Batch: 5, Progress: func(pgcheckpoint.RekeyResult) { cancel() }}); !errors.Is(err, context.Canceled) {
-				t.Fatalf("first run: %v", err)
-			}
+			tb := tg.plaintextTable(t, []string{"k-a", "k-b", "k-c"}, 20)
+			db, schema, cp, want := tb.db, tb.schema, tb.cp, tb.want
+			startRekey(t, cp, 5)
 			// The 18th plaintext row in Rekey's order is in the worker's fourth batch of 5.
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {
@@ -552,19 +571,17 @@ func TestRekeyDollarMember(t *testing.T) {
 	for _, tg := range postgresTargets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			db := tg.open(t)
-			schema := newSchema(t, db)
-			plain := tg.rekeyCheckpointer(t, db, schema, nil, 0)
+			tb := tg.plaintextTable(t, []string{"c"}, 1) // not empty: EnsureSchema with keys leaves it plaintext
 			snap := []byte(`{"$": "mine", "x": 1}`)
-			id, err := plain.Put(ctx, "d", snap)
+			id, err := tb.plain.Put(ctx, "d", snap)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
-			if res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{}); err != nil || res.Resealed != 1 {
+			tb.want[[2]string{"d", id}] = snap
+			if res, err := tb.cp.Rekey(ctx, pgcheckpoint.RekeyOptions{}); err != nil || res.Resealed != 2 {
 				t.Fatalf("rekey: %+v, %v", res, err)
 			}
-			checkReadBack(t, cp, db, schema, map[[2]string][]byte{{"d", id}: snap})
+			checkReadBack(t, tb.cp, tb.db, tb.schema, tb.want)
 		})
 	}
 }
@@ -576,15 +593,9 @@ func TestRekeyForkWhileMigrating(t *testing.T) {
 	for _, tg := range postgresTargets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			db := tg.open(t)
-			schema := newSchema(t, db)
-			plain := tg.rekeyCheckpointer(t, db, schema, nil, 0)
-			want := populate(t, plain, []string{"a", "b"}, 4)
-			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
-			stopped, cancel := context.WithCancel(ctx)
-			if _, err := cp.Rekey(stopped, pgcheckpoint.RekeyOptions{Batch: 2, Progress: func(pgcheckpoint.RekeyResult) { cancel() }}); !errors.Is(err, context.Canceled) {
-				t.Fatalf("first run: %v", err)
-			}
+			tb := tg.plaintextTable(t, []string{"a", "b"}, 4)
+			db, schema, plain, cp, want := tb.db, tb.schema, tb.plain, tb.cp, tb.want
+			startRekey(t, cp, 2)
 			var newest string
 			for k := range want {
 				if k[0] == "b" && k[1] > newest {
