@@ -497,6 +497,9 @@ func (c *Checkpointer) deleteOne(ctx context.Context, threadID, id string) (int6
 		if n, _ = res.RowsAffected(); n == 0 {
 			return nil
 		}
+		if err := c.sealThreadRows(ctx, q, threadID); err != nil { // rekey.go
+			return err
+		}
 		if _, err = q.ExecContext(ctx, c.q.renumber, threadID); err != nil {
 			return err
 		}

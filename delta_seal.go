@@ -152,14 +152,7 @@ func (c *Checkpointer) rebind(ctx context.Context, from, to binding, env []byte)
 // execResealed runs a reseal statement (resealRows, resealItems) with its entries as a JSON array; no
 // entry, no statement.
 func execResealed[T any](ctx context.Context, q DBTX, stmt string, entries []T) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	arg, err := json.Marshal(entries)
-	if err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, stmt, json.RawMessage(arg))
+	_, err := countResealed(ctx, q, stmt, entries) // rekey.go
 	return err
 }
 

@@ -93,9 +93,14 @@ WHERE s.nspname = $1 AND t.relname = $2 AND c.conname = $3`
 // readEncryption reads the table's state from its (first) constraint: the heads' for a delta table,
 // whose items' constraint is added and validated in the same steps.
 func (c *Checkpointer) readEncryption(ctx context.Context) (EncryptionState, error) {
+	return c.readEncryptionIn(ctx, c.db)
+}
+
+// readEncryptionIn is readEncryption in q (a transaction that must see the state as it is now).
+func (c *Checkpointer) readEncryptionIn(ctx context.Context, q DBTX) (EncryptionState, error) {
 	t := c.encTargets()[0]
 	var valid bool
-	err := c.db.QueryRowContext(ctx, encStateQuery, c.names.rawSchema, t.rawTable, t.constraint).Scan(&valid)
+	err := q.QueryRowContext(ctx, encStateQuery, c.names.rawSchema, t.rawTable, t.constraint).Scan(&valid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return EncryptionNone, nil

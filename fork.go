@@ -120,6 +120,10 @@ func (c *Checkpointer) fork(ctx context.Context, fromThread, checkpointID, toThr
 					return err
 				}
 			}
+			// While the table is migrating the server refuses a plaintext copy: seal the source's first.
+			if err := c.sealThreadRows(ctx, q, r.from); err != nil { // rekey.go
+				return err
+			}
 			err := q.QueryRowContext(ctx, forkQuery, r.from, r.id, r.to, r.limit, budgetArg).Scan(&sourceFound, &targetFound, &copied)
 			if err != nil || copied == 0 {
 				return err

@@ -526,6 +526,9 @@ func (c *Checkpointer) renumber(ctx context.Context, threadID string) error {
 		if err := c.lockThreadRows(ctx, q, threadID); err != nil {
 			return err
 		}
+		if err := c.sealThreadRows(ctx, q, threadID); err != nil { // rekey.go
+			return err
+		}
 		_, err := q.ExecContext(ctx, c.q.renumber, threadID)
 		return err
 	})

@@ -34,6 +34,8 @@ type helperSpec struct {
 	//   write:  Goroutines writers, each Puts puts to every thread of Threads in turn; "id\tG\tTHREAD\tID\tATTEMPTS"
 	//           per put, exit status 1 after the first error ("error\tMSG").
 	//   checker: one JSON opRequest per stdin line, one JSON result per stdout line (linearizability_test.go).
+	//   rekey:  Rekey with batch Puts after After; "batch\tTHREAD\tID\tRESEALED" per batch, then
+	//           "done\tSTATE\tRESEALED" or "error\tMSG".
 	//   ensure: prints "ready", waits for a stdin line, runs EnsureSchema, prints "ok" or "error\tMSG".
 	Mode    string
 	Driver  string
@@ -52,6 +54,10 @@ type helperSpec struct {
 	Attempts       int           // Options.MaxAttempts
 	LeaseTTL       time.Duration // lease: the ttl of each grant (lease_test.go)
 	Storage        string        // the table's storage: "" or "full", "delta"
+	// Keys is the key ring (ParseKeyRing's format) of Options.Keys; rekey: After (THREAD/ID) and Puts
+	// (the batch) are Rekey's options (rekey_test.go).
+	Keys  string
+	After pgcheckpoint.RekeyPosition
 }
 
 func (tg target) spec(mode, schema string) helperSpec {
@@ -84,6 +90,12 @@ func runHelper(raw string) int {
 	}
 	opts := pgcheckpoint.Options{Dialect: d, Schema: s.Schema, MaxCheckpointsPerThread: s.Cap, MaxAttempts: s.Attempts,
 		Observer: attemptsObserver, Storage: storage}
+	if s.Keys != "" {
+		if opts.Keys, err = pgcheckpoint.ParseKeyRing(s.Keys); err != nil {
+			fmt.Fprintln(os.Stderr, "keys:", err)
+			return 2
+		}
+	}
 	if s.ClockLag != 0 {
 		opts.Clock = func() time.Time { return time.Now().Add(-s.ClockLag) }
 	}
@@ -105,6 +117,8 @@ func runHelper(raw string) int {
 		return helperChecker(s) // linearizability_test.go
 	case "lease":
 		return helperLease(ctx, cp, s, out) // lease_test.go
+	case "rekey":
+		return helperRekey(ctx, cp, s, out) // rekey_test.go
 	case "ensure":
 		out.line("ready")
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {

@@ -71,7 +71,7 @@ func (cf connFlags) dialectFlag() (pgcheckpoint.Dialect, error) {
 func (cf connFlags) options(d pgcheckpoint.Dialect) pgcheckpoint.Options {
 	storage, _ := pgcheckpoint.ParseStorage(cf.storage) // checked by parse
 	return pgcheckpoint.Options{Dialect: d, Schema: cf.schema, Table: cf.table, MaxCheckpointsPerThread: cf.maxPerThread,
-		MaxBytesPerThread: cf.maxBytesPerThread, MaxSnapshotBytes: cf.maxBytes, Storage: storage}
+		MaxBytesPerThread: cf.maxBytesPerThread, MaxSnapshotBytes: cf.maxBytes, Storage: storage, Keys: cf.keys}
 }
 
 // checkNames validates --schema and --table without connecting (exit 2 before any network traffic).

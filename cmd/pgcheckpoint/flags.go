@@ -15,6 +15,10 @@ type connFlags struct {
 	maxPerThread                        int
 	maxBytesPerThread                   int64 // retention byte budget: 0 follows the table, -1 none
 	maxBytes                            int   // put --max-bytes; 0: the library's default
+	keysFile                            string
+	// keys is the key ring of --keys-file or $PGCHECKPOINT_KEYS (keys.go), nil without one: every
+	// Checkpointer the command opens seals and opens snapshots with it.
+	keys pgcheckpoint.KeyProvider
 }
 
 // flags is a command's flag set with the connection flags registered.
@@ -37,6 +41,7 @@ func newFlags(e env, name string) *flags {
 	f.IntVar(&f.conn.maxPerThread, "max-per-thread", 0, "retention cap per thread: 0 follows the table's policy; N or -1 (keep all) must match it (migrate records it)")
 	f.Int64Var(&f.conn.maxBytesPerThread, "max-bytes-per-thread", 0, "retention byte budget per thread: 0 follows the table's policy; N or -1 (none) must match it (migrate records it)")
 	f.StringVar(&f.conn.storage, "storage", "full", "table layout: full or delta (docs/storage.md)")
+	f.StringVar(&f.conn.keysFile, "keys-file", "", "encryption key ring file (default $"+keysEnv+")")
 	return f
 }
 
@@ -82,18 +87,25 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	if f.conn.maxBytesPerThread < -1 {
 		return nil, usageErrorf("%s: --max-bytes-per-thread must be -1 (no byte budget), 0 (the table's policy) or positive, got %d", f.Name(), f.conn.maxBytesPerThread)
 	}
+	if !offlineCommands[f.Name()] {
+		keys, err := loadKeys(f.conn.keysFile)
+		if err != nil {
+			return nil, err
+		}
+		f.conn.keys = keys
+	}
 	return pos, nil
 }
 
 // connFlagNames are the flags newFlags registers for every command.
-var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true, "max-bytes-per-thread": true, "storage": true}
+var connFlagNames = map[string]bool{"dsn": true, "driver": true, "dialect": true, "schema": true, "table": true, "max-per-thread": true, "max-bytes-per-thread": true, "storage": true, "keys-file": true}
 
 // retentionCommands are the commands --max-per-thread and --max-bytes-per-thread mean something for; the others accept it (so a
 // script may pass the same flags everywhere) but do not list it.
 var retentionCommands = map[string]bool{"put": true, "migrate": true, "demo": true, "bench": true}
 
 // offlineCommands connect to nothing: their help lists no connection flags.
-var offlineCommands = map[string]bool{"version": true, "completion": true}
+var offlineCommands = map[string]bool{"version": true, "completion": true, "keygen": true}
 
 // help prints the command's usage line, description, own flags, connection flags and examples.
 func (f *flags) help() {

@@ -23,6 +23,9 @@ const (
 	exitConflict = 4
 	// exitUnknown: a put may or may not have stored its checkpoint (ErrOutcomeUnknown); read the thread.
 	exitUnknown = 5
+	// exitKeys: an encryption key is missing (no key ring, or not the key a row names), a snapshot does
+	// not open with its key, or an encrypted table refused a plaintext write.
+	exitKeys = 6
 	// exitInterrupted: SIGINT or SIGTERM stopped the command (128 + SIGINT, as shells report it).
 	exitInterrupted = 130
 )
@@ -94,6 +97,15 @@ func commands() []command {
 			examples: []string{"pgcheckpoint convert --from ziro_checkpoints --to ziro_checkpoints_delta --storage delta",
 				"pgcheckpoint convert --from ziro_checkpoints_delta --to ziro_checkpoints_full --storage full --resume"},
 			run: cmdConvert},
+		{name: "rekey", args: "[--batch N] [--after THREAD/ID] [--json]", summary: "encrypt the table online, or move its rows to the current key",
+			desc: "Seals every row of the table that is plaintext or sealed under an older key with the current key of\n$PGCHECKPOINT_KEYS or --keys-file (the first entry; keep the older ones in the ring until rekey ends),\nwhile writers keep running. A plaintext table is first made to refuse plaintext writes (state\nmigrating), and once every row is sealed it requires encryption (state required). --batch rows per\ntransaction; one progress line per batch on stderr. Ctrl-C stops it and prints the position to rerun\nwith --after. Exit 6 without keys, or when a row's key is not in the ring. Full tables only, for now.",
+			examples: []string{`export PGCHECKPOINT_KEYS="$(pgcheckpoint keygen k1)"; pgcheckpoint rekey`,
+				"pgcheckpoint rekey --keys-file ring.txt --batch 500 --after 'thread-42/01a22823-b5e6-753b-83c3-37f19afaa264'"},
+			run: cmdRekey},
+		{name: "keygen", args: "[ID]", summary: "print a new encryption key, id:base64, for $PGCHECKPOINT_KEYS or --keys-file",
+			desc:     "Prints one line ID:SECRET: a new 256-bit key from the system's random source in standard base64,\nunder ID (1 to 64 of A-Za-z0-9._-; default k and the UTC time). Put the new key first in the ring to\nmake it current, keep the older ones after it, and run pgcheckpoint rekey.",
+			examples: []string{"pgcheckpoint keygen k2 >> ring.txt", `export PGCHECKPOINT_KEYS="$(pgcheckpoint keygen k2),$PGCHECKPOINT_KEYS"`},
+			run:      cmdKeygen},
 		{name: "demo", args: "[--keep]", summary: "crash-and-resume walkthrough: an agent killed mid-run resumes from its checkpoint",
 			desc:     "Runs a simulated agent in a child process, kills it with SIGKILL mid-run and resumes it from its\nnewest checkpoint. Without a reachable database it runs in memory.",
 			examples: []string{"go run -C cmd/pgcheckpoint . demo"},
@@ -127,6 +139,8 @@ const connUsage = `  --dsn S             connection string; default $DATABASE_UR
   --dialect D         auto|postgres|cockroach (default auto: ask the server)
   --schema S          schema of the table (default public)
   --table S           table (default ziro_checkpoints)
+  --keys-file FILE    encryption key ring: id:base64 entries, the current key first (default
+                      $PGCHECKPOINT_KEYS); snapshots are sealed on put and opened on get
 `
 
 const retentionUsage = `  --max-per-thread N  retention cap per thread: the table records it (migrate --max-per-thread N sets
@@ -138,7 +152,8 @@ const retentionUsage = `  --max-per-thread N  retention cap per thread: the tabl
 `
 
 const exitUsageText = `exit status: 0 ok, 1 not found, 2 bad input or usage, 3 database error, 4 conflict (fenced put lost,
-fork target exists, convert target not empty), 5 outcome unknown (a put may or may not have been stored), 130 interrupted (Ctrl-C, SIGTERM)
+fork target exists, convert target not empty), 5 outcome unknown (a put may or may not have been stored), 6 encryption key missing or wrong (or a
+plaintext write to an encrypted table), 130 interrupted (Ctrl-C, SIGTERM)
 `
 
 func usage(w io.Writer) {
@@ -257,6 +272,8 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, pgcheckpoint.ErrNotFound):
 		return exitNotFound
+	case errors.Is(err, pgcheckpoint.ErrKeyMissing), errors.Is(err, pgcheckpoint.ErrDecryptFailed), errors.Is(err, pgcheckpoint.ErrEncryptionRequired):
+		return exitKeys
 	case errors.Is(err, pgcheckpoint.ErrConflict), errors.Is(err, pgcheckpoint.ErrThreadExists), errors.Is(err, pgcheckpoint.ErrTableNotEmpty):
 		return exitConflict
 	case errors.Is(err, pgcheckpoint.ErrInvalidSnapshot),
@@ -293,6 +310,10 @@ func reportAt(stderr io.Writer, err error, target string) int {
 			in = " in " + target
 		}
 		msg = "the checkpoint table does not exist" + in + " (" + detail + "): run `pgcheckpoint migrate` with the same --dsn, --schema and --table"
+	}
+	if code == exitKeys {
+		// The library's words for the CLI's flags.
+		msg = strings.ReplaceAll(msg, "Options.Keys", "keys ($"+keysEnv+" or --keys-file)")
 	}
 	msg = strings.TrimPrefix(msg, "pgcheckpoint: ")
 	msg = strings.Join(strings.Fields(escapeControls(redact(msg))), " ")
