@@ -13,6 +13,7 @@ package integration
 // See docs/checker.md.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -37,7 +38,7 @@ import (
 // allFaults are the faults the checker knows: server-side kills, the proxy's cuts, lock waits, concurrent
 // EnsureSchema, and per-operation ones: short context deadlines, a pool with a 25 ms statement_timeout,
 // caller transactions at READ COMMITTED and REPEATABLE READ, SIGKILL of a client process during a call.
-var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr", "kill"}
+var allFaults = []string{"terminate", "proxy-commit", "proxy-stmt", "lock", "ensure", "deadline", "stmt-timeout", "tx-rc", "tx-rr", "kill", "rekey"}
 
 // defaultFaults are the faults a run injects unless PGCHECKPOINT_CHECKER_FAULTS says otherwise ("all"
 // for allFaults, "none"): every fault. The connection faults were left out while a put whose outcome was
@@ -151,10 +152,13 @@ func (s *checkerStats) op(in mInput, out mOutput) {
 	s.ops[string(in.Kind)+" "+out.Outcome.String()]++
 }
 
-func (s *checkerStats) fault(name string) {
+func (s *checkerStats) fault(name string) { s.add(name, 1) }
+
+// add counts n more of name among the faults.
+func (s *checkerStats) add(name string, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults[name]++
+	s.faults[name] += int(n)
 }
 
 // runChecker runs epochs on target tg until cfg.duration is used up: each epoch is a fresh table with a
@@ -180,7 +184,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	rng := rand.New(rand.NewPCG(cfg.seed, salt))
 	var tags atomic.Int64
 	for e := 0; time.Since(start) < cfg.duration; e++ {
-		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e), base: time.Now(),
+		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e) + encryptedSuffixOf(e), base: time.Now(),
 			ttl: time.Duration(100+rng.IntN(300)) * time.Millisecond}
 		// Every other epoch also has a byte budget (checkerSnapshot's sizes are 60-260 bytes: it keeps 1 to
 		// about 8 checkpoints), half of those without a cap.
@@ -200,6 +204,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 		// The epoch's table is made on the admin pool: the clients' pool goes through the proxy, and a cut
 		// armed in the last epoch, or a connection killed there, must not fail the setup.
 		setup := newExecutorOn(admin, tg.dialect, schema, tg.storage)
+		setup.keyless = strings.HasSuffix(ep.table, migratedTable) // made plaintext: the first rekey encrypts it
 		if err := ensureTables(testCtx(t), setup.checkpointer(ep.table, ep.cap, ep.budget, false)); err != nil {
 			t.Fatalf("EnsureSchema: %v", err)
 		}
@@ -575,9 +580,14 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 			kinds = append(kinds, f)
 		}
 	}
+	if cfg.faults["rekey"] && checkerKeys(ep.table, "k1") != nil && env.storage == pgcheckpoint.StorageFull {
+		// Rekey (full tables: a delta table's is not built) as often as all the others together.
+		kinds = append(kinds, slices.Repeat([]string{"rekey"}, max(len(kinds), 1))...)
+	}
 	if len(kinds) == 0 {
 		return
 	}
+	rekeys := 0 // rekeys run so far: each turns to the other key
 	table := `"` + schema + `"."` + ep.table + `"`
 	if env.storage == pgcheckpoint.StorageDelta {
 		table = `"` + schema + `"."` + ep.table + `_heads"` // the lock fault holds the heads' row locks
@@ -603,6 +613,11 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 			err = holdThreadLock(ctx, admin, table, ep.threads[rng.IntN(len(ep.threads))], time.Duration(5+rng.IntN(60))*time.Millisecond)
 		case "ensure":
 			err = ensureTables(ctx, env.checkpointer(ep.table, ep.cap, ep.budget, false))
+		case "rekey":
+			var n int64
+			n, err = env.rekey(ctx, ep.table, rekeyTo[rekeys%2])
+			rekeys++
+			stats.add("rows resealed by rekey", n)
 		}
 		cancel()
 		if err == nil {
@@ -774,9 +789,11 @@ type executor struct {
 	dialect  pgcheckpoint.Dialect
 	storage  pgcheckpoint.Storage
 	schema   string
-	mu       sync.Mutex
-	cps      map[string]*pgcheckpoint.Checkpointer
-	leases   map[string][2]*pgcheckpoint.Lease // table/thread/owner -> the client's lease, and the one before
+	// keyless: the Checkpointers of encrypted tables get no keys (the setup of a migratedTable).
+	keyless bool
+	mu      sync.Mutex
+	cps     map[string]*pgcheckpoint.Checkpointer
+	leases  map[string][2]*pgcheckpoint.Lease // table/thread/owner -> the client's lease, and the one before
 }
 
 func newExecutor(t testing.TB, driverName, dsn string, d pgcheckpoint.Dialect, schema string) *executor {
@@ -820,13 +837,78 @@ func (x *executor) checkpointer(table string, cap int, budget int64, st bool) *p
 	if st {
 		db = x.stDB
 	}
+	var keys pgcheckpoint.KeyProvider
+	if !x.keyless {
+		keys = checkerKeys(table, "k1")
+	}
 	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, MaxCheckpointsPerThread: cap,
-		MaxBytesPerThread: budget, Storage: x.storage})
+		MaxBytesPerThread: budget, Storage: x.storage, Keys: keys})
 	if err != nil {
 		panic(err)
 	}
 	x.cps[key] = cp
 	return cp
+}
+
+// Encrypted epochs (docs/checker.md, "Encryption"): every other epoch's table is encrypted, and its
+// clients (goroutines, worker processes, the final reads) hold a ring of both keys, k1 current; the
+// "rekey" fault runs Rekey on it with k2 or k1 current by turns, so rows move between keys while the
+// clients put, delete, prune, fork and lease, and the connections are cut and killed. Half of those
+// tables require encryption from the start; the other half (migratedTable) are made without keys, so
+// the first rekey takes them from none through migrating to required under the same load. Rekey must
+// change no checkpoint: the model has no operation for it, and an encryption error of any client is
+// sealBroken, which no state allows.
+const (
+	encryptedTable = "_enc"  // made with keys: EncryptionRequired from the start
+	migratedTable  = "_encm" // made without keys: EncryptionNone until the first rekey
+)
+
+// rekeyTo is the current key of each rekey by turns.
+var rekeyTo = [2]string{"k2", "k1"}
+
+// encryptedSuffixOf is epoch e's table suffix: odd epochs are encrypted, by turns from the start or
+// by migration.
+func encryptedSuffixOf(e int) string {
+	switch e % 4 {
+	case 1:
+		return encryptedTable
+	case 3:
+		return migratedTable
+	}
+	return ""
+}
+
+// checkerKeys is the ring of an encrypted epoch's table with current first (nil for a plaintext
+// table). Both keys are in every ring, so every client reads every row whichever key sealed it.
+func checkerKeys(table, current string) pgcheckpoint.KeyProvider {
+	if !strings.HasSuffix(table, encryptedTable) && !strings.HasSuffix(table, migratedTable) {
+		return nil
+	}
+	key := func(id string) pgcheckpoint.Key {
+		k, err := pgcheckpoint.NewKey(id, bytes.Repeat([]byte(id), pgcheckpoint.KeySize)[:pgcheckpoint.KeySize])
+		if err != nil {
+			panic(err)
+		}
+		return k
+	}
+	other := map[string]string{"k1": "k2", "k2": "k1"}[current]
+	r, err := pgcheckpoint.NewKeyRing(key(current), key(other))
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// rekey runs one small Rekey pass of the table with current the current key, on the clients' pool
+// (through the proxy: its connections are cut too), following the table's policy.
+func (x *executor) rekey(ctx context.Context, table, current string) (int64, error) {
+	cp, err := pgcheckpoint.New(x.db, pgcheckpoint.Options{Dialect: x.dialect, Schema: x.schema, Table: table, Storage: x.storage,
+		Keys: checkerKeys(table, current)})
+	if err != nil {
+		return 0, err
+	}
+	res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: 3})
+	return res.Resealed, err
 }
 
 // run runs one operation and says what its result means for the model.
@@ -967,6 +1049,8 @@ func classify(in mInput, out mOutput, err error) mOutput {
 	switch {
 	case err == nil:
 		out.Outcome = done
+	case errors.Is(err, pgcheckpoint.ErrDecryptFailed), errors.Is(err, pgcheckpoint.ErrKeyMissing), errors.Is(err, pgcheckpoint.ErrEncryptionRequired):
+		out = mOutput{Outcome: sealBroken}
 	case errors.Is(err, pgcheckpoint.ErrOutcomeUnknown):
 		// Said in so many words: a fenced put's ErrConflict after an attempt with an unknown outcome
 		// carries it too, and must not be read as "nothing written".

@@ -99,10 +99,14 @@ const (
 	held
 	// lost: a lease's Put or Renew returned ErrLeaseLost: the lease was not in force, nothing was written.
 	lost
+	// sealBroken: an encryption error (ErrDecryptFailed, ErrKeyMissing, ErrEncryptionRequired) on an
+	// encrypted epoch's table, where every client holds both keys and every row is sealed: never legal,
+	// so no state follows it and the history fails.
+	sealBroken
 )
 
 func (o outcome) String() string {
-	return [...]string{"ok", "unknown", "failed", "conflict", "not found", "thread exists", "held", "lost"}[o]
+	return [...]string{"ok", "unknown", "failed", "conflict", "not found", "thread exists", "held", "lost", "encryption error"}[o]
 }
 
 // mEntry is one checkpoint of the model: its id and the tag of the put that wrote it. ID is "" for a
@@ -237,8 +241,11 @@ func (s *mState) without(drop func(i int, e mEntry) bool) *mState {
 // step is the model's transition: the states the thread can be in after in returned out, starting from
 // s; none when that result is impossible from s.
 func step(s *mState, in mInput, out mOutput) []*mState {
-	if out.Outcome == failed {
+	switch out.Outcome {
+	case failed:
 		return []*mState{s}
+	case sealBroken:
+		return nil
 	}
 	switch in.Kind {
 	case opPut:
