@@ -225,11 +225,32 @@ func (c *Checkpointer) addEncryptionConstraints(ctx context.Context, valid bool)
 		}
 	}
 	defer c.forgetEncryption()
-	if err := c.runDDL(ctx, stmts); SQLState(err) != stateDuplicateObject {
-		return err
+	if len(stmts) == 0 {
+		return nil
 	}
-	return nil
+	if c.facts.advisoryLocks {
+		// ADD CONSTRAINT takes the table's ACCESS EXCLUSIVE lock: waiting for it behind a long
+		// transaction would queue every put and read behind the wait. A bounded wait, run again after a
+		// backoff, lets them through in between.
+		stmts = append([]string{constraintLockTimeout}, stmts...)
+	}
+	for attempt := 1; ; attempt++ {
+		err := c.runDDL(ctx, stmts)
+		switch {
+		case SQLState(err) == stateDuplicateObject:
+			return nil
+		case SQLState(err) != stateLockNotAvailable || attempt >= c.attempts:
+			return err
+		}
+		if err := backoff(ctx, attempt+1); err != nil {
+			return err
+		}
+	}
 }
+
+// constraintLockTimeout bounds, in the DDL transaction on PostgreSQL, how long adding an encryption
+// constraint waits for the table's lock.
+const constraintLockTimeout = `SET LOCAL lock_timeout = '2s'`
 
 // validateEncryption validates the table's constraints: every row is an envelope from then on
 // (EncryptionRequired). A plaintext row left is ErrEncryptionRequired (23514).

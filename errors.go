@@ -189,6 +189,7 @@ const (
 	stateInsufficientPriv = "42501"
 	stateUntranslatable   = "22P05" // unsupported Unicode escape: \u0000 in JSONB
 	stateNumericRange     = "22003" // a JSONB number beyond the server's numeric range
+	stateLockNotAvailable = "55P03" // lock_timeout ran out (adding an encryption constraint)
 	stateCheckViolation   = "23514" // a check constraint: the encryption one (encryptedSuffix) is interpreted
 )
 
