@@ -114,7 +114,7 @@ func TestSqlmockDeltaCockroachStaleBasis(t *testing.T) {
 
 // A fork of a delta table checks the catalog once, then runs the delta fork statement (heads and their
 // items) in a READ COMMITTED transaction after the target thread's first-put lock, as the full layout's
-// fork does.
+// fork does, then looks for sealed copies to re-bind.
 func TestSqlmockDeltaFork(t *testing.T) {
 	t.Parallel()
 	cp, mock := newMock(t, pgcheckpoint.Options{Storage: pgcheckpoint.StorageDelta})
@@ -125,6 +125,13 @@ func TestSqlmockDeltaFork(t *testing.T) {
 	mock.ExpectExec(deltaSQL(t, "postgres", "heads_lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectQuery(deltaSQL(t, "postgres", "delta_fork")).WithArgs("from", headA, "to", int64(1), nil).
 		WillReturnRows(sqlmock.NewRows([]string{"source", "target", "copied"}).AddRow(true, false, int64(1)))
+	// The look for sealed copies, heads then the items they hold (none: nothing to re-bind).
+	mock.ExpectQuery(`SELECT checkpoint_id, snapshot::text, arrays::text FROM "public"."ziro_checkpoints_heads"
+WHERE thread_id = $1 AND snapshot->>'$' = 'enc1'`).WithArgs("to").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id", "snapshot", "arrays"}))
+	mock.ExpectQuery(`SELECT i.pos, i.item::text FROM "public"."ziro_checkpoints_items" AS i
+WHERE i.thread_id = $1 AND i.item->>'$' = 'enc1'
+  AND EXISTS (SELECT 1 FROM "public"."ziro_checkpoints_heads" AS h, unnest(h.lo, h.hi) AS s(lo, hi)
+              WHERE h.thread_id = $1 AND i.pos >= s.lo AND i.pos < s.hi)`).WithArgs("to").WillReturnRows(sqlmock.NewRows([]string{"pos", "item"}))
 	mock.ExpectCommit()
 	if got, err := cp.Fork(ctx, "from", headA, "to", pgcheckpoint.ForkOptions{}); err != nil || got != headA {
 		t.Fatalf("Fork = %q, %v", got, err)

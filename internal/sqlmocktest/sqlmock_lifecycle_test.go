@@ -53,8 +53,19 @@ func TestSqlmockPrefix(t *testing.T) {
 
 var forkColumns = []string{"source", "target", "copied"}
 
+// forkRebindSQL is the look for sealed copies a fork makes in its transaction after copying (a sealed
+// copy is re-bound to the new thread; a keyless client refuses one): none here, so nothing follows.
+const forkRebindSQL = `SELECT checkpoint_id, snapshot::text FROM "public"."ziro_checkpoints"
+WHERE thread_id = $1 AND snapshot->>'$' = 'enc1'`
+
+// expectForkRebind expects forkRebindSQL finding no sealed copy in thread "to".
+func expectForkRebind(mock sqlmock.Sqlmock) {
+	mock.ExpectQuery(forkRebindSQL).WithArgs("to").WillReturnRows(sqlmock.NewRows([]string{"checkpoint_id", "snapshot"}))
+}
+
 // On PostgreSQL a fork is one statement in a READ COMMITTED transaction after the target thread's
-// advisory lock, the lock a thread's first put takes; no snapshot is sent.
+// advisory lock, the lock a thread's first put takes, then the look for sealed copies; no snapshot is
+// sent.
 func TestSqlmockForkPostgres(t *testing.T) {
 	t.Parallel()
 	cp, mock, log := newLoggedMock(t, pgcheckpoint.Options{MaxCheckpointsPerThread: 7})
@@ -62,6 +73,7 @@ func TestSqlmockForkPostgres(t *testing.T) {
 	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(7), nil).
 		WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(true, false, int64(5)))
+	expectForkRebind(mock)
 	mock.ExpectCommit()
 	id, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{History: true})
 	if err != nil || id != headA {
@@ -90,6 +102,7 @@ func TestSqlmockForkPostgres(t *testing.T) {
 	mock.ExpectExec(pgSQL(t, "lockFirst")).WithArgs("to").WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectQuery(pgSQL(t, "fork")).WithArgs("from", headA, "to", int64(1), nil).
 		WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(true, false, int64(1)))
+	expectForkRebind(mock)
 	mock.ExpectCommit().WillReturnError(pgErr("40003"))
 	if _, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{}); !errors.Is(err, pgcheckpoint.ErrOutcomeUnknown) {
 		t.Errorf("Fork whose commit outcome is unknown: err = %v, want ErrOutcomeUnknown", err)
@@ -106,6 +119,7 @@ func TestSqlmockForkCockroach(t *testing.T) {
 	mock.ExpectBegin()
 	mock.ExpectQuery(crdbSQL(t, "fork")).WithArgs("from", headA, "to", int64(1<<63-1), nil).
 		WillReturnRows(sqlmock.NewRows(forkColumns).AddRow(true, false, int64(3)))
+	expectForkRebind(mock)
 	mock.ExpectCommit()
 	id, err := cp.Fork(context.Background(), "from", headA, "to", pgcheckpoint.ForkOptions{History: true})
 	if err != nil || id != headA {
