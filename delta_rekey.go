@@ -3,9 +3,13 @@ package pgcheckpoint
 import (
 	"context"
 	"crypto/cipher"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/ziroagent/pgcheckpoint/internal/testhooks"
 )
 
 // Rekey of a delta table (rekey.go): each pass reseals the heads, like a full table's rows but bound
@@ -52,6 +56,21 @@ FROM jsonb_array_elements($1::text::jsonb) AS u
 WHERE t.thread_id = u.value->>'t' AND t.checkpoint_id = u.value->>'c'`
 }
 
+// rekeyedItem is one entry of rekeyItems' argument: the item resealed, and the MD5 of the text it was
+// read as (Was).
+type rekeyedItem struct {
+	resealedItem
+	Was string `json:"m"`
+}
+
+// rekeyItems is resealItems for Rekey's batches: it writes an item only while it still holds what the
+// batch read (the MD5 of its text is Was). A put may overwrite an item at a position no head holds
+// (deltaItemsCTE, a fork's copy too: left by a head deleted through the view), so between a batch's
+// read and its write an item can change; heads are never overwritten.
+func rekeyItems(items string) string {
+	return resealItems(items) + ` AND md5(t.item::text) = u.value->>'m'`
+}
+
 // rekeyItemsPass is a pass's second phase on a delta table (nothing on a full one): batches of items
 // from res.Position (the start of the items unless it is in them) to the end. It returns how many items
 // it found to reseal.
@@ -69,11 +88,14 @@ func (c *Checkpointer) rekeyItemsPass(ctx context.Context, batch int, res *Rekey
 		if err != nil || len(items) == 0 {
 			return found, err
 		}
+		if h := testhooks.AfterRekeyItemsRead; h != nil {
+			h(c)
+		}
 		ids := make([][2]any, len(items))
 		for i, it := range items {
 			ids[i] = [2]any{it.Thread, it.Pos}
 		}
-		n, err := lockAndReseal(ctx, c, c.rekeyItemsLock(), ids, resealItems(c.delta.items), items)
+		n, err := lockAndReseal(ctx, c, c.rekeyItemsLock(), ids, rekeyItems(c.delta.items), items)
 		if err != nil {
 			return found, err
 		}
@@ -86,7 +108,7 @@ func (c *Checkpointer) rekeyItemsPass(ctx context.Context, batch int, res *Rekey
 
 // rekeyItemsBatch reads the batch of items after pos and seals each under the current key, bound to
 // its position.
-func (c *Checkpointer) rekeyItemsBatch(ctx context.Context, batch int, pos RekeyPosition) ([]resealedItem, error) {
+func (c *Checkpointer) rekeyItemsBatch(ctx context.Context, batch int, pos RekeyPosition) ([]rekeyedItem, error) {
 	k, a, err := c.seal.current(ctx)
 	if err != nil {
 		return nil, err
@@ -97,9 +119,9 @@ func (c *Checkpointer) rekeyItemsBatch(ctx context.Context, batch int, pos Rekey
 		return nil, err
 	}
 	defer rows.Close()
-	var out []resealedItem
+	var out []rekeyedItem
 	for rows.Next() {
-		var it resealedItem
+		var it rekeyedItem
 		var stored, none []byte
 		var sealed bool
 		if err := rows.Scan(&it.Thread, &it.Pos, &stored, &sealed, &none); err != nil {
@@ -114,14 +136,16 @@ func (c *Checkpointer) rekeyItemsBatch(ctx context.Context, batch int, pos Rekey
 }
 
 // resealItem sets it.Item to stored (an envelope if sealed, else plaintext) sealed under k, bound to
-// the item's position.
-func (c *Checkpointer) resealItem(ctx context.Context, k Key, a cipher.AEAD, it *resealedItem, stored []byte, sealed bool) error {
+// the item's position, and it.Was to the MD5 of stored.
+func (c *Checkpointer) resealItem(ctx context.Context, k Key, a cipher.AEAD, it *rekeyedItem, stored []byte, sealed bool) error {
+	sum := md5.Sum(stored)
+	it.Was = hex.EncodeToString(sum[:])
 	b := c.itemBinding(it.Thread, it.Pos)
 	plain := stored
 	if sealed {
 		var err error
 		if plain, err = c.seal.open(ctx, b, stored); err != nil {
-			return fmt.Errorf("thread %q item %d: %w", it.Thread, it.Pos, err)
+			return fmt.Errorf("thread %q: %w", it.Thread, err)
 		}
 	}
 	it.Item = sealWith(k, a, b, plain)
@@ -139,8 +163,9 @@ FOR UPDATE`
 }
 
 // sealThreadItems is sealThreadRows' second half for a delta table (nothing for a full one): it seals,
-// in q, the thread's plaintext items under k. A fork copies items, which the migrating items table
-// refuses in plaintext.
+// in q, the thread's plaintext items under k (through rekeyItems: a fork holds no lock of the thread, so
+// a put may overwrite an item meanwhile). A fork copies items, which the migrating items table refuses
+// in plaintext.
 func (c *Checkpointer) sealThreadItems(ctx context.Context, q DBTX, k Key, a cipher.AEAD, threadID string) error {
 	if c.delta == nil {
 		return nil
@@ -151,9 +176,9 @@ WHERE thread_id = $1 AND item->>'$' IS DISTINCT FROM '`+envelopeMarker+`'`, thre
 		return err
 	}
 	defer rows.Close()
-	var out []resealedItem
+	var out []rekeyedItem
 	for rows.Next() {
-		it := resealedItem{Thread: threadID}
+		it := rekeyedItem{resealedItem: resealedItem{Thread: threadID}}
 		var plain []byte
 		if err := rows.Scan(&it.Pos, &plain); err != nil {
 			return err
@@ -166,5 +191,5 @@ WHERE thread_id = $1 AND item->>'$' IS DISTINCT FROM '`+envelopeMarker+`'`, thre
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return execResealed(ctx, q, resealItems(c.delta.items), out)
+	return execResealed(ctx, q, rekeyItems(c.delta.items), out)
 }

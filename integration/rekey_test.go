@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/internal/testhooks"
 )
 
 // rekeyRing returns the key ring of ids, the first current; each id's secret is derived from the id,
@@ -887,6 +888,48 @@ func TestRekeyDeltaDeleteForkWhileMigrating(t *testing.T) {
 			}
 			checkReadBack(t, cp, db, schema, want)
 			checkSealedDelta(t, db, schema, "k1")
+		})
+	}
+}
+
+// TestRekeyDeltaItemChanged: an item that changes between a Rekey batch's read and its write (a put may
+// overwrite an item no head holds) is left as it is then, not overwritten with what the batch read; it
+// counts as scanned, not resealed.
+func TestRekeyDeltaItemChanged(t *testing.T) {
+	for _, tg := range deltaTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			tb := tg.plaintextTable(t, []string{"a"}, 3)
+			db, schema, cp := tb.db, tb.schema, tb.cp
+			items := `"` + schema + `".ziro_checkpoints_items`
+			const other = `{"$": "enc1", "d": "AAAA", "k": "k1"}` // passes the constraint; Rekey skips it
+			changed := false
+			testhooks.AfterRekeyItemsRead = func(c any) {
+				if c != any(cp) || changed {
+					return
+				}
+				changed = true
+				if _, err := db.ExecContext(ctx, `UPDATE `+items+` SET item = $1::text::jsonb
+WHERE pos = (SELECT min(pos) FROM `+items+`)`, other); err != nil {
+					t.Error(err)
+				}
+			}
+			t.Cleanup(func() { testhooks.AfterRekeyItemsRead = nil })
+			heads, n := deltaRows(t, db, schema)
+			res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !changed || res.Resealed != int64(heads+n-1) || res.Scanned != int64(heads+n) {
+				t.Fatalf("result %+v with %d heads and %d items", res, heads, n)
+			}
+			var got string
+			if err := db.QueryRowContext(ctx, `SELECT item::text FROM `+items+` ORDER BY pos LIMIT 1`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if !jsonEqual([]byte(got), []byte(other)) {
+				t.Fatalf("the changed item was overwritten: %s", got)
+			}
 		})
 	}
 }
