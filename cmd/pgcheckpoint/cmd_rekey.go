@@ -17,7 +17,7 @@ type rekeyResult struct {
 	Resealed int64   `json:"resealed"`
 	Batches  int     `json:"batches"`
 	Passes   int     `json:"passes"`
-	Position string  `json:"position"` // THREAD/ID of the last batch, "" if none
+	Position string  `json:"position"` // THREAD/ID of the last batch (items:THREAD/POS in a delta table's items), "" if none
 	Seconds  float64 `json:"seconds"`
 }
 
