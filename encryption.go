@@ -294,11 +294,13 @@ type resealedItem struct {
 	Item   json.RawMessage `json:"i"`
 }
 
-// resealed is one entry of resealRows' argument.
+// resealed is one entry of resealRows' argument (Arrays: of resealHeads', a delta head's new arrays
+// column, or none to keep it).
 type resealed struct {
 	Thread     string          `json:"t"`
 	Checkpoint string          `json:"c"`
 	Snapshot   json.RawMessage `json:"s"`
+	Arrays     json.RawMessage `json:"a,omitempty"`
 }
 
 // rebindFork re-binds, inside the fork's transaction, the copies a fork made in thread r.to of a full

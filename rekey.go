@@ -2,8 +2,10 @@ package pgcheckpoint
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // Rekey encrypts a table online and moves its rows to the key ring's current key (docs/security.md).
@@ -27,19 +29,26 @@ const (
 )
 
 // RekeyPosition is a place in a table's (thread_id, checkpoint_id) order: Rekey goes on after it. The
-// zero value is the start of the table.
+// zero value is the start of the table. A delta table's pass goes through its heads in that order,
+// then through its items in (thread_id, position) order: Items marks a place in the items (at Pos).
 type RekeyPosition struct {
 	Thread     string
 	Checkpoint string
+	Items      bool  // a delta table's items phase (Thread, Pos)
+	Pos        int64 // with Items: the item position
 }
 
 // IsZero reports whether p is the start of the table.
 func (p RekeyPosition) IsZero() bool { return p == RekeyPosition{} }
 
-// String returns "THREAD/ID", the form `pgcheckpoint rekey --after` takes, or "" for the start.
+// String returns "THREAD/ID", the form `pgcheckpoint rekey --after` takes, or "" for the start; a
+// place in a delta table's items is "items:THREAD/POS" (shown, not taken by --after).
 func (p RekeyPosition) String() string {
-	if p.IsZero() {
+	switch {
+	case p.IsZero():
 		return ""
+	case p.Items:
+		return "items:" + p.Thread + "/" + strconv.FormatInt(p.Pos, 10)
 	}
 	return p.Thread + "/" + p.Checkpoint
 }
@@ -75,8 +84,8 @@ type RekeyResult struct {
 // Rekey seals every row of the table under the current key of Options.Keys (a client without keys
 // gets ErrKeyMissing), as described above, and returns what it did; on an error (also ctx ending) the
 // result holds the position to resume from. A row sealed under a key the ring no longer holds is
-// ErrKeyMissing. A delta table is not supported yet (ErrInvalidOptions), nor a Checkpointer in the
-// caller's transaction (Rekey commits batch by batch).
+// ErrKeyMissing. A delta table's heads and items are both resealed (delta_rekey.go). A Checkpointer in
+// the caller's transaction is ErrInvalidOptions (Rekey commits batch by batch).
 func (c *Checkpointer) Rekey(ctx context.Context, opts RekeyOptions) (RekeyResult, error) {
 	defer c.hold()()
 	res := RekeyResult{Position: opts.After}
@@ -92,9 +101,6 @@ func (c *Checkpointer) rekey(ctx context.Context, opts RekeyOptions, res *RekeyR
 	switch {
 	case c.seal == nil:
 		return fmt.Errorf("rekey needs Options.Keys: %w", ErrKeyMissing)
-	case c.delta != nil:
-		return fmt.Errorf("rekey of a delta table (%s) is not built yet: convert it to a full table, "+
-			"or rekey it with a later version: %w", c.sealedTable(), ErrInvalidOptions)
 	case c.inTx:
 		return fmt.Errorf("rekey commits batch by batch and cannot run in the caller's transaction: %w", ErrInvalidOptions)
 	}
@@ -132,14 +138,17 @@ func (c *Checkpointer) rekey(ctx context.Context, opts RekeyOptions, res *RekeyR
 	return c.validateEncryption(ctx)
 }
 
-// rekeyPass runs batches from res.Position to the end of the table and returns how many rows it
-// found to reseal.
+// rekeyPass runs batches from res.Position to the end of the table (for a delta table: of its heads,
+// then of its items) and returns how many rows it found to reseal.
 func (c *Checkpointer) rekeyPass(ctx context.Context, batch int, res *RekeyResult, progress func(RekeyResult)) (int64, error) {
 	var found int64
-	for {
+	for !res.Position.Items {
 		rows, err := c.rekeyBatch(ctx, batch, res.Position)
 		if err != nil || len(rows) == 0 {
-			return found, err
+			if err != nil || c.delta == nil {
+				return found, err
+			}
+			break
 		}
 		n, err := c.writeRekeyed(ctx, rows)
 		if err != nil {
@@ -147,37 +156,44 @@ func (c *Checkpointer) rekeyPass(ctx context.Context, batch int, res *RekeyResul
 		}
 		last := rows[len(rows)-1]
 		found += int64(len(rows))
-		res.Scanned += int64(len(rows))
-		res.Resealed += n
-		res.Batches++
-		res.Position = RekeyPosition{Thread: last.Thread, Checkpoint: last.Checkpoint}
-		if progress != nil {
-			progress(*res)
-		}
+		res.count(len(rows), n, RekeyPosition{Thread: last.Thread, Checkpoint: last.Checkpoint}, progress)
+	}
+	n, err := c.rekeyItemsPass(ctx, batch, res, progress) // delta_rekey.go
+	return found + n, err
+}
+
+// count records a committed batch of scanned rows, n of them written, that ended at pos.
+func (res *RekeyResult) count(scanned int, n int64, pos RekeyPosition, progress func(RekeyResult)) {
+	res.Scanned += int64(scanned)
+	res.Resealed += n
+	res.Batches++
+	res.Position = pos
+	if progress != nil {
+		progress(*res)
 	}
 }
 
-// rekeySelect reads the next batch after ($1, $2): rows that are plaintext or sealed under a key other
-// than $3, at most $4 of them, and no more than $5 bytes of snapshots beyond the first row's, each with
-// whether it is an envelope as the encryption constraint judges it (a plaintext snapshot may have a
-// member "$" of its own, which isEnvelope would take for one). The
-// innermost query converts each snapshot to text once (the LIMIT keeps it from being merged into the
-// others).
-func (c *Checkpointer) rekeySelect() string {
-	return `SELECT thread_id, checkpoint_id, s, sealed FROM (
-    SELECT thread_id, checkpoint_id, s, sealed,
-        sum(octet_length(s)) OVER (ORDER BY thread_id, checkpoint_id) - octet_length(s) AS before
+// rekeySelect reads the next batch of the table's rows after ($1, $2) in (thread_id, at) order: rows
+// whose column is plaintext or sealed under a key other than $3, at most $4 of them, and no more than
+// $5 bytes of values beyond the first row's, each with whether it is an envelope as the encryption
+// constraint judges it (a plaintext snapshot may have a member "$" of its own, which isEnvelope would
+// take for one) and extra (a delta head's arrays column). The innermost query converts each value to
+// text once (the LIMIT keeps it from being merged into the others).
+func rekeySelect(table, at, column, extra string) string {
+	return `SELECT thread_id, ` + at + `, s, sealed, x FROM (
+    SELECT thread_id, ` + at + `, s, sealed, x,
+        sum(octet_length(s)) OVER (ORDER BY thread_id, ` + at + `) - octet_length(s) AS before
     FROM (
-        SELECT thread_id, checkpoint_id, snapshot::text AS s,
-            COALESCE(snapshot->>'$' = '` + envelopeMarker + `', false) AS sealed
-        FROM ` + c.names.table + `
-        WHERE (thread_id, checkpoint_id) > ($1, $2)
-          AND (snapshot->>'$' IS DISTINCT FROM '` + envelopeMarker + `' OR snapshot->>'k' IS DISTINCT FROM $3)
-        ORDER BY thread_id, checkpoint_id
+        SELECT thread_id, ` + at + `, ` + column + `::text AS s,
+            COALESCE(` + column + `->>'$' = '` + envelopeMarker + `', false) AS sealed, ` + extra + ` AS x
+        FROM ` + table + `
+        WHERE (thread_id, ` + at + `) > ($1, $2)
+          AND (` + column + `->>'$' IS DISTINCT FROM '` + envelopeMarker + `' OR ` + column + `->>'k' IS DISTINCT FROM $3)
+        ORDER BY thread_id, ` + at + `
         LIMIT $4
     ) AS rows
 ) AS b WHERE before < $5
-ORDER BY thread_id, checkpoint_id`
+ORDER BY thread_id, ` + at
 }
 
 // rekeyBatch reads the batch after pos and seals each row under the current key with its own
@@ -187,7 +203,12 @@ func (c *Checkpointer) rekeyBatch(ctx context.Context, batch int, pos RekeyPosit
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.db.QueryContext(ctx, c.rekeySelect(), pos.Thread, pos.Checkpoint, k.ID(), batch, rekeyBatchBytes)
+	extra := "NULL::text"
+	if c.delta != nil {
+		extra = "arrays::text"
+	}
+	rows, err := c.db.QueryContext(ctx, rekeySelect(c.names.table, "checkpoint_id", "snapshot", extra),
+		pos.Thread, pos.Checkpoint, k.ID(), batch, rekeyBatchBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -195,22 +216,43 @@ func (c *Checkpointer) rekeyBatch(ctx context.Context, batch int, pos RekeyPosit
 	var out []resealed
 	for rows.Next() {
 		var r resealed
-		var stored []byte
+		var stored, arrays []byte
 		var sealed bool
-		if err := rows.Scan(&r.Thread, &r.Checkpoint, &stored, &sealed); err != nil {
+		if err := rows.Scan(&r.Thread, &r.Checkpoint, &stored, &sealed, &arrays); err != nil {
 			return nil, err
 		}
-		b := c.bind(bindRow, r.Thread, r.Checkpoint, "")
-		plain := stored
-		if sealed {
-			if plain, err = c.seal.open(ctx, b, stored); err != nil {
-				return nil, fmt.Errorf("thread %q: %w", r.Thread, err)
-			}
+		if err := c.resealRow(ctx, k, a, &r, stored, sealed, arrays); err != nil {
+			return nil, err
 		}
-		r.Snapshot = sealWith(k, a, b, plain)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// resealRow sets r.Snapshot to stored (an envelope if sealed, else plaintext) sealed under k with r's
+// binding; a delta head (arrays set) is bound to its composition and has its plain chain hashes
+// cleared (r.Arrays, see clearPlainHashes).
+func (c *Checkpointer) resealRow(ctx context.Context, k Key, a cipher.AEAD, r *resealed, stored []byte, sealed bool, arrays []byte) error {
+	b := c.bind(bindRow, r.Thread, r.Checkpoint, "")
+	if c.delta != nil {
+		comp, err := headComposition(arrays)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s of thread %q: %w", r.Checkpoint, r.Thread, err)
+		}
+		b = c.bind(bindHead, r.Thread, r.Checkpoint, comp)
+		if r.Arrays, err = clearPlainHashes(arrays); err != nil {
+			return fmt.Errorf("checkpoint %s of thread %q: %w", r.Checkpoint, r.Thread, err)
+		}
+	}
+	plain := stored
+	if sealed {
+		var err error
+		if plain, err = c.seal.open(ctx, b, stored); err != nil {
+			return fmt.Errorf("thread %q: %w", r.Thread, err)
+		}
+	}
+	r.Snapshot = sealWith(k, a, b, plain)
+	return nil
 }
 
 // rekeyLock locks the rows of a batch ($1: a JSON array of [thread, checkpoint id]) in the order
@@ -224,35 +266,51 @@ ORDER BY t.thread_id, t.checkpoint_id DESC
 FOR UPDATE`
 }
 
-// writeRekeyed writes a sealed batch back in one transaction (locks, then resealRows), run again on a
-// conflict (Retryable) with backoff: writing the same envelopes twice is harmless. It returns the
-// number of rows written.
+// writeRekeyed writes a sealed batch back in one transaction (locks, then resealRows, or for a delta
+// table resealHeads), run again on a conflict (Retryable) with backoff: writing the same envelopes
+// twice is harmless. It returns the number of rows written.
 func (c *Checkpointer) writeRekeyed(ctx context.Context, rows []resealed) (int64, error) {
 	ids := make([][2]string, len(rows))
 	for i, r := range rows {
 		ids[i] = [2]string{r.Thread, r.Checkpoint}
 	}
+	return lockAndReseal(ctx, c, c.rekeyLock(), ids, c.resealStmt(), rows)
+}
+
+// resealStmt is the statement that writes resealed rows of the table: resealRows, or for a delta
+// table's heads resealHeads.
+func (c *Checkpointer) resealStmt() string {
+	if c.delta != nil {
+		return resealHeads(c.names.table)
+	}
+	return resealRows(c.names.table)
+}
+
+// lockAndReseal runs, in one transaction retried on a conflict, lock (with ids as a JSON array) and then
+// stmt with entries (countResealed), and returns how many rows stmt wrote.
+func lockAndReseal[I, T any](ctx context.Context, c *Checkpointer, lock string, ids []I, stmt string, entries []T) (int64, error) {
 	lockArg, err := json.Marshal(ids)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	err = c.runTx(ctx, func(q DBTX) error {
-		locked, err := q.QueryContext(ctx, c.rekeyLock(), string(lockArg))
+		locked, err := q.QueryContext(ctx, lock, string(lockArg))
 		if err != nil {
 			return err
 		}
 		if err := locked.Close(); err != nil {
 			return err
 		}
-		n, err = countResealed(ctx, q, resealRows(c.names.table), rows)
+		n, err = countResealed(ctx, q, stmt, entries)
 		return err
 	})
 	return n, err
 }
 
-// sealThreadRows seals, in q, the thread's plaintext rows, when the client has keys and the table is
-// being encrypted (EncryptionMigrating). Renumbering updates every row of a thread, and the server
+// sealThreadRows seals, in q, the thread's plaintext rows (of a delta table: heads, their plain chain
+// hashes cleared, and items), when the client has keys and the table is being encrypted
+// (EncryptionMigrating). Renumbering updates every row of a thread, and the server
 // checks the encryption constraint on each updated row, NOT VALID or not: a plaintext row Rekey has not
 // reached yet would make a delete's renumbering fail (23514); a fork's copy of one is refused too. A
 // client without keys cannot, and its delete or fork is ErrEncryptionRequired until Rekey has passed
@@ -261,7 +319,7 @@ func (c *Checkpointer) writeRekeyed(ctx context.Context, rows []resealed) (int64
 // constraint until q ends, so what q reads holds for its statements (a fork, which holds none yet,
 // has a window of one statement).
 func (c *Checkpointer) sealThreadRows(ctx context.Context, q DBTX, threadID string) error {
-	if c.seal == nil || c.delta != nil {
+	if c.seal == nil {
 		return nil
 	}
 	if state, err := c.encryptionCached(ctx); err != nil || state == EncryptionRequired {
@@ -274,7 +332,11 @@ func (c *Checkpointer) sealThreadRows(ctx context.Context, q DBTX, threadID stri
 	if err != nil {
 		return err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT checkpoint_id, snapshot::text FROM `+c.names.table+`
+	extra := "NULL::text"
+	if c.delta != nil {
+		extra = "arrays::text"
+	}
+	rows, err := q.QueryContext(ctx, `SELECT checkpoint_id, snapshot::text, `+extra+` FROM `+c.names.table+`
 WHERE thread_id = $1 AND snapshot->>'$' IS DISTINCT FROM '`+envelopeMarker+`'`, threadID)
 	if err != nil {
 		return err
@@ -282,19 +344,23 @@ WHERE thread_id = $1 AND snapshot->>'$' IS DISTINCT FROM '`+envelopeMarker+`'`, 
 	defer rows.Close()
 	var out []resealed
 	for rows.Next() {
-		var r resealed
-		var plain []byte
-		if err := rows.Scan(&r.Checkpoint, &plain); err != nil {
+		r := resealed{Thread: threadID}
+		var plain, arrays []byte
+		if err := rows.Scan(&r.Checkpoint, &plain, &arrays); err != nil {
 			return err
 		}
-		r.Thread = threadID
-		r.Snapshot = sealWith(k, a, c.bind(bindRow, threadID, r.Checkpoint, ""), plain)
+		if err := c.resealRow(ctx, k, a, &r, plain, false, arrays); err != nil {
+			return err
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return execResealed(ctx, q, resealRows(c.names.table), out)
+	if err := execResealed(ctx, q, c.resealStmt(), out); err != nil {
+		return err
+	}
+	return c.sealThreadItems(ctx, q, k, a, threadID) // delta_rekey.go
 }
 
 // countResealed is execResealed returning how many rows the statement updated.

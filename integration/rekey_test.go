@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ziroagent/pgcheckpoint"
+	"github.com/ziroagent/pgcheckpoint/internal/testhooks"
 )
 
 // rekeyRing returns the key ring of ids, the first current; each id's secret is derived from the id,
@@ -41,7 +42,8 @@ func rekeyRingText(ids ...string) string {
 // rekeyCheckpointer returns a Checkpointer on schema with keys (nil: none), its table created.
 func (tg target) rekeyCheckpointer(t testing.TB, db *sql.DB, schema string, keys pgcheckpoint.KeyProvider, cap int) *pgcheckpoint.Checkpointer {
 	t.Helper()
-	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: tg.dialect, Schema: schema, Keys: keys, MaxCheckpointsPerThread: cap})
+	cp, err := pgcheckpoint.New(db, pgcheckpoint.Options{Dialect: tg.dialect, Storage: tg.storage, Schema: schema, Keys: keys,
+		MaxCheckpointsPerThread: cap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +54,15 @@ func (tg target) rekeyCheckpointer(t testing.TB, db *sql.DB, schema string, keys
 }
 
 // rekeySnapshot is a snapshot that names its thread and number (the marker raw rows must not show once
-// sealed) with some padding.
+// sealed) with some padding, and a conversation that grows with i (up to 25 messages, then anew),
+// which a delta table keeps in its items.
 func rekeySnapshot(thread string, i int) []byte {
-	return fmt.Appendf(nil, `{"version": 1, "marker": "plain-%s-%d", "pad": %q}`, thread, i, strings.Repeat("x", 100+i%50))
+	var msgs []string
+	for j := range i%25 + 1 {
+		msgs = append(msgs, strconv.Quote(fmt.Sprintf("plain-%s-m%d", thread, j)))
+	}
+	return fmt.Appendf(nil, `{"version": 1, "marker": "plain-%s-%d", "pad": %q, "messages": [%s]}`, thread, i,
+		strings.Repeat("x", 100+i%50), strings.Join(msgs, ", "))
 }
 
 // populate puts n checkpoints into each of threads and returns what was sent, by id.
@@ -135,15 +143,41 @@ func checkReadBack(t testing.TB, cp *pgcheckpoint.Checkpointer, db *sql.DB, sche
 }
 
 // rawKeys returns how many raw rows are plaintext, and the key ids the others name with their counts;
-// it fails if a raw row shows a plaintext marker inside an envelope.
+// it fails if a raw row shows a plaintext marker inside an envelope. A delta table's rows are its heads
+// and its items.
 func rawKeys(t testing.TB, db *sql.DB, schema string) (plain int, keys map[string]int) {
 	t.Helper()
-	rows, err := db.QueryContext(testCtx(t), `SELECT snapshot::text FROM "`+schema+`".ziro_checkpoints`)
+	keys = map[string]int{}
+	queries := []string{`SELECT snapshot::text FROM "` + schema + `".ziro_checkpoints`}
+	if isDelta(t, db, schema) {
+		queries = []string{`SELECT snapshot::text FROM "` + schema + `".ziro_checkpoints_heads`,
+			`SELECT item::text FROM "` + schema + `".ziro_checkpoints_items`}
+	}
+	for _, q := range queries {
+		plain += rawKeysOf(t, db, q, keys)
+	}
+	return plain, keys
+}
+
+// isDelta reports whether schema's table is a delta table (it has a heads table).
+func isDelta(t testing.TB, db *sql.DB, schema string) bool {
+	t.Helper()
+	var delta bool
+	if err := db.QueryRowContext(testCtx(t), `SELECT to_regclass($1) IS NOT NULL`, `"`+schema+`".ziro_checkpoints_heads`).Scan(&delta); err != nil {
+		t.Fatal(err)
+	}
+	return delta
+}
+
+// rawKeysOf is rawKeys for the values query returns: it counts their key ids into keys and returns
+// how many are plaintext.
+func rawKeysOf(t testing.TB, db *sql.DB, query string, keys map[string]int) (plain int) {
+	t.Helper()
+	rows, err := db.QueryContext(testCtx(t), query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	keys = map[string]int{}
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
@@ -154,7 +188,9 @@ func rawKeys(t testing.TB, db *sql.DB, schema string) (plain int, keys map[strin
 			K      string `json:"k"`
 		}
 		if err := json.Unmarshal([]byte(s), &env); err != nil {
-			t.Fatal(err)
+			// A delta item may be any JSON value (a message here): plaintext.
+			plain++
+			continue
 		}
 		if env.Marker != "enc1" {
 			plain++
@@ -168,7 +204,7 @@ func rawKeys(t testing.TB, db *sql.DB, schema string) (plain int, keys map[strin
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return plain, keys
+	return plain
 }
 
 // checkState fails unless the table's encryption state is want.
@@ -359,13 +395,13 @@ func (w *rekeyWriter) run(ctx context.Context, stop <-chan struct{}, started cha
 	}
 }
 
-// TestRekeyConcurrent encrypts a table while writers with keys put and delete (retention cap 30) and
+// TestRekeyConcurrent (full and delta tables) encrypts a table while writers with keys put and delete (retention cap 30) and
 // a pruner prunes the threads named prune-*: afterwards, on the threads nobody prunes, exactly the
 // checkpoints the log says are held (the newest 30 after each put, less those deleted) are there; on
 // the pruned ones, only checkpoints acknowledged and not deleted, the newest among them. Every one
 // reads back as it was sent, and every row is sealed.
 func TestRekeyConcurrent(t *testing.T) {
-	for _, tg := range postgresTargets(t) {
+	for _, tg := range append(postgresTargets(t), deltaTargets(t)...) {
 		t.Run(tg.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			db := tg.open(t)
@@ -617,6 +653,283 @@ func TestRekeyForkWhileMigrating(t *testing.T) {
 				t.Fatalf("rekey: %+v, %v", res, err)
 			}
 			checkReadBack(t, cp, db, schema, want)
+		})
+	}
+}
+
+// deltaTargets is postgresTargets on delta tables.
+func deltaTargets(t testing.TB) []target {
+	var out []target
+	for _, tg := range postgresTargets(t) {
+		tg.name += "/delta"
+		tg.storage = pgcheckpoint.StorageDelta
+		out = append(out, tg)
+	}
+	return out
+}
+
+// deltaRows counts a delta table's heads and items.
+func deltaRows(t testing.TB, db *sql.DB, schema string) (heads, items int) {
+	t.Helper()
+	err := db.QueryRowContext(testCtx(t), `SELECT (SELECT count(*) FROM "`+schema+`".ziro_checkpoints_heads),
+    (SELECT count(*) FROM "`+schema+`".ziro_checkpoints_items)`).Scan(&heads, &items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return heads, items
+}
+
+// plainHashes counts the heads whose arrays column holds a plain (unkeyed) chain hash other than the
+// cleared one Rekey leaves.
+func plainHashes(t testing.TB, db *sql.DB, schema string) int {
+	t.Helper()
+	var n int
+	err := db.QueryRowContext(testCtx(t), `SELECT count(*) FROM "`+schema+`".ziro_checkpoints_heads AS h
+WHERE EXISTS (SELECT 1 FROM jsonb_each(h.arrays) AS a
+              WHERE strpos(a.value->>'h', ':') = 0 AND a.value->>'h' <> repeat('0', 32))`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkSealedDelta fails unless every head and item of the delta table is sealed, under key alone,
+// and no head keeps a plain chain hash.
+func checkSealedDelta(t testing.TB, db *sql.DB, schema, key string) {
+	t.Helper()
+	heads, items := deltaRows(t, db, schema)
+	if n, keys := rawKeys(t, db, schema); n != 0 || keys[key] != heads+items || len(keys) != 1 {
+		t.Fatalf("%d plaintext rows, keys %v, want %d under %s", n, keys, heads+items, key)
+	}
+	if n := plainHashes(t, db, schema); n != 0 {
+		t.Fatalf("%d heads keep a plain chain hash", n)
+	}
+}
+
+// coldPuts has a fresh Checkpointer (a cold writer, its cache empty) with the ring of key alone put
+// rounds from .. from+n-1 of each thread's conversation, adds them to want, and checks that reader reads
+// everything back and that the table is sealed under key alone (checkSealedDelta).
+func (tg target) coldPuts(t testing.TB, db *sql.DB, schema string, reader *pgcheckpoint.Checkpointer, key string,
+	threads []string, from, n int, want map[[2]string][]byte) {
+	t.Helper()
+	cold := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, key), 0)
+	for i := from; i < from+n; i++ {
+		for _, th := range threads {
+			s := rekeySnapshot(th, i)
+			id, err := cold.Put(testCtx(t), th, s)
+			if err != nil {
+				t.Fatalf("cold put %s: %v", th, err)
+			}
+			want[[2]string{th, id}] = s
+		}
+	}
+	checkReadBack(t, reader, db, schema, want)
+	checkSealedDelta(t, db, schema, key)
+}
+
+// TestRekeyDeltaEncrypt encrypts a populated plaintext delta table: none, then migrating while batches
+// run (a keyless put is refused), then required; Rekey reseals every head and item once, every
+// checkpoint of the growing conversations reads back, no raw head or item is plaintext and no head
+// keeps a plain chain hash; a cold writer with keys then stores correct snapshots.
+func TestRekeyDeltaEncrypt(t *testing.T) {
+	for _, tg := range deltaTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			threads := []string{"a", "b", "c"}
+			tb := tg.plaintextTable(t, threads, 12)
+			db, schema, plain, cp, want := tb.db, tb.schema, tb.plain, tb.cp, tb.want
+			checkState(t, cp, pgcheckpoint.EncryptionNone)
+			heads, items := deltaRows(t, db, schema)
+			if heads != 36 || items == 0 || plainHashes(t, db, schema) == 0 {
+				t.Fatalf("%d heads, %d items before", heads, items)
+			}
+			migrating := false
+			res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: 7, Progress: func(r pgcheckpoint.RekeyResult) {
+				if !migrating {
+					migrating = true
+					checkState(t, cp, pgcheckpoint.EncryptionMigrating)
+					if _, err := plain.Put(ctx, "a", rekeySnapshot("a", 99)); !errors.Is(err, pgcheckpoint.ErrEncryptionRequired) {
+						t.Errorf("keyless put while migrating: %v, want ErrEncryptionRequired", err)
+					}
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total := int64(heads + items); res.State != pgcheckpoint.EncryptionRequired || res.Resealed != total || res.Scanned != total || res.Passes != 2 {
+				t.Fatalf("result %+v, want %d resealed", res, total)
+			}
+			checkState(t, cp, pgcheckpoint.EncryptionRequired)
+			checkReadBack(t, cp, db, schema, want)
+			checkSealedDelta(t, db, schema, "k1")
+			if res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{}); err != nil || res.Scanned != 0 {
+				t.Fatalf("second rekey: %+v, %v", res, err)
+			}
+			tg.coldPuts(t, db, schema, cp, "k1", threads, 12, 1, want)
+		})
+	}
+}
+
+// TestRekeyDeltaRotate moves a delta table sealed under k1 to k2: every head and item then names k2,
+// a ring of only k2 reads everything, and a cold writer with k2 stores correct snapshots (the heads
+// keep their hashes keyed under k1, which it does not recognise).
+func TestRekeyDeltaRotate(t *testing.T) {
+	for _, tg := range deltaTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			db := tg.open(t)
+			schema := newSchema(t, db)
+			threads := []string{"t1", "t2"}
+			old := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k1"), 0)
+			checkState(t, old, pgcheckpoint.EncryptionRequired)
+			want := populate(t, old, threads, 10)
+			checkSealedDelta(t, db, schema, "k1")
+			cp := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k2", "k1"), 0)
+			res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: 6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads, items := deltaRows(t, db, schema)
+			if res.Resealed != int64(heads+items) || res.State != pgcheckpoint.EncryptionRequired {
+				t.Fatalf("result %+v, want %d resealed", res, heads+items)
+			}
+			checkSealedDelta(t, db, schema, "k2")
+			only2 := tg.rekeyCheckpointer(t, db, schema, rekeyRing(t, "k2"), 0)
+			checkReadBack(t, only2, db, schema, want)
+			tg.coldPuts(t, db, schema, only2, "k2", threads, 10, 2, want)
+		})
+	}
+}
+
+// TestRekeyDeltaResume stops a delta Rekey in its heads phase and resumes it from the position it
+// returned, stops that run in its items phase and resumes again: together the runs reseal every head
+// and item exactly once.
+func TestRekeyDeltaResume(t *testing.T) {
+	for _, tg := range deltaTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			tb := tg.plaintextTable(t, []string{"x", "y", "z"}, 9)
+			db, schema, cp, want := tb.db, tb.schema, tb.cp, tb.want
+			heads, items := deltaRows(t, db, schema)
+			stopAt := func(stop func(pgcheckpoint.RekeyResult) bool, after pgcheckpoint.RekeyPosition) pgcheckpoint.RekeyResult {
+				t.Helper()
+				ctx, cancel := context.WithCancel(testCtx(t))
+				defer cancel()
+				res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{Batch: 5, After: after, Progress: func(r pgcheckpoint.RekeyResult) {
+					if stop(r) {
+						cancel()
+					}
+				}})
+				if !errors.Is(err, context.Canceled) || res.State != pgcheckpoint.EncryptionMigrating {
+					t.Fatalf("stopped rekey: %+v, %v", res, err)
+				}
+				return res
+			}
+			first := stopAt(func(r pgcheckpoint.RekeyResult) bool { return r.Batches == 2 }, pgcheckpoint.RekeyPosition{})
+			if first.Resealed != 10 || first.Position.Items || first.Position.Thread != "y" {
+				t.Fatalf("stopped at %+v", first)
+			}
+			second := stopAt(func(r pgcheckpoint.RekeyResult) bool { return r.Position.Items }, first.Position)
+			if !second.Position.Items || second.Resealed != int64(heads-10+5) {
+				t.Fatalf("stopped at %+v", second)
+			}
+			if n, _ := rawKeys(t, db, schema); n != items-5 {
+				t.Fatalf("%d plaintext rows after the stops, want %d", n, items-5)
+			}
+			third, err := cp.Rekey(testCtx(t), pgcheckpoint.RekeyOptions{Batch: 5, After: second.Position})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Resealed+second.Resealed+third.Resealed != int64(heads+items) || third.State != pgcheckpoint.EncryptionRequired {
+				t.Fatalf("resumed: %+v after %+v, %+v", third, first, second)
+			}
+			checkReadBack(t, cp, db, schema, want)
+			checkSealedDelta(t, db, schema, "k1")
+		})
+	}
+}
+
+// TestRekeyDeltaDeleteForkWhileMigrating: while a delta table is migrating, a client with keys deletes
+// a checkpoint (its thread renumbered) and forks a thread Rekey has not reached (its plaintext heads
+// and items sealed first); a keyless client's are refused. After the rekey everything reads back.
+func TestRekeyDeltaDeleteForkWhileMigrating(t *testing.T) {
+	for _, tg := range deltaTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			tb := tg.plaintextTable(t, []string{"a", "b", "c"}, 5)
+			db, schema, plain, cp, want := tb.db, tb.schema, tb.plain, tb.cp, tb.want
+			startRekey(t, cp, 2)
+			ids := map[string][]string{}
+			for k := range want {
+				ids[k[0]] = append(ids[k[0]], k[1])
+			}
+			for _, l := range ids {
+				slices.Sort(l)
+			}
+			if err := plain.Delete(ctx, "c", ids["c"][2]); !errors.Is(err, pgcheckpoint.ErrEncryptionRequired) {
+				t.Fatalf("keyless delete while migrating: %v", err)
+			}
+			if err := cp.Delete(ctx, "c", ids["c"][2]); err != nil {
+				t.Fatalf("delete while migrating: %v", err)
+			}
+			delete(want, [2]string{"c", ids["c"][2]})
+			newest := ids["b"][len(ids["b"])-1]
+			if _, err := plain.Fork(ctx, "b", newest, "b-plain", pgcheckpoint.ForkOptions{History: true}); !errors.Is(err, pgcheckpoint.ErrEncryptionRequired) {
+				t.Fatalf("keyless fork while migrating: %v", err)
+			}
+			if _, err := cp.Fork(ctx, "b", newest, "b-fork", pgcheckpoint.ForkOptions{History: true}); err != nil {
+				t.Fatalf("fork while migrating: %v", err)
+			}
+			for _, id := range ids["b"] {
+				want[[2]string{"b-fork", id}] = want[[2]string{"b", id}]
+			}
+			checkReadBack(t, cp, db, schema, want)
+			if res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{}); err != nil || res.State != pgcheckpoint.EncryptionRequired {
+				t.Fatalf("rekey: %+v, %v", res, err)
+			}
+			checkReadBack(t, cp, db, schema, want)
+			checkSealedDelta(t, db, schema, "k1")
+		})
+	}
+}
+
+// TestRekeyDeltaItemChanged: an item that changes between a Rekey batch's read and its write (a put may
+// overwrite an item no head holds) is left as it is then, not overwritten with what the batch read; it
+// counts as scanned, not resealed.
+func TestRekeyDeltaItemChanged(t *testing.T) {
+	for _, tg := range deltaTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			tb := tg.plaintextTable(t, []string{"a"}, 3)
+			db, schema, cp := tb.db, tb.schema, tb.cp
+			items := `"` + schema + `".ziro_checkpoints_items`
+			const other = `{"$": "enc1", "d": "AAAA", "k": "k1"}` // passes the constraint; Rekey skips it
+			changed := false
+			testhooks.AfterRekeyItemsRead = func(c any) {
+				if c != any(cp) || changed {
+					return
+				}
+				changed = true
+				if _, err := db.ExecContext(ctx, `UPDATE `+items+` SET item = $1::text::jsonb
+WHERE pos = (SELECT min(pos) FROM `+items+`)`, other); err != nil {
+					t.Error(err)
+				}
+			}
+			t.Cleanup(func() { testhooks.AfterRekeyItemsRead = nil })
+			heads, n := deltaRows(t, db, schema)
+			res, err := cp.Rekey(ctx, pgcheckpoint.RekeyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !changed || res.Resealed != int64(heads+n-1) || res.Scanned != int64(heads+n) {
+				t.Fatalf("result %+v with %d heads and %d items", res, heads, n)
+			}
+			var got string
+			if err := db.QueryRowContext(ctx, `SELECT item::text FROM `+items+` ORDER BY pos LIMIT 1`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if !jsonEqual([]byte(got), []byte(other)) {
+				t.Fatalf("the changed item was overwritten: %s", got)
+			}
 		})
 	}
 }

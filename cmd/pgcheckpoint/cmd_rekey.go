@@ -17,7 +17,7 @@ type rekeyResult struct {
 	Resealed int64   `json:"resealed"`
 	Batches  int     `json:"batches"`
 	Passes   int     `json:"passes"`
-	Position string  `json:"position"` // THREAD/ID of the last batch, "" if none
+	Position string  `json:"position"` // THREAD/ID of the last batch (items:THREAD/POS in a delta table's items), "" if none
 	Seconds  float64 `json:"seconds"`
 }
 
@@ -26,7 +26,7 @@ type rekeyResult struct {
 func cmdRekey(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "rekey")
 	batch := f.Int("batch", pgcheckpoint.DefaultRekeyBatch, "rows sealed per transaction (`N`), at most 16 MiB of snapshots")
-	after := f.String("after", "", "resume after this row (`THREAD/ID`, as an interrupted rekey prints it)")
+	after := f.String("after", "", "resume after this row (`THREAD/ID`, as an interrupted rekey prints it; of a delta table, a head)")
 	afterThread := f.String("after-thread", "", "with --after-id: resume after that row of thread `T` (for ids the THREAD/ID form cannot hold)")
 	afterID := f.String("after-id", "", "with --after-thread: the checkpoint `ID` to resume after")
 	asJSON := f.Bool("json", false, `print {"state": S, "scanned": N, "resealed": N, "batches": N, "passes": N, "position": S, "seconds": S}`)
@@ -55,7 +55,8 @@ func cmdRekey(ctx context.Context, e env, args []string) error {
 	}})
 	if err != nil {
 		resume := ""
-		if !res.Position.IsZero() {
+		// A delta table's items phase has no --after form: a rerun from the start skips what is done.
+		if !res.Position.IsZero() && !res.Position.Items {
 			resume = "; rerun with --after " + shellQuote(res.Position.String()) + " to continue"
 		}
 		if ctx.Err() != nil {

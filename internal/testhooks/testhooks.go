@@ -8,3 +8,8 @@ package testhooks
 // for ever: cap checkpoints per thread (0: every checkpoint). The statement-shape tests pin each
 // operation's own statements; the policy reads have tests of their own.
 var AssumeRetention func(checkpointer any, cap int)
+
+// AfterRekeyItemsRead, when set, is called by a delta table's Rekey with its *pgcheckpoint.Checkpointer
+// between reading a batch of items and writing it back, so a test can change an item in that window
+// deterministically (integration/rekey_test.go). Only tests that do not run in parallel set it.
+var AfterRekeyItemsRead func(checkpointer any)
