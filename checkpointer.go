@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ziroagent/pgcheckpoint/internal/testhooks"
 )
 
 // DBTX is what a Checkpointer runs its statements on: a *sql.DB, a *sql.Conn or a *sql.Tx (or anything with
@@ -465,7 +467,13 @@ func (c *Checkpointer) deleteThread(ctx context.Context, threadID string) (int64
 			return err
 		}
 		n, _ = res.RowsAffected()
-		return c.deltaDropItems(ctx, q, threadID)
+		if h := testhooks.AfterDeleteThreadRows; h != nil {
+			h(c, threadID)
+		}
+		// Only the items no head holds: a thread's first put takes no row lock that this transaction
+		// could have waited for, so one may commit a new head and its items between the DELETE above
+		// and this statement (dropping every item of the thread left that head without its items).
+		return c.deltaGC(ctx, q, []string{threadID})
 	})
 	return n, c.fullMismatch(ctx, "delete", err)
 }

@@ -175,13 +175,3 @@ func (c *Checkpointer) deltaGC(ctx context.Context, q DBTX, threads []string) er
 	_, err = q.ExecContext(ctx, c.delta.q.gc, json.RawMessage(list))
 	return err
 }
-
-// deltaDropItems removes every item of a thread whose heads are all deleted (a no-op for the full
-// layout).
-func (c *Checkpointer) deltaDropItems(ctx context.Context, q DBTX, threadID string) error {
-	if c.delta == nil {
-		return nil
-	}
-	_, err := q.ExecContext(ctx, c.delta.q.deleteItems, threadID)
-	return err
-}

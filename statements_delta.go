@@ -42,8 +42,6 @@ type deltaStatements struct {
 	// gc removes the items no head of the threads in $1 (a JSON array of thread ids) holds: it runs after
 	// deletes and prunes, in their transaction.
 	gc string
-	// deleteItems removes every item of thread $1 (with its last head).
-	deleteItems string
 	// fork is the full layout's fork (statements.fork, same parameters and report) for a delta table:
 	// it copies the heads (the checkpoint $2 and up to $4 - 1 older ones of thread $1) into thread $3,
 	// numbered 1, 2, ... in id order, and the items those heads hold (their ranges merged, each item
@@ -312,11 +310,10 @@ SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM gone)`),
 SELECT (SELECT seq FROM ins), (SELECT count(*) FROM items)`),
 		peek: sq(`SELECT checkpoint_id, arrays::text, alloc::text FROM {H}
 WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1`),
-		getLatest:   sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1", 1)),
-		getByID:     sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 AND checkpoint_id = $2", 1)),
-		gc:          sq(deltaGCSQL),
-		deleteItems: sq(`DELETE FROM {I} WHERE thread_id = $1`),
-		fork:        sq(deltaForkSQL),
+		getLatest: sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 ORDER BY checkpoint_id DESC LIMIT 1", 1)),
+		getByID:   sq(strings.Replace(deltaGetSQL, "WHERE_CLAUSE", "WHERE thread_id = $1 AND checkpoint_id = $2", 1)),
+		gc:        sq(deltaGCSQL),
+		fork:      sq(deltaForkSQL),
 		catalog: `SELECT
     EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1),
     (SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2),

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,7 +187,7 @@ func runChecker(t *testing.T, cfg checkerConfig, tg target, salt uint64, local i
 	for e := 0; time.Since(start) < cfg.duration; e++ {
 		ep := &epoch{n: e, cap: 1 + rng.IntN(5), table: fmt.Sprintf("cp_e%d", e) + encryptedSuffixOf(e), base: time.Now(),
 			ttl: time.Duration(100+rng.IntN(300)) * time.Millisecond}
-		// Every other epoch also has a byte budget (checkerSnapshot's sizes are 60-260 bytes: it keeps 1 to
+		// Every other epoch also has a byte budget (checkerSnapshot's sizes are about 80-320 bytes: it keeps 1 to
 		// about 8 checkpoints), half of those without a cap.
 		if b := rng.IntN(4); b >= 2 {
 			ep.budget = int64(120 + rng.IntN(600))
@@ -580,8 +581,8 @@ func injectFaults(cfg checkerConfig, ep *epoch, admin *sql.DB, proxy *dropProxy,
 			kinds = append(kinds, f)
 		}
 	}
-	if cfg.faults["rekey"] && checkerKeys(ep.table, "k1") != nil && env.storage == pgcheckpoint.StorageFull {
-		// Rekey (full tables: a delta table's is not built) as often as all the others together.
+	if cfg.faults["rekey"] && checkerKeys(ep.table, "k1") != nil {
+		// Rekey as often as all the others together.
 		kinds = append(kinds, slices.Repeat([]string{"rekey"}, max(len(kinds), 1))...)
 	}
 	if len(kinds) == 0 {
@@ -994,10 +995,31 @@ func (x *executor) runLease(ctx context.Context, cp *pgcheckpoint.Checkpointer, 
 
 // checkerSnapshot is the snapshot a put of tag writes: the tag twice, as the version column and in the
 // document, so a list (metadata only) and a get both say which put wrote the row; and padding of a
-// length the tag decides (the snapshot is 60-260 bytes), so that the model knows every checkpoint's size
+// length the tag decides (the snapshot is about 80-320 bytes), so that the model knows every checkpoint's size
 // for the byte budget.
 func checkerSnapshot(tag int) []byte {
-	return fmt.Appendf(nil, `{"version": %d, "tag": %d, "pad": "%s"}`, tag, tag, strings.Repeat("x", 30+(tag*37)%200))
+	// steps gives delta tables items: a put whose tag is in the same group of five as the thread's last
+	// one shares a prefix of its array, others start it afresh.
+	steps := make([]string, 0, 5)
+	for i := tag - tag%5; i <= tag; i++ {
+		steps = append(steps, fmt.Sprintf(`"s%d"`, i))
+	}
+	return fmt.Appendf(nil, `{"version": %d, "tag": %d, "steps": [%s], "pad": "%s"}`, tag, tag, strings.Join(steps, ", "), strings.Repeat("x", 30+(tag*37)%200))
+}
+
+// readTag is the tag of a snapshot read back: -1 (a tag no put wrote, which the model accepts nowhere)
+// unless the whole snapshot is the one checkerSnapshot makes for it, so a wrong item, a lost or doubled
+// array element or a wrong head anywhere in it fails the history.
+func readTag(c pgcheckpoint.Checkpoint) int {
+	var doc struct{ Tag int }
+	if json.Unmarshal(c.Snapshot, &doc) != nil || doc.Tag != int(c.Version) {
+		return -1
+	}
+	var got, want any
+	if json.Unmarshal(c.Snapshot, &got) != nil || json.Unmarshal(checkerSnapshot(doc.Tag), &want) != nil || !reflect.DeepEqual(got, want) {
+		return -1
+	}
+	return doc.Tag
 }
 
 // callOp makes the library call of in.
@@ -1017,11 +1039,7 @@ func callOp(ctx context.Context, cp *pgcheckpoint.Checkpointer, in mInput) (mOut
 			c, err = cp.Get(ctx, in.Thread, in.ID)
 		}
 		if err == nil {
-			var doc struct{ Tag int }
-			if json.Unmarshal(c.Snapshot, &doc) != nil || doc.Tag != int(c.Version) {
-				doc.Tag = -1 // a row that no put wrote: the model accepts no tag -1
-			}
-			out.ID, out.Tag = c.ID, doc.Tag
+			out.ID, out.Tag = c.ID, readTag(c)
 		}
 	case opList:
 		var cs []pgcheckpoint.Checkpoint

@@ -13,3 +13,9 @@ var AssumeRetention func(checkpointer any, cap int)
 // between reading a batch of items and writing it back, so a test can change an item in that window
 // deterministically (integration/rekey_test.go). Only tests that do not run in parallel set it.
 var AfterRekeyItemsRead func(checkpointer any)
+
+// AfterDeleteThreadRows, when set, is called by DeleteThread with its *pgcheckpoint.Checkpointer and
+// thread after the statement that deletes the thread's rows and before what follows in the same
+// transaction (a delta table's item gc), so a test can commit a put in that window deterministically
+// (integration/regress_deletethread_test.go). Only tests that do not run in parallel set it.
+var AfterDeleteThreadRows func(checkpointer any, thread string)

@@ -1,1 +1,0 @@
-DELETE FROM "agents"."Checkpoints_items" WHERE thread_id = $1
