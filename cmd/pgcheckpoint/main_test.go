@@ -56,7 +56,11 @@ func adminDB(t testing.TB) *sql.DB {
 	admin.once.Do(func() {
 		admin.db, admin.err = sql.Open("pgx", dsn)
 		if admin.err == nil {
-			admin.db.SetMaxOpenConns(2)
+			// Bounded, but above the number of tests that hold a transaction (a row lock behind the
+			// CLI's back) on it for their whole run: the interrupt tests of prune, convert and rekey
+			// (one per driver each) and the tmux test. With 2 connections they starved each other
+			// under load (a count after a rollback waited out its context).
+			admin.db.SetMaxOpenConns(10)
 			admin.db.SetMaxIdleConns(2)
 		}
 	})
